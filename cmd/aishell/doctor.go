@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/aishell/aishell/doctor"
+)
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// Run prints aishell's version, from the build flags or the module's VCS stamp.
+func (VersionCmd) Run() error {
+	v := version
+	if v == "" {
+		v = "dev"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					v = "dev-" + s.Value[:12]
+				}
+			}
+		}
+	}
+	fmt.Println("aishell", v)
+	return nil
+}
+
+// DoctorCmd checks the environment.
+type DoctorCmd struct{}
+
+// Run prints one verdict per piece and fails when something needed is missing.
+func (DoctorCmd) Run(ctx context.Context, g *Globals) error {
+	checks := doctor.Run(ctx, g.Endpoints(), doctor.DefaultOptions())
+	doctor.Print(os.Stdout, checks)
+	if failed := doctor.Failed(checks); len(failed) > 0 {
+		fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))
+		return exitError{1}
+	}
+	return nil
+}

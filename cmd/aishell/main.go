@@ -1,0 +1,92 @@
+// Command aishell runs AI coding agents in ephemeral containers on containerd.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Globals are the flags every command accepts.
+type Globals struct {
+	Address      string `short:"a" placeholder:"SOCKET" help:"containerd socket (env CONTAINERD_ADDRESS; default /run/containerd/containerd.sock, rootless $XDG_RUNTIME_DIR/containerd/containerd.sock)."`
+	Namespace    string `short:"n" placeholder:"NS" help:"containerd namespace (env CONTAINERD_NAMESPACE; default aishell)."`
+	BuildkitHost string `placeholder:"ADDR" help:"buildkitd address (env BUILDKIT_HOST; default unix:///run/buildkit/buildkitd.sock, rootless under $XDG_RUNTIME_DIR)."`
+}
+
+// Endpoints resolves flags, environment and defaults.
+func (g *Globals) Endpoints() config.Endpoints {
+	return config.Resolve(config.Overrides{
+		ContainerdAddress: g.Address, Namespace: g.Namespace, BuildkitHost: g.BuildkitHost,
+	}, config.Host{Getenv: os.Getenv, EUID: os.Geteuid(), Exists: func(p string) bool {
+		_, err := os.Stat(p)
+		return err == nil
+	}})
+}
+
+// CLI is the whole command line.
+type CLI struct {
+	Globals
+
+	Version VersionCmd `cmd:"" help:"Print aishell's version."`
+	Doctor  DoctorCmd  `cmd:"" help:"Check containerd, buildkitd and the base images, and say how to fix what is missing."`
+}
+
+func main() {
+	var cli CLI
+	parser, err := kong.New(&cli,
+		kong.Name("aishell"),
+		kong.Description("Run AI coding agents (Claude Code, Codex, Gemini CLI, OpenCode) in ephemeral containers on containerd, built with buildkitd. No Docker engine needed."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aishell:", err)
+		os.Exit(2)
+	}
+	kctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aishell:", err)
+		fmt.Fprintln(os.Stderr, "hint: aishell --help")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	err = kctx.Run(&cli.Globals)
+	stop()
+	os.Exit(report(err))
+}
+
+// exitError carries an exit code chosen by a command (a container's, or a usage error's).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// report prints err as one line plus a hint and returns the process exit code.
+func report(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "aishell:", err)
+	var h daemon.Hinted
+	if errors.As(err, &h) && h.ErrorHint() != "" {
+		fmt.Fprintln(os.Stderr, "hint:", h.ErrorHint())
+	}
+	return 1
+}

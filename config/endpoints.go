@@ -1,0 +1,105 @@
+// Package config resolves where aishell finds its daemons and reads the user's and the
+// project's configuration files.
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultNamespace is the containerd namespace aishell keeps its images, snapshots and
+// containers in unless CONTAINERD_NAMESPACE or --namespace says otherwise.
+const DefaultNamespace = "aishell"
+
+// Endpoints says where containerd and buildkitd listen, and which containerd namespace to use.
+type Endpoints struct {
+	ContainerdAddress string // a unix socket path (no scheme)
+	Namespace         string
+	BuildkitHost      string // a BuildKit address with a scheme, e.g. unix:///run/buildkit/buildkitd.sock
+	// Where each value came from ("flag", "env" or "default"), for doctor's report.
+	ContainerdFrom, NamespaceFrom, BuildkitFrom string
+}
+
+// Overrides are the command-line flags; an empty field means "not given".
+type Overrides struct {
+	ContainerdAddress string
+	Namespace         string
+	BuildkitHost      string
+}
+
+// Host describes the environment endpoints are resolved in. It is a struct rather than
+// direct os calls so resolution is testable without touching the machine.
+type Host struct {
+	Getenv func(string) string
+	EUID   int
+	Exists func(path string) bool // whether a socket file exists
+}
+
+// Resolve picks each endpoint from, in order: the flag, the environment variable, and the
+// default for root or rootless use. Rootless defaults follow nerdctl: sockets under
+// $XDG_RUNTIME_DIR (or /run/user/UID when it is unset).
+func Resolve(o Overrides, h Host) Endpoints {
+	var e Endpoints
+	e.ContainerdAddress, e.ContainerdFrom = pick(o.ContainerdAddress, h.Getenv("CONTAINERD_ADDRESS"), func() string {
+		if h.EUID == 0 {
+			return "/run/containerd/containerd.sock"
+		}
+		return filepath.Join(runtimeDir(h), "containerd", "containerd.sock")
+	})
+	e.ContainerdAddress = strings.TrimPrefix(e.ContainerdAddress, "unix://")
+	e.Namespace, e.NamespaceFrom = pick(o.Namespace, h.Getenv("CONTAINERD_NAMESPACE"), func() string { return DefaultNamespace })
+	e.BuildkitHost, e.BuildkitFrom = pick(o.BuildkitHost, h.Getenv("BUILDKIT_HOST"), func() string {
+		return defaultBuildkit(h, e.Namespace)
+	})
+	if !strings.Contains(e.BuildkitHost, "://") {
+		e.BuildkitHost = "unix://" + e.BuildkitHost
+	}
+	return e
+}
+
+func pick(flag, env string, def func() string) (string, string) {
+	switch {
+	case flag != "":
+		return flag, "flag"
+	case env != "":
+		return env, "env"
+	default:
+		return def(), "default"
+	}
+}
+
+func runtimeDir(h Host) string {
+	if d := h.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return d
+	}
+	return fmt.Sprintf("/run/user/%d", h.EUID)
+}
+
+// defaultBuildkit looks, like nerdctl, for a buildkitd dedicated to the namespace first, then
+// for the shared one; when none exists it names the conventional socket so errors point there.
+func defaultBuildkit(h Host, namespace string) string {
+	dir := "/run"
+	if h.EUID != 0 {
+		dir = runtimeDir(h)
+	}
+	candidates := []string{
+		filepath.Join(dir, "buildkit-"+namespace, "buildkitd.sock"),
+		filepath.Join(dir, "buildkit-default", "buildkitd.sock"),
+		filepath.Join(dir, "buildkit", "buildkitd.sock"),
+	}
+	for _, c := range candidates {
+		if h.Exists != nil && h.Exists(c) {
+			return "unix://" + c
+		}
+	}
+	return "unix://" + candidates[len(candidates)-1]
+}
+
+// SocketPath returns the filesystem path of a unix:// BuildKit address, or "" for other schemes.
+func SocketPath(addr string) string {
+	if p, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return p
+	}
+	return ""
+}

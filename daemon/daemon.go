@@ -1,0 +1,166 @@
+// Package daemon connects to containerd and buildkitd and turns connection failures into one
+// clear line that names the socket and says what to do next.
+//
+// Both clients "succeed" when no daemon is there (they dial lazily), so every connection here
+// stats the socket first and then asks the daemon to answer under a short timeout.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	bkclient "github.com/moby/buildkit/client"
+
+	"github.com/aishell/aishell/config"
+)
+
+// ReadyTimeout bounds how long a connection may take to answer before it is reported as down.
+const ReadyTimeout = 3 * time.Second
+
+// Error is a connection failure: one line for the user plus the next step to take.
+type Error struct {
+	What string // "containerd" or "buildkitd"
+	Addr string
+	Why  string
+	Hint string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("cannot reach %s at %s: %s", e.What, e.Addr, e.Why)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Hinted is implemented by errors that carry a next step for the user.
+type Hinted interface{ ErrorHint() string }
+
+// ErrorHint says what to do next.
+func (e *Error) ErrorHint() string { return e.Hint }
+
+// Containerd connects to containerd at the resolved address and checks that it answers.
+// The caller closes the client.
+func Containerd(ctx context.Context, ep config.Endpoints) (*containerd.Client, error) {
+	addr := ep.ContainerdAddress
+	fail := func(why string, err error) *Error {
+		return &Error{What: "containerd", Addr: addr, Why: why, Err: err,
+			Hint: "is containerd running? start it, or point aishell at it with CONTAINERD_ADDRESS or --address"}
+	}
+	if err := checkSocket(addr); err != nil {
+		e := fail(socketWhy(err), err)
+		if errors.Is(err, fs.ErrPermission) {
+			e.Hint = "run aishell as a user that may open the socket (root, or rootless containerd under your own XDG_RUNTIME_DIR)"
+		}
+		return nil, e
+	}
+	c, err := containerd.New(addr, containerd.WithDefaultNamespace(ep.Namespace), containerd.WithTimeout(ReadyTimeout))
+	if err != nil {
+		return nil, fail(short(err), err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	if ok, err := c.IsServing(cctx); err != nil || !ok {
+		c.Close()
+		if err == nil {
+			err = errors.New("not serving")
+		}
+		return nil, fail(short(err), err)
+	}
+	return c, nil
+}
+
+// Buildkit connects to buildkitd at the resolved address and checks that it answers.
+// The caller closes the client.
+func Buildkit(ctx context.Context, ep config.Endpoints) (*bkclient.Client, error) {
+	addr := ep.BuildkitHost
+	fail := func(why string, err error) *Error {
+		return &Error{What: "buildkitd", Addr: addr, Why: why, Err: err,
+			Hint: "is buildkitd running with the containerd worker? start it, or point aishell at it with BUILDKIT_HOST or --buildkit-host"}
+	}
+	if p := config.SocketPath(addr); p != "" {
+		if err := checkSocket(p); err != nil {
+			return nil, fail(socketWhy(err), err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	c, err := bkclient.New(cctx, addr)
+	if err != nil {
+		return nil, fail(short(err), err)
+	}
+	if _, err := c.Info(cctx); err != nil {
+		c.Close()
+		return nil, fail(short(err), err)
+	}
+	return c, nil
+}
+
+func checkSocket(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%s is not a socket", path)
+	}
+	// A socket left by a daemon that died refuses at once; the clients would retry until
+	// their timeout instead.
+	conn, err := net.DialTimeout("unix", path, ReadyTimeout)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+func socketWhy(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such socket"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (a stale socket: the daemon is not running)"
+	default:
+		return short(err)
+	}
+}
+
+// short reduces a gRPC or dial error to the part a person can act on.
+func short(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within %s", ReadyTimeout)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (stale socket?)"
+	case errors.Is(err, syscall.EACCES):
+		return "permission denied"
+	}
+	s := err.Error()
+	for _, known := range []struct{ in, out string }{
+		{"connection refused", "connection refused (stale socket?)"},
+		{"permission denied", "permission denied"},
+		{"DeadlineExceeded", fmt.Sprintf("no answer within %s", ReadyTimeout)},
+		{"deadline exceeded", fmt.Sprintf("no answer within %s", ReadyTimeout)},
+		{"no such file or directory", "no such socket"},
+	} {
+		if strings.Contains(s, known.in) {
+			return known.out
+		}
+	}
+	// Keep only the innermost message of a gRPC status string.
+	if i := strings.LastIndex(s, "desc = "); i >= 0 {
+		s = s[i+len("desc = "):]
+	}
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

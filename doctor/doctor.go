@@ -1,0 +1,252 @@
+// Package doctor checks each piece aishell needs (containerd, its snapshotter and runtime,
+// buildkitd and its containerd worker, the base images) and reports a verdict for each.
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+	bkclient "github.com/moby/buildkit/client"
+
+	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/daemon"
+)
+
+// Status is a check's verdict.
+type Status int
+
+const (
+	OK   Status = iota
+	Warn        // works, but something is worth knowing
+	Fail        // aishell cannot work until this is fixed
+	Skip        // not checked because something it depends on failed
+)
+
+func (s Status) String() string {
+	return [...]string{"ok", "warn", "FAIL", "skip"}[s]
+}
+
+// Check is one line of the report.
+type Check struct {
+	Name   string
+	Status Status
+	Detail string
+	Hint   string
+}
+
+// Options tunes what is checked.
+type Options struct {
+	Snapshotter string   // the containerd snapshotter aishell uses
+	Images      []string // images expected in the namespace
+}
+
+// DefaultOptions checks the overlayfs snapshotter and the foundation's upstream images.
+func DefaultOptions() Options {
+	return Options{Snapshotter: "overlayfs", Images: []string{build.DefaultBaseImage, build.DefaultNodeImage}}
+}
+
+// Run performs every check. It never fails as a whole; the report says what failed.
+func Run(ctx context.Context, ep config.Endpoints, opt Options) []Check {
+	var checks []Check
+	add := func(c Check) { checks = append(checks, c) }
+
+	cc, err := daemon.Containerd(ctx, ep)
+	var serverUUID string
+	if err != nil {
+		add(failure("containerd", err))
+		for _, n := range []string{"snapshotter", "runtime"} {
+			add(Check{Name: n, Status: Skip, Detail: "containerd unreachable"})
+		}
+	} else {
+		defer cc.Close()
+		c, uuid := checkContainerd(ctx, cc, ep)
+		serverUUID = uuid
+		add(c)
+		add(checkSnapshotter(ctx, cc, opt.Snapshotter))
+		add(checkRuntime())
+	}
+
+	bk, err := daemon.Buildkit(ctx, ep)
+	if err != nil {
+		add(failure("buildkitd", err))
+	} else {
+		defer bk.Close()
+		add(checkBuildkit(ctx, bk, ep, serverUUID))
+	}
+
+	if cc != nil {
+		add(checkImages(ctx, cc, opt.Images))
+	} else {
+		add(Check{Name: "images", Status: Skip, Detail: "containerd unreachable"})
+	}
+	return checks
+}
+
+// Failed lists the names of the checks that failed.
+func Failed(checks []Check) []string {
+	var names []string
+	for _, c := range checks {
+		if c.Status == Fail {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+func failure(name string, err error) Check {
+	c := Check{Name: name, Status: Fail, Detail: err.Error()}
+	var h daemon.Hinted
+	if errors.As(err, &h) {
+		c.Hint = h.ErrorHint()
+	}
+	return c
+}
+
+func checkContainerd(ctx context.Context, cc *containerd.Client, ep config.Endpoints) (Check, string) {
+	c := Check{Name: "containerd"}
+	v, err := cc.Version(ctx)
+	if err != nil {
+		return Check{Name: "containerd", Status: Fail, Detail: "version: " + err.Error()}, ""
+	}
+	info, err := cc.Server(ctx)
+	if err != nil {
+		return Check{Name: "containerd", Status: Fail, Detail: "server info: " + err.Error()}, ""
+	}
+	c.Detail = fmt.Sprintf("containerd %s at %s (namespace %s)", v.Version, ep.ContainerdAddress, ep.Namespace)
+	if !strings.HasPrefix(strings.TrimPrefix(v.Version, "v"), "2.") {
+		c.Status = Warn
+		c.Hint = "aishell is developed against containerd 2.x; older versions may work but are not tested"
+	}
+	return c, info.UUID
+}
+
+func checkSnapshotter(ctx context.Context, cc *containerd.Client, name string) Check {
+	c := Check{Name: "snapshotter"}
+	resp, err := cc.IntrospectionService().Plugins(ctx, "type==io.containerd.snapshotter.v1,id=="+name)
+	if err != nil {
+		return Check{Name: c.Name, Status: Fail, Detail: "list plugins: " + err.Error()}
+	}
+	if len(resp.Plugins) == 0 {
+		c.Status, c.Detail = Fail, fmt.Sprintf("snapshotter %q is not loaded in containerd", name)
+		c.Hint = "use a containerd built with the overlayfs snapshotter, or set the snapshotter aishell uses"
+		return c
+	}
+	if ie := resp.Plugins[0].GetInitErr(); ie != nil {
+		c.Status, c.Detail = Fail, fmt.Sprintf("snapshotter %q failed to load: %s", name, ie.GetMessage())
+		c.Hint = "check containerd's log; overlayfs needs a kernel with overlay support and a root on a filesystem that supports it"
+		return c
+	}
+	c.Detail = name
+	return c
+}
+
+func checkRuntime() Check {
+	c := Check{Name: "runtime"}
+	shim, err := exec.LookPath("containerd-shim-runc-v2")
+	if err != nil {
+		c.Status, c.Detail = Fail, "containerd-shim-runc-v2 not found on PATH"
+		c.Hint = "install containerd's runc shim next to containerd"
+		return c
+	}
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		c.Status, c.Detail = Fail, "runc not found on PATH"
+		c.Hint = "install runc (Debian: apt-get install runc)"
+		return c
+	}
+	out, err := exec.Command(runc, "--version").Output()
+	if err != nil {
+		c.Status, c.Detail = Fail, fmt.Sprintf("%s --version: %v", runc, err)
+		c.Hint = "reinstall runc"
+		return c
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	c.Detail = fmt.Sprintf("%s; %s (%s)", shim, first, runc)
+	return c
+}
+
+func checkBuildkit(ctx context.Context, bk *bkclient.Client, ep config.Endpoints, containerdUUID string) Check {
+	c := Check{Name: "buildkitd"}
+	info, err := bk.Info(ctx)
+	if err != nil {
+		return Check{Name: c.Name, Status: Fail, Detail: "info: " + err.Error()}
+	}
+	workers, err := bk.ListWorkers(ctx)
+	if err != nil {
+		return Check{Name: c.Name, Status: Fail, Detail: "list workers: " + err.Error()}
+	}
+	prefix := fmt.Sprintf("buildkitd %s at %s", info.BuildkitVersion.Version, ep.BuildkitHost)
+	var descs []string
+	for _, w := range workers {
+		exe := w.Labels["org.mobyproject.buildkit.worker.executor"]
+		ns := w.Labels["org.mobyproject.buildkit.worker.containerd.namespace"]
+		uuid := w.Labels["org.mobyproject.buildkit.worker.containerd.uuid"]
+		if exe != "containerd" {
+			descs = append(descs, fmt.Sprintf("worker %s (%s)", w.ID, exe))
+			continue
+		}
+		switch {
+		case ns != ep.Namespace:
+			descs = append(descs, fmt.Sprintf("worker %s (containerd, namespace %s)", w.ID, ns))
+		case containerdUUID != "" && uuid != containerdUUID:
+			descs = append(descs, fmt.Sprintf("worker %s (containerd namespace %s, but another containerd)", w.ID, ns))
+		default:
+			c.Detail = fmt.Sprintf("%s, worker %s (containerd, namespace %s, same containerd)", prefix, w.ID, ns)
+			return c
+		}
+	}
+	c.Status = Fail
+	c.Detail = fmt.Sprintf("%s has no containerd worker on this containerd and namespace %s: %s", prefix, ep.Namespace, strings.Join(descs, ", "))
+	c.Hint = fmt.Sprintf("start buildkitd with --oci-worker=false --containerd-worker=true --containerd-worker-addr %s --containerd-worker-namespace %s", ep.ContainerdAddress, ep.Namespace)
+	return c
+}
+
+func checkImages(ctx context.Context, cc *containerd.Client, names []string) Check {
+	c := Check{Name: "images"}
+	var present, missing []string
+	for _, n := range names {
+		_, err := cc.ImageService().Get(ctx, n)
+		switch {
+		case err == nil:
+			present = append(present, n)
+		case errdefs.IsNotFound(err):
+			missing = append(missing, n)
+		default:
+			return Check{Name: c.Name, Status: Fail, Detail: fmt.Sprintf("look up %s: %v", n, err)}
+		}
+	}
+	var parts []string
+	if len(present) > 0 {
+		parts = append(parts, "present: "+strings.Join(present, ", "))
+	}
+	if len(missing) > 0 {
+		parts = append(parts, "missing: "+strings.Join(missing, ", "))
+		c.Status = Warn
+		c.Hint = "the first `aishell build` pulls them from their registry; without one, import them first (ctr -n NAMESPACE image import)"
+	}
+	if _, err := cc.ImageService().Get(ctx, build.FoundationImage); err == nil {
+		parts = append(parts, "foundation built")
+	} else {
+		parts = append(parts, "foundation not built yet (aishell build)")
+	}
+	c.Detail = strings.Join(parts, "; ")
+	return c
+}
+
+// Print writes the report, one line per check.
+func Print(w io.Writer, checks []Check) {
+	for _, c := range checks {
+		line := fmt.Sprintf("%-4s  %-11s  %s", c.Status, c.Name, c.Detail)
+		if c.Hint != "" {
+			line += " (hint: " + c.Hint + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+}

@@ -1,0 +1,25 @@
+# Shared settings for the test environment scripts. Sourced, not run.
+# Versions are pinned here and nowhere else.
+CONTAINERD_VERSION=v2.4.2
+BUILDKIT_VERSION=v0.34.2
+RUNC_VERSION=v1.5.2
+NODE_VERSION=24.21.0
+NPM_VERSION=11.6.2
+DEBIAN_SUITE=bookworm
+
+# Cache outside the clone, so a second run reuses it.
+AISHELL_TEST_CACHE=${AISHELL_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aishell-test}
+BIN_DIR=$AISHELL_TEST_CACHE/bin-ctd${CONTAINERD_VERSION}-bk${BUILDKIT_VERSION}-runc${RUNC_VERSION}
+SEED_DIR=$AISHELL_TEST_CACHE/seed
+# Where a running environment lives (sockets, state, pids, env file).
+AISHELL_TEST_DIR=${AISHELL_TEST_DIR:-/tmp/aishell-test-env}
+
+log() { printf '[test-env] %s\n' "$*" >&2; }
+die() { printf '[test-env] error: %s\n' "$*" >&2; exit 1; }
+# timed NAME CMD...: run CMD, print how long it took.
+timed() {
+	local name=$1; shift
+	local t0=$SECONDS
+	"$@" || return $?
+	log "$name: $((SECONDS - t0)) s"
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Stops the containerd and buildkitd that up.sh started (by pid, nothing else), after killing
+# the tasks left in that containerd, and unmounts whatever they left mounted under
+# $AISHELL_TEST_DIR. Images and state stay for the next `up`; `down.sh --purge` removes them too.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+dir=$AISHELL_TEST_DIR
+export PATH="$BIN_DIR:$PATH"
+
+stop_pid() { # stop_pid NAME PIDFILE
+	local f=$2 pid i
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "$1 ($pid) did not stop on TERM; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		log "stopped $1 ($pid)"
+	fi
+	rm -f "$f"
+}
+
+ctd_sock=$dir/ctd/containerd.sock
+if [ -f "$dir/containerd.pid" ] && kill -0 "$(cat "$dir/containerd.pid")" 2>/dev/null && [ -S "$ctd_sock" ]; then
+	# Tasks keep their shims alive after containerd stops: end them first.
+	for ns in $(ctr --address "$ctd_sock" namespaces ls -q 2>/dev/null); do
+		for t in $(ctr --address "$ctd_sock" -n "$ns" tasks ls -q 2>/dev/null); do
+			ctr --address "$ctd_sock" -n "$ns" tasks kill -s KILL "$t" >/dev/null 2>&1 || true
+			ctr --address "$ctd_sock" -n "$ns" tasks delete -f "$t" >/dev/null 2>&1 || true
+			log "killed leftover task $ns/$t"
+		done
+	done
+fi
+stop_pid buildkitd "$dir/buildkitd.pid"
+stop_pid containerd "$dir/containerd.pid"
+
+# Unmount, deepest first, whatever is still mounted below the environment's directory.
+if [ -d "$dir" ]; then
+	awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null && log "unmounted $m" || true
+	done
+fi
+rm -f "$dir/env" "$dir/reused"
+if [ "${1:-}" = "--purge" ]; then
+	rm -rf "$dir"
+	log "removed $dir"
+fi

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Starts a private containerd and buildkitd (containerd worker, host network) on sockets under
+# $AISHELL_TEST_DIR, waits until both answer, and writes the variables to use to $AISHELL_TEST_DIR/env.
+# An environment that is already up and answering is reused. Prints the env file's contents.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+
+for b in containerd ctr containerd-shim-runc-v2 runc buildkitd buildctl; do
+	[ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing: run test/env/install.sh (make env-install) first"
+done
+
+dir=$AISHELL_TEST_DIR
+ctd_sock=$dir/ctd/containerd.sock
+bk_sock=$dir/bk/buildkitd.sock
+export PATH="$BIN_DIR:$PATH"
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+ctd_ready() { ctr --address "$ctd_sock" version >/dev/null 2>&1; }
+bk_ready() { buildctl --addr "unix://$bk_sock" debug workers >/dev/null 2>&1; }
+wait_for() { # wait_for NAME PIDFILE LOG CHECK
+	local i
+	for ((i = 0; i < 300; i++)); do
+		"$4" && return 0
+		alive "$2" || { tail -n 20 "$3" >&2; die "$1 exited during start-up (log: $3)"; }
+		sleep 0.1
+	done
+	tail -n 20 "$3" >&2
+	die "$1 did not answer within 30 s (log: $3)"
+}
+
+if alive "$dir/containerd.pid" && alive "$dir/buildkitd.pid" && ctd_ready && bk_ready && [ -f "$dir/env" ]; then
+	log "reusing the environment in $dir"
+	touch "$dir/reused"
+	cat "$dir/env"
+	exit 0
+fi
+# Something is half up: stop what we started before and start afresh.
+if alive "$dir/containerd.pid" || alive "$dir/buildkitd.pid"; then
+	"$here/down.sh"
+fi
+
+mkdir -p "$dir/ctd/root" "$dir/ctd/state" "$dir/ctd/opt" "$dir/bk"
+rm -f "$dir/reused"
+cat >"$dir/ctd/config.toml" <<TOML
+version = 3
+root = "$dir/ctd/root"
+state = "$dir/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = "$ctd_sock"
+
+[ttrpc]
+  address = "$ctd_sock.ttrpc"
+
+[debug]
+  address = "$dir/ctd/debug.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/ctd/opt"
+TOML
+
+t0=$SECONDS
+setsid containerd --config "$dir/ctd/config.toml" >"$dir/containerd.log" 2>&1 </dev/null &
+echo $! >"$dir/containerd.pid"
+wait_for containerd "$dir/containerd.pid" "$dir/containerd.log" ctd_ready
+
+setsid buildkitd --root "$dir/bk" --addr "unix://$bk_sock" \
+	--oci-worker=false --containerd-worker=true \
+	--containerd-worker-addr "$ctd_sock" --containerd-worker-namespace aishell \
+	--containerd-worker-net host >"$dir/buildkitd.log" 2>&1 </dev/null &
+echo $! >"$dir/buildkitd.pid"
+wait_for buildkitd "$dir/buildkitd.pid" "$dir/buildkitd.log" bk_ready
+log "containerd and buildkitd up in $((SECONDS - t0)) s"
+
+cat >"$dir/env" <<ENV
+export CONTAINERD_ADDRESS=$ctd_sock
+export CONTAINERD_NAMESPACE=aishell
+export BUILDKIT_HOST=unix://$bk_sock
+export AISHELL_TEST_ENV=$dir/env
+export PATH=$BIN_DIR:\$PATH
+ENV
+cat "$dir/env"

@@ -12,11 +12,15 @@ import (
 // containers in unless CONTAINERD_NAMESPACE or --namespace says otherwise.
 const DefaultNamespace = "aishell"
 
+// DefaultSnapshotter is the containerd snapshotter aishell unpacks images into.
+const DefaultSnapshotter = "overlayfs"
+
 // Endpoints says where containerd and buildkitd listen, and which containerd namespace to use.
 type Endpoints struct {
 	ContainerdAddress string // a unix socket path (no scheme)
 	Namespace         string
 	BuildkitHost      string // a BuildKit address with a scheme, e.g. unix:///run/buildkit/buildkitd.sock
+	Snapshotter       string // containerd snapshotter (overlayfs unless CONTAINERD_SNAPSHOTTER says otherwise)
 	// Where each value came from ("flag", "env" or "default"), for doctor's report.
 	ContainerdFrom, NamespaceFrom, BuildkitFrom string
 }
@@ -26,6 +30,7 @@ type Overrides struct {
 	ContainerdAddress string
 	Namespace         string
 	BuildkitHost      string
+	Snapshotter       string
 }
 
 // Host describes the environment endpoints are resolved in. It is a struct rather than
@@ -52,6 +57,7 @@ func Resolve(o Overrides, h Host) Endpoints {
 	e.BuildkitHost, e.BuildkitFrom = pick(o.BuildkitHost, h.Getenv("BUILDKIT_HOST"), func() string {
 		return defaultBuildkit(h, e.Namespace)
 	})
+	e.Snapshotter, _ = pick(o.Snapshotter, h.Getenv("CONTAINERD_SNAPSHOTTER"), func() string { return DefaultSnapshotter })
 	if !strings.Contains(e.BuildkitHost, "://") {
 		e.BuildkitHost = "unix://" + e.BuildkitHost
 	}

@@ -63,7 +63,7 @@ func Containerd(ctx context.Context, ep config.Endpoints) (*containerd.Client, e
 	}
 	c, err := containerd.New(addr, containerd.WithDefaultNamespace(ep.Namespace), containerd.WithTimeout(ReadyTimeout))
 	if err != nil {
-		return nil, fail(short(err), err)
+		return nil, fail(connWhy(err), err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
 	defer cancel()
@@ -72,7 +72,7 @@ func Containerd(ctx context.Context, ep config.Endpoints) (*containerd.Client, e
 		if err == nil {
 			err = errors.New("not serving")
 		}
-		return nil, fail(short(err), err)
+		return nil, fail(connWhy(err), err)
 	}
 	return c, nil
 }
@@ -94,11 +94,11 @@ func Buildkit(ctx context.Context, ep config.Endpoints) (*bkclient.Client, error
 	defer cancel()
 	c, err := bkclient.New(cctx, addr)
 	if err != nil {
-		return nil, fail(short(err), err)
+		return nil, fail(connWhy(err), err)
 	}
 	if _, err := c.Info(cctx); err != nil {
 		c.Close()
-		return nil, fail(short(err), err)
+		return nil, fail(connWhy(err), err)
 	}
 	return c, nil
 }
@@ -129,12 +129,12 @@ func socketWhy(err error) string {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused (a stale socket: the daemon is not running)"
 	default:
-		return short(err)
+		return connWhy(err)
 	}
 }
 
-// short reduces a gRPC or dial error to the part a person can act on.
-func short(err error) string {
+// connWhy says in a few words why a connection failed.
+func connWhy(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("no answer within %s", ReadyTimeout)
@@ -155,12 +155,17 @@ func short(err error) string {
 			return known.out
 		}
 	}
-	// Keep only the innermost message of a gRPC status string.
+	return Short(err)
+}
+
+// Short reduces a gRPC or build error to its innermost message, on one line.
+func Short(err error) string {
+	s := err.Error()
 	if i := strings.LastIndex(s, "desc = "); i >= 0 {
 		s = s[i+len("desc = "):]
 	}
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	return s
+	return strings.TrimSpace(s)
 }

@@ -43,13 +43,12 @@ type Check struct {
 
 // Options tunes what is checked.
 type Options struct {
-	Snapshotter string   // the containerd snapshotter aishell uses
-	Images      []string // images expected in the namespace
+	Images []string // images expected in the namespace
 }
 
-// DefaultOptions checks the overlayfs snapshotter and the foundation's upstream images.
+// DefaultOptions checks for the foundation's upstream images.
 func DefaultOptions() Options {
-	return Options{Snapshotter: "overlayfs", Images: []string{build.DefaultBaseImage, build.DefaultNodeImage}}
+	return Options{Images: []string{build.DefaultBaseImage, build.DefaultNodeImage}}
 }
 
 // Run performs every check. It never fails as a whole; the report says what failed.
@@ -69,7 +68,7 @@ func Run(ctx context.Context, ep config.Endpoints, opt Options) []Check {
 		c, uuid := checkContainerd(ctx, cc, ep)
 		serverUUID = uuid
 		add(c)
-		add(checkSnapshotter(ctx, cc, opt.Snapshotter))
+		add(checkSnapshotter(ctx, cc, ep.Snapshotter))
 		add(checkRuntime())
 	}
 
@@ -173,39 +172,15 @@ func checkRuntime() Check {
 }
 
 func checkBuildkit(ctx context.Context, bk *bkclient.Client, ep config.Endpoints, containerdUUID string) Check {
-	c := Check{Name: "buildkitd"}
 	info, err := bk.Info(ctx)
 	if err != nil {
-		return Check{Name: c.Name, Status: Fail, Detail: "info: " + err.Error()}
+		return Check{Name: "buildkitd", Status: Fail, Detail: "info: " + daemon.Short(err)}
 	}
-	workers, err := bk.ListWorkers(ctx)
+	worker, err := daemon.Worker(ctx, bk, ep, containerdUUID)
 	if err != nil {
-		return Check{Name: c.Name, Status: Fail, Detail: "list workers: " + err.Error()}
+		return failure("buildkitd", err)
 	}
-	prefix := fmt.Sprintf("buildkitd %s at %s", info.BuildkitVersion.Version, ep.BuildkitHost)
-	var descs []string
-	for _, w := range workers {
-		exe := w.Labels["org.mobyproject.buildkit.worker.executor"]
-		ns := w.Labels["org.mobyproject.buildkit.worker.containerd.namespace"]
-		uuid := w.Labels["org.mobyproject.buildkit.worker.containerd.uuid"]
-		if exe != "containerd" {
-			descs = append(descs, fmt.Sprintf("worker %s (%s)", w.ID, exe))
-			continue
-		}
-		switch {
-		case ns != ep.Namespace:
-			descs = append(descs, fmt.Sprintf("worker %s (containerd, namespace %s)", w.ID, ns))
-		case containerdUUID != "" && uuid != containerdUUID:
-			descs = append(descs, fmt.Sprintf("worker %s (containerd namespace %s, but another containerd)", w.ID, ns))
-		default:
-			c.Detail = fmt.Sprintf("%s, worker %s (containerd, namespace %s, same containerd)", prefix, w.ID, ns)
-			return c
-		}
-	}
-	c.Status = Fail
-	c.Detail = fmt.Sprintf("%s has no containerd worker on this containerd and namespace %s: %s", prefix, ep.Namespace, strings.Join(descs, ", "))
-	c.Hint = fmt.Sprintf("start buildkitd with --oci-worker=false --containerd-worker=true --containerd-worker-addr %s --containerd-worker-namespace %s", ep.ContainerdAddress, ep.Namespace)
-	return c
+	return Check{Name: "buildkitd", Detail: fmt.Sprintf("buildkitd %s at %s, %s", info.BuildkitVersion.Version, ep.BuildkitHost, worker)}
 }
 
 func checkImages(ctx context.Context, cc *containerd.Client, names []string) Check {

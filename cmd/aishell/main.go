@@ -23,24 +23,31 @@ type Globals struct {
 	Address      string `short:"a" placeholder:"SOCKET" help:"containerd socket (env CONTAINERD_ADDRESS; default /run/containerd/containerd.sock, rootless $XDG_RUNTIME_DIR/containerd/containerd.sock)."`
 	Namespace    string `short:"n" placeholder:"NS" help:"containerd namespace (env CONTAINERD_NAMESPACE; default aishell)."`
 	BuildkitHost string `placeholder:"ADDR" help:"buildkitd address (env BUILDKIT_HOST; default unix:///run/buildkit/buildkitd.sock, rootless under $XDG_RUNTIME_DIR)."`
+	Snapshotter  string `placeholder:"NAME" help:"containerd snapshotter (env CONTAINERD_SNAPSHOTTER; default overlayfs)."`
 }
 
 // Endpoints resolves flags, environment and defaults.
 func (g *Globals) Endpoints() config.Endpoints {
 	return config.Resolve(config.Overrides{
-		ContainerdAddress: g.Address, Namespace: g.Namespace, BuildkitHost: g.BuildkitHost,
-	}, config.Host{Getenv: os.Getenv, EUID: os.Geteuid(), Exists: func(p string) bool {
-		_, err := os.Stat(p)
-		return err == nil
-	}})
+		ContainerdAddress: g.Address, Namespace: g.Namespace, BuildkitHost: g.BuildkitHost, Snapshotter: g.Snapshotter,
+	}, config.Host{Getenv: os.Getenv, EUID: os.Geteuid(), Exists: fileExists})
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // CLI is the whole command line.
 type CLI struct {
 	Globals
 
-	Version VersionCmd `cmd:"" help:"Print aishell's version."`
+	Build   BuildCmd   `cmd:"" help:"Build the foundation image and the chosen harness snapshots (${with_flags})."`
+	Update  UpdateCmd  `cmd:"" help:"Resolve harness versions again and build only the snapshots that changed; nothing else is rebuilt."`
+	Harness HarnessCmd `cmd:"" help:"Harness snapshots."`
+	Gc      GcCmd      `cmd:"" help:"Remove harness and foundation images that no config and no container uses."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check containerd, buildkitd and the base images, and say how to fix what is missing."`
+	Version VersionCmd `cmd:"" help:"Print aishell's version."`
 }
 
 func main() {
@@ -50,12 +57,13 @@ func main() {
 		kong.Description("Run AI coding agents (Claude Code, Codex, Gemini CLI, OpenCode) in ephemeral containers on containerd, built with buildkitd. No Docker engine needed."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars(harnessVars()),
 	)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aishell:", err)
 		os.Exit(2)
 	}
-	kctx, err := parser.Parse(os.Args[1:])
+	kctx, err := parser.Parse(harnessFlagArgs(os.Args[1:]))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aishell:", err)
 		fmt.Fprintln(os.Stderr, "hint: aishell --help")
@@ -87,6 +95,10 @@ func report(err error) int {
 	var h daemon.Hinted
 	if errors.As(err, &h) && h.ErrorHint() != "" {
 		fmt.Fprintln(os.Stderr, "hint:", h.ErrorHint())
+	}
+	var ue *config.UsageError
+	if errors.As(err, &ue) {
+		return 2
 	}
 	return 1
 }

@@ -1,0 +1,60 @@
+package build
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aishell/aishell/config"
+)
+
+func TestFoundationHash(t *testing.T) {
+	def := FoundationSpec{}
+	if def.Hash() != (FoundationSpec{BaseImage: DefaultBaseImage, NodeImage: DefaultNodeImage}).Hash() {
+		t.Error("defaults are not applied before hashing")
+	}
+	other := FoundationSpec{BaseImage: "mirror.example/debian:bookworm-slim"}
+	if def.Hash() == other.Hash() {
+		t.Error("a different base image must give a different foundation tag")
+	}
+	if len(def.Hash()) != 12 || !strings.HasPrefix(def.Ref(), "docker.io/library/aishell:foundation-") {
+		t.Errorf("ref %s", def.Ref())
+	}
+	if contentHash([]byte("a"), map[string]string{"X": "1", "Y": "2"}) != contentHash([]byte("a"), map[string]string{"Y": "2", "X": "1"}) {
+		t.Error("hash depends on map order")
+	}
+	if contentHash([]byte("a"), nil) == contentHash([]byte("b"), nil) {
+		t.Error("hash ignores the Dockerfile")
+	}
+}
+
+func TestEmbeddedDockerfiles(t *testing.T) {
+	if !strings.Contains(string(foundationDockerfile), "FROM ${BASE_IMAGE}") {
+		t.Error("foundation Dockerfile does not build FROM its base image argument")
+	}
+	if strings.Contains(string(foundationDockerfile), "npm install") {
+		t.Error("the foundation must not install any harness")
+	}
+	if !strings.Contains(string(harnessDockerfile), "FROM scratch") {
+		t.Error("harness images must be a single layer FROM scratch")
+	}
+}
+
+func TestHarnessSet(t *testing.T) {
+	cfg := &config.File{Harnesses: map[string]config.HarnessChoice{"claude": {Version: "latest"}, "codex": {Version: "1.0.0"}}}
+	for _, tc := range []struct {
+		req  Request
+		want []string
+	}{
+		{Request{}, []string{"claude", "codex"}},
+		{Request{Set: []string{"gemini"}}, []string{"gemini"}},
+		{Request{Set: []string{}, Versions: map[string]string{"opencode": "1"}}, []string{"opencode"}},
+		{Request{Add: []string{"gemini"}}, []string{"claude", "codex", "gemini"}},
+		{Request{Versions: map[string]string{"claude": "2.0.0"}}, []string{"claude", "codex"}},
+	} {
+		got, err := harnessSet(cfg, tc.req)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%+v -> %v, %v; want %v", tc.req, got, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/snapshot"
+)
+
+// HarnessCmd groups the harness snapshot commands.
+type HarnessCmd struct {
+	Ls HarnessLsCmd `cmd:"" help:"List harness snapshots: name, version, snapshot, size, and what uses them."`
+}
+
+// HarnessLsCmd lists harness images.
+type HarnessLsCmd struct{}
+
+// Run prints one line per harness version in the store.
+func (HarnessLsCmd) Run(ctx context.Context, g *Globals) error {
+	ep := g.Endpoints()
+	cc, err := daemon.Containerd(ctx, ep)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	list, err := snapshot.HarnessImages(ctx, cc, ep.Snapshotter)
+	if err != nil {
+		return err
+	}
+	used, err := snapshot.InUse(ctx, cc)
+	if err != nil {
+		return err
+	}
+	configured, err := configuredRefs()
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Println("no harness snapshots yet: aishell build --with-claude (or another harness)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tSNAPSHOT\tSIZE\tIN USE")
+	for _, h := range list {
+		var uses []string
+		if configured[h.Ref] {
+			uses = append(uses, "config")
+		}
+		if n := used[h.Ref]; n > 0 {
+			uses = append(uses, fmt.Sprintf("%d container(s)", n))
+		}
+		if len(uses) == 0 {
+			uses = append(uses, "-")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.Version, shortID(h.ChainID), humanSize(h.Size), strings.Join(uses, ", "))
+	}
+	return tw.Flush()
+}
+
+// GcCmd removes unused harness and foundation images.
+type GcCmd struct {
+	DryRun bool `help:"Only print what would be removed."`
+}
+
+// Run removes what no config and no container uses.
+func (c GcCmd) Run(ctx context.Context, g *Globals) error {
+	ep := g.Endpoints()
+	cc, err := daemon.Containerd(ctx, ep)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	keep, err := configuredRefs()
+	if err != nil {
+		return err
+	}
+	removed, err := snapshot.GC(ctx, cc, ep.Snapshotter, keep, c.DryRun)
+	verb := "removed"
+	if c.DryRun {
+		verb = "would remove"
+	}
+	var total int64
+	for _, r := range removed {
+		total += r.Size
+		fmt.Printf("%s %s (%s)\n", verb, r.Ref, humanSize(r.Size))
+	}
+	if err != nil {
+		return err
+	}
+	if len(removed) == 0 {
+		fmt.Println("nothing to remove")
+		return nil
+	}
+	fmt.Printf("%s %d image(s), %s\n", verb, len(removed), humanSize(total))
+	return nil
+}
+
+// configuredRefs are the harness images the user's config names.
+func configuredRefs() (map[string]bool, error) {
+	path, err := config.UserPath()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string]bool{}
+	for name, choice := range cfg.Harnesses {
+		h, err := harness.Lookup(name)
+		if err != nil || choice.Resolved == "" {
+			continue
+		}
+		refs[h.ImageRef(choice.Resolved)] = true
+	}
+	return refs, nil
+}
+
+func shortID(chain string) string {
+	chain = strings.TrimPrefix(chain, "sha256:")
+	if len(chain) > 12 {
+		chain = chain[:12]
+	}
+	if chain == "" {
+		return "-"
+	}
+	return chain
+}
+
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -1,0 +1,124 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+)
+
+// HarnessChoice records one harness in the configured set.
+type HarnessChoice struct {
+	// Version is what the user asked for: an exact version, or a dist-tag such as "latest"
+	// that `aishell update` resolves again.
+	Version string `yaml:"version"`
+	// Resolved is the exact version built for it.
+	Resolved string `yaml:"resolved,omitempty"`
+}
+
+// File is the user's ~/.config/aishell/config.yaml (and, later, a project's .aishell/config.yaml).
+type File struct {
+	// BaseImage replaces the upstream Debian image of the foundation (a mirror, a corporate base).
+	BaseImage string `yaml:"base_image,omitempty"`
+	// NodeImage replaces the image Node.js is copied from.
+	NodeImage string `yaml:"node_image,omitempty"`
+	// NPMRegistry is where harness versions are resolved and installed from.
+	NPMRegistry string `yaml:"npm_registry,omitempty"`
+	// CABundle is a PEM file of CA certificates that builds trust (default: the host's bundle).
+	CABundle string `yaml:"ca_bundle,omitempty"`
+	// Harnesses is the configured set, by catalog name; `aishell build` and `update` write it.
+	Harnesses map[string]HarnessChoice `yaml:"harnesses,omitempty"`
+}
+
+// CABundlePath picks the CA certificates builds should trust: the configured file, else
+// $SSL_CERT_FILE, else Debian's /etc/ssl/certs/ca-certificates.crt when it exists; "" when none.
+func (f File) CABundlePath(getenv func(string) string, exists func(string) bool) string {
+	for _, p := range []string{f.CABundle, getenv("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"} {
+		if p != "" && exists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// HarnessNames lists the configured harnesses, sorted.
+func (f File) HarnessNames() []string {
+	names := make([]string, 0, len(f.Harnesses))
+	for n := range f.Harnesses {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// UserPath is the user's config file: $XDG_CONFIG_HOME/aishell/config.yaml, or
+// ~/.config/aishell/config.yaml.
+func UserPath() (string, error) {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the config directory: %w", err)
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "aishell", "config.yaml"), nil
+}
+
+// Load reads a config file; a missing file is an empty config.
+func Load(path string) (File, error) {
+	var f File
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return f, fmt.Errorf("read config: %w", err)
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		return f, &UsageError{Err: fmt.Errorf("config %s: %w", path, err), Hint: "fix or remove the file"}
+	}
+	return f, nil
+}
+
+// Save writes the config atomically (a temporary file renamed over the old one).
+func Save(path string, f File) error {
+	b, err := yaml.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	b = append([]byte("# aishell configuration; `aishell build` and `aishell update` keep the harnesses section.\n"), b...)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*.yaml")
+	if err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save config: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	return nil
+}
+
+// UsageError is a mistake in what the user asked for or configured: exit code 2.
+type UsageError struct {
+	Err  error
+	Hint string
+}
+
+func (e *UsageError) Error() string     { return e.Err.Error() }
+func (e *UsageError) Unwrap() error     { return e.Err }
+func (e *UsageError) ErrorHint() string { return e.Hint }

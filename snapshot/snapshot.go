@@ -1,0 +1,172 @@
+// Package snapshot owns aishell's use of containerd snapshots: the committed snapshot behind
+// an image (its chain ID), read-only views of harness snapshots whose mounts go straight into
+// a container's spec, what running containers use, and garbage collection of unused images.
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/image-spec/identity"
+)
+
+// LabelUses is set on every container aishell creates: the comma-separated image refs whose
+// snapshots it uses (its rootfs image and each harness). gc keeps those images.
+const LabelUses = "dev.aishell.uses"
+
+// Label keys read from harness images (set by the build package).
+const (
+	labelTier           = "dev.aishell.tier"
+	labelHarness        = "dev.aishell.harness"
+	labelHarnessVersion = "dev.aishell.harness.version"
+	labelAliasOf        = "dev.aishell.alias-of"
+)
+
+// ChainID returns the chain ID of an image's top layer: the key of its committed snapshot.
+func ChainID(ctx context.Context, c *containerd.Client, ref string) (string, error) {
+	img, err := c.GetImage(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", ref, err)
+	}
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return "", fmt.Errorf("layers of %s: %w", ref, err)
+	}
+	if len(diffIDs) == 0 {
+		return "", fmt.Errorf("image %s has no layers", ref)
+	}
+	return identity.ChainID(diffIDs).String(), nil
+}
+
+// View creates a read-only view, named key, of the committed snapshot of image ref and returns
+// its mounts. Nothing is mounted on the host. ctx should carry the lease of the container that
+// will use it, so the view goes when the lease does.
+func View(ctx context.Context, c *containerd.Client, snapshotter, ref, key string) ([]mount.Mount, error) {
+	chain, err := ChainID(ctx, c, ref)
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := c.SnapshotService(snapshotter).View(ctx, key, chain)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("snapshot of %s is not unpacked in %s: rebuild it with aishell build --force", ref, snapshotter)
+		}
+		return nil, fmt.Errorf("view of %s: %w", ref, err)
+	}
+	return mounts, nil
+}
+
+// Size is the disk usage of a committed snapshot, in bytes.
+func Size(ctx context.Context, c *containerd.Client, snapshotter, chainID string) (int64, error) {
+	u, err := c.SnapshotService(snapshotter).Usage(ctx, chainID)
+	if err != nil {
+		return 0, err
+	}
+	return u.Size, nil
+}
+
+// HarnessImage is one harness at one version in the store.
+type HarnessImage struct {
+	Ref, Name, Version, ChainID string
+	Size                        int64
+	Created                     time.Time
+}
+
+// HarnessImages lists the harness images in the namespace, by name then version.
+func HarnessImages(ctx context.Context, c *containerd.Client, snapshotter string) ([]HarnessImage, error) {
+	imgs, err := c.ImageService().List(ctx, `labels."`+labelHarness+`"`)
+	if err != nil {
+		return nil, fmt.Errorf("list harness images: %w", err)
+	}
+	var out []HarnessImage
+	for _, i := range imgs {
+		h := HarnessImage{Ref: i.Name, Name: i.Labels[labelHarness], Version: i.Labels[labelHarnessVersion], Created: i.CreatedAt}
+		if chain, err := ChainID(ctx, c, i.Name); err == nil {
+			h.ChainID = chain
+			h.Size, _ = Size(ctx, c, snapshotter, chain)
+		}
+		out = append(out, h)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Name != out[b].Name {
+			return out[a].Name < out[b].Name
+		}
+		return out[a].Created.Before(out[b].Created)
+	})
+	return out, nil
+}
+
+// InUse maps each image ref that a container in the namespace uses to how many containers use it.
+func InUse(ctx context.Context, c *containerd.Client) (map[string]int, error) {
+	ctrs, err := c.Containers(ctx, `labels."`+LabelUses+`"`)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	used := map[string]int{}
+	for _, ctr := range ctrs {
+		labels, err := ctr.Labels(ctx)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		for _, ref := range strings.Split(labels[LabelUses], ",") {
+			if ref != "" {
+				used[ref]++
+			}
+		}
+	}
+	return used, nil
+}
+
+// Removed is one image gc deleted (or would delete).
+type Removed struct {
+	Ref  string
+	Size int64 // bytes of its top snapshot
+}
+
+// GC deletes harness images and content-addressed foundation images that are neither in keep
+// nor used by any container, nor what aishell:foundation points at. Deletion is synchronous,
+// so containerd's garbage collector has removed their snapshots when GC returns; a snapshot that
+// a running container's view still needs stays, since the view is its child.
+func GC(ctx context.Context, c *containerd.Client, snapshotter string, keep map[string]bool, dryRun bool) ([]Removed, error) {
+	used, err := InUse(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	is := c.ImageService()
+	all, err := is.List(ctx, `labels."`+labelTier+`"`)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	protected := map[string]bool{}
+	for _, i := range all {
+		if target := i.Labels[labelAliasOf]; target != "" {
+			protected[target] = true // what aishell:foundation and aishell:base point at
+			protected[i.Name] = true // the alias tags themselves
+		}
+	}
+	var removed []Removed
+	for _, i := range all {
+		tier := i.Labels[labelTier]
+		if (tier != "harness" && tier != "foundation") || keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {
+			continue
+		}
+		r := Removed{Ref: i.Name}
+		if chain, err := ChainID(ctx, c, i.Name); err == nil {
+			r.Size, _ = Size(ctx, c, snapshotter, chain)
+		}
+		if !dryRun {
+			if err := is.Delete(ctx, i.Name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
+				return removed, fmt.Errorf("remove %s: %w", i.Name, err)
+			}
+		}
+		removed = append(removed, r)
+	}
+	return removed, nil
+}

@@ -1,0 +1,289 @@
+package test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/snapshot"
+)
+
+// The foundation and one harness snapshot build; a container from the foundation with the
+// snapshot bind-mounted read-only runs the harness, and cannot write to it.
+func TestBuildFoundationAndClaude(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	r := aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "claude "+claudeV1) || !strings.Contains(r.Stdout, "foundation docker.io/library/aishell:foundation-") {
+		t.Errorf("build output lacks the foundation or claude %s", claudeV1)
+	}
+	ref := harnessRef("claude", claudeV1)
+	for _, img := range []string{foundationImage, "docker.io/library/aishell:base", ref} {
+		if !imageExists(c, img) {
+			t.Errorf("image %s missing after build", img)
+		}
+	}
+	if imageTarget(t, c, "docker.io/library/aishell:base") != imageTarget(t, c, foundationImage) {
+		t.Error("aishell:base does not point at the foundation")
+	}
+	ctx := context.Background()
+	chain, err := snapshot.ChainID(ctx, c, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.SnapshotService("overlayfs").Stat(ctx, chain)
+	if err != nil {
+		t.Fatalf("harness snapshot %s: %v", chain, err)
+	}
+	if info.Parent != "" {
+		t.Errorf("harness snapshot has parent %s: want a single layer", info.Parent)
+	}
+	img, _ := c.ImageService().Get(ctx, ref)
+	if img.Labels["dev.aishell.harness.version"] != claudeV1 {
+		t.Errorf("harness image labels %v", img.Labels)
+	}
+
+	// The foundation holds no harness.
+	if code, out, _ := runSandbox(t, c, nil, "sh", "-c", "command -v claude || echo none; node --version"); code != 0 || !strings.HasPrefix(out, "none\nv24.") {
+		t.Errorf("foundation alone: exit %d, %q; want no claude and node 24", code, out)
+	}
+	code, out, errOut := runSandbox(t, c, map[string]string{"claude": ref}, "claude", "--version")
+	if code != 0 || !strings.Contains(out, claudeV1) {
+		t.Errorf("claude --version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, _, errOut = runSandbox(t, c, map[string]string{"claude": ref}, "touch", "/opt/harness/claude/x")
+	if code == 0 || !strings.Contains(errOut, "Read-only file system") {
+		t.Errorf("write to the harness snapshot: exit %d, %q; want EROFS", code, errOut)
+	}
+	// The chosen set is recorded in the user config.
+	cfg := loadUserConfig(t, env)
+	if cfg.Harnesses["claude"].Resolved != claudeV1 {
+		t.Errorf("config harnesses %+v", cfg.Harnesses)
+	}
+}
+
+func loadUserConfig(t *testing.T, env []string) config.File {
+	t.Helper()
+	var dir string
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "XDG_CONFIG_HOME="); ok {
+			dir = v
+		}
+	}
+	cfg, err := config.Load(filepath.Join(dir, "aishell", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Changing one harness's version builds one new harness image and touches nothing else; a
+// second update with nothing changed never calls buildkitd.
+func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	mustSucceed(t, aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV1, "--with-gemini", "--gemini-version="+geminiV, "--progress=plain"))
+	foundation := imageTarget(t, c, foundationImage)
+	gemini := imageTarget(t, c, harnessRef("gemini", geminiV))
+	geminiChain, err := snapshot.ChainID(context.Background(), c, harnessRef("gemini", geminiV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Start from a world where V2 was never built, so the update really builds it.
+	c.ImageService().Delete(context.Background(), harnessRef("claude", claudeV2))
+
+	r := aishell(t, env, "update", "--claude-version="+claudeV2, "--progress=plain")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "claude "+claudeV1+" -> "+claudeV2) {
+		t.Errorf("update output %q lacks the change line", r.Stdout)
+	}
+	if strings.Contains(r.Stderr, "building foundation") || strings.Contains(r.Stderr, "building gemini") {
+		t.Error("update built something besides claude")
+	}
+	if n := strings.Count(r.Stderr, "naming to "); n != 1 {
+		t.Errorf("update tagged %d images, want exactly 1", n)
+	}
+	if !imageExists(c, harnessRef("claude", claudeV2)) {
+		t.Fatal("claude " + claudeV2 + " image missing after update")
+	}
+	if got := imageTarget(t, c, foundationImage); got != foundation {
+		t.Errorf("foundation changed: %s -> %s", foundation, got)
+	}
+	if got := imageTarget(t, c, harnessRef("gemini", geminiV)); got != gemini {
+		t.Errorf("gemini image changed: %s -> %s", gemini, got)
+	}
+	if _, err := c.SnapshotService("overlayfs").Stat(context.Background(), geminiChain); err != nil {
+		t.Errorf("gemini snapshot gone: %v", err)
+	}
+	if cfg := loadUserConfig(t, env); cfg.Harnesses["claude"].Resolved != claudeV2 || cfg.Harnesses["gemini"].Resolved != geminiV {
+		t.Errorf("config after update %+v", cfg.Harnesses)
+	}
+	code, out, _ := runSandbox(t, c, map[string]string{"claude": harnessRef("claude", claudeV2), "gemini": harnessRef("gemini", geminiV)},
+		"sh", "-c", "claude --version && gemini --version")
+	if code != 0 || !strings.Contains(out, claudeV2) || !strings.Contains(out, geminiV) {
+		t.Errorf("new snapshot set: exit %d, %q", code, out)
+	}
+
+	// Nothing changed: no build, so an unreachable buildkitd does not matter.
+	r = aishell(t, append(env, missingSocket(t)), "update")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "nothing changed") {
+		t.Errorf("no-op update said %q", r.Stdout)
+	}
+	if r.Took > 10*time.Second {
+		t.Errorf("no-op update took %s", r.Took)
+	}
+}
+
+// gc removes an unused old harness version but keeps one a running container uses.
+func TestGCKeepsWhatRunningContainersUse(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	mustSucceed(t, aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain"))
+	mustSucceed(t, aishell(t, env, "update", "--claude-version="+claudeV2, "--progress=plain"))
+	old := harnessRef("claude", claudeV1)
+	sb := startSandbox(t, c, map[string]string{"claude": old}, "sleep", "300")
+
+	r := aishell(t, env, "harness", "ls")
+	mustSucceed(t, r)
+	if !strings.Contains(lineWith(r.Stdout, claudeV1), "1 container(s)") || !strings.Contains(lineWith(r.Stdout, claudeV2), "config") {
+		t.Errorf("harness ls does not show what uses each version:\n%s", r.Stdout)
+	}
+	r = aishell(t, env, "gc")
+	mustSucceed(t, r)
+	if strings.Contains(r.Stdout, old) || !imageExists(c, old) {
+		t.Fatalf("gc removed %s while a container uses it", old)
+	}
+	// The running container still works from its snapshot.
+	if err := sb.task.Kill(context.Background(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	sb.wait(t)
+	sb.remove(t)
+
+	r = aishell(t, env, "gc")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "removed "+old) || imageExists(c, old) {
+		t.Errorf("gc kept unused %s", old)
+	}
+	chain := lineWith(r.Stdout, old)
+	if chain == "" {
+		t.Errorf("gc output does not name %s", old)
+	}
+	if !imageExists(c, harnessRef("claude", claudeV2)) || !imageExists(c, foundationImage) {
+		t.Error("gc removed what the config uses")
+	}
+}
+
+func lineWith(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestBuildBadVersion(t *testing.T) {
+	c := needEnv(t)
+	r := aishell(t, userEnv(t), "build", "--with-claude", "--claude-version=0.0.0-nope")
+	if r.Code != 1 {
+		t.Errorf("exit %d, want 1", r.Code)
+	}
+	first := strings.SplitN(r.Stderr, "\n", 2)[0]
+	if !strings.Contains(first, `npm has no version "0.0.0-nope" of @anthropic-ai/claude-code`) {
+		t.Errorf("first line %q", first)
+	}
+	if !strings.Contains(r.Stderr, "hint: ") || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 1 {
+		t.Errorf("want one line plus a hint, got %q", r.Stderr)
+	}
+	if imageExists(c, harnessRef("claude", "0.0.0-nope")) {
+		t.Error("a bad version left an image tagged")
+	}
+}
+
+func TestBuildUnreachableBuildkitd(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	before := ""
+	if imageExists(c, foundationImage) {
+		before = imageTarget(t, c, foundationImage)
+	}
+	sock := missingSocket(t)
+	r := aishell(t, append(env, sock), "build", "--force", "--with-claude", "--claude-version="+claudeV1)
+	if r.Code != 1 {
+		t.Errorf("exit %d, want 1", r.Code)
+	}
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "cannot reach buildkitd at "+strings.TrimPrefix(sock, "BUILDKIT_HOST=")) || !strings.HasPrefix(lines[1], "hint: ") {
+		t.Errorf("stderr %q: want one line naming the socket, then a hint", r.Stderr)
+	}
+	if r.Took > 5*time.Second {
+		t.Errorf("took %s", r.Took)
+	}
+	if before != "" && imageTarget(t, c, foundationImage) != before {
+		t.Error("a failed build moved aishell:foundation")
+	}
+}
+
+// Ctrl-C in the middle of a harness build: one line, exit 1, nothing tagged.
+func TestBuildInterrupted(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	mustSucceed(t, aishell(t, env, "build", "--progress=quiet"))
+	ref := harnessRef("gemini", geminiV0)
+	c.ImageService().Delete(context.Background(), ref)
+
+	cmd := exec.Command(aishellBin, "build", "--with-gemini", "--gemini-version="+geminiV0, "--progress=plain")
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(all.String(), "npm install") && time.Now().Before(deadline) {
+		n, err := stderr.Read(buf)
+		all.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	time.Sleep(2 * time.Second) // inside npm install
+	cmd.Process.Signal(os.Interrupt)
+	rest := make(chan string)
+	go func() {
+		var b strings.Builder
+		for {
+			n, err := stderr.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				rest <- b.String()
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	out := all.String() + <-rest
+	code := cmd.ProcessState.ExitCode()
+	if code != 1 {
+		t.Errorf("exit %d after Ctrl-C, want 1 (%v)\n%s", code, err, out)
+	}
+	if !strings.Contains(out, "cancelled: nothing was tagged") {
+		t.Errorf("no cancel message in:\n%s", out)
+	}
+	if imageExists(c, ref) {
+		t.Errorf("%s tagged after an interrupted build", ref)
+	}
+}

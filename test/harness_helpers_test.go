@@ -1,0 +1,188 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"github.com/aishell/aishell/harness"
+	aoci "github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/snapshot"
+)
+
+// Real versions of real harnesses the tests install from the npm registry.
+const (
+	claudeV1 = "2.1.329"
+	claudeV2 = "2.1.330"
+	geminiV  = "0.61.0"
+	geminiV0 = "0.60.0" // only ever started, then cancelled
+)
+
+const foundationImage = "docker.io/library/aishell:foundation"
+
+// userEnv gives a test its own config directory (the user config aishell reads and writes).
+func userEnv(t *testing.T) []string {
+	t.Helper()
+	return []string{"XDG_CONFIG_HOME=" + t.TempDir()}
+}
+
+func mustSucceed(t *testing.T, r result) {
+	t.Helper()
+	if r.Code != 0 {
+		t.Fatalf("exit %d, want 0", r.Code)
+	}
+}
+
+func imageTarget(t *testing.T, c *containerd.Client, ref string) string {
+	t.Helper()
+	img, err := c.ImageService().Get(context.Background(), ref)
+	if err != nil {
+		t.Fatalf("image %s: %v", ref, err)
+	}
+	return img.Target.Digest.String()
+}
+
+func imageExists(c *containerd.Client, ref string) bool {
+	_, err := c.ImageService().Get(context.Background(), ref)
+	return err == nil
+}
+
+func harnessRef(name, version string) string {
+	h, err := harness.Lookup(name)
+	if err != nil {
+		panic(err)
+	}
+	return h.ImageRef(version)
+}
+
+// sandbox is a container on the foundation with harness snapshots mounted the way aishell
+// mounts them: read-only views whose mounts go straight into the spec.
+type sandbox struct {
+	c      *containerd.Client
+	ctr    containerd.Container
+	task   containerd.Task
+	exit   <-chan containerd.ExitStatus
+	stdout *bytes.Buffer
+	stderr *bytes.Buffer
+	done   func(context.Context) error // releases the lease
+	views  []string
+}
+
+// startSandbox starts args in a container on the foundation with the given harness images
+// (name -> image ref) mounted at /opt/harness/<name>.
+func startSandbox(t *testing.T, c *containerd.Client, harnesses map[string]string, args ...string) *sandbox {
+	t.Helper()
+	ctx := context.Background()
+	lctx, done, err := c.WithLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := &sandbox{c: c, done: done, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	t.Cleanup(func() { sb.remove(t) })
+	img, err := c.GetImage(lctx, foundationImage)
+	if err != nil {
+		t.Fatalf("foundation: %v", err)
+	}
+	id := fmt.Sprintf("test-sandbox-%d", time.Now().UnixNano())
+	uses := []string{foundationImage}
+	opts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithProcessArgs(args...)}
+	var path []string
+	for name, ref := range harnesses {
+		h, err := harness.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := id + "-" + name
+		mounts, err := snapshot.View(lctx, c, "overlayfs", ref, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.views = append(sb.views, key)
+		opts = append(opts, aoci.WithReadOnlySnapshot(h.MountPoint(), mounts))
+		path = append(path, h.MountPoint()+"/bin")
+		uses = append(uses, ref)
+	}
+	opts = append(opts, aoci.WithPathPrepend(path...))
+	sb.ctr, err = c.NewContainer(lctx, id,
+		containerd.WithImage(img),
+		containerd.WithNewSnapshot(id, img),
+		containerd.WithNewSpec(opts...),
+		containerd.WithAdditionalContainerLabels(map[string]string{snapshot.LabelUses: strings.Join(uses, ",")}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.task, err = sb.ctr.NewTask(lctx, cio.NewCreator(cio.WithStreams(nil, sb.stdout, sb.stderr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.exit, err = sb.task.Wait(lctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.task.Start(lctx); err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+// wait returns the exit code and output once the process ends.
+func (sb *sandbox) wait(t *testing.T) (int, string, string) {
+	t.Helper()
+	select {
+	case st := <-sb.exit:
+		sb.task.IO().Wait()
+		return int(st.ExitCode()), sb.stdout.String(), sb.stderr.String()
+	case <-time.After(2 * time.Minute):
+		t.Fatal("sandbox did not exit within 2 minutes")
+		return 0, "", ""
+	}
+}
+
+// remove kills and deletes everything the sandbox created.
+func (sb *sandbox) remove(t *testing.T) {
+	ctx := context.Background()
+	if sb.task != nil {
+		sb.task.Kill(ctx, 9)
+		select {
+		case <-sb.exit:
+		case <-time.After(10 * time.Second):
+		}
+		sb.task.Delete(ctx)
+		sb.task = nil
+	}
+	if sb.ctr != nil {
+		if err := sb.ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+			t.Logf("delete container: %v", err)
+		}
+		sb.ctr = nil
+	}
+	for _, v := range sb.views {
+		sb.c.SnapshotService("overlayfs").Remove(ctx, v)
+	}
+	sb.views = nil
+	if sb.done != nil {
+		sb.done(ctx)
+		sb.done = nil
+	}
+}
+
+func runSandbox(t *testing.T, c *containerd.Client, harnesses map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	sb := startSandbox(t, c, harnesses, args...)
+	defer sb.remove(t)
+	return sb.wait(t)
+}
+
+// missingSocket is a BuildKit address where nothing listens: a command given it can succeed
+// only if it never talks to buildkitd.
+func missingSocket(t *testing.T) string {
+	return "BUILDKIT_HOST=unix://" + t.TempDir() + "/no-buildkitd.sock"
+}
+

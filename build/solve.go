@@ -47,6 +47,8 @@ type Builder struct {
 	// CABundle is a PEM file of CA certificates handed to builds as the secret "ca-bundle"
 	// (for npm behind a TLS-inspecting proxy); empty for none.
 	CABundle string
+	// NoCache makes buildkitd run every step again instead of reusing its build cache.
+	NoCache bool
 
 	bk     *bkclient.Client
 	solves atomic.Int64
@@ -110,6 +112,9 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 	}
 
 	attrs := map[string]string{"filename": "Dockerfile", "image-resolve-mode": b.resolveMode(ctx, req.Bases)}
+	if b.NoCache {
+		attrs["no-cache"] = ""
+	}
 	for k, v := range req.Args {
 		attrs["build-arg:"+k] = v
 	}

@@ -185,4 +185,3 @@ func runSandbox(t *testing.T, c *containerd.Client, harnesses map[string]string,
 func missingSocket(t *testing.T) string {
 	return "BUILDKIT_HOST=unix://" + t.TempDir() + "/no-buildkitd.sock"
 }
-

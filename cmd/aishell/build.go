@@ -36,6 +36,7 @@ type BuildCmd struct {
 	NodeImage string `placeholder:"IMAGE" help:"Image Node.js is copied from (config node_image; default ${node_image})."`
 	Force     bool   `help:"Rebuild the foundation and the harness snapshots even if they exist."`
 	Pull      bool   `help:"Resolve base images from their registries even when present locally."`
+	NoCache   bool   `help:"Run every build step again instead of reusing buildkitd's cache (with --force, a clean rebuild)."`
 }
 
 // UpdateCmd rebuilds only the harness snapshots whose version changed.
@@ -60,17 +61,20 @@ func (c *BuildCmd) Run(ctx context.Context, g *Globals) error {
 		}
 		return build.Request{Set: set, Versions: c.HarnessVersion, Force: c.Force,
 			Foundation: build.FoundationSpec{BaseImage: base, NodeImage: node}}
-	}, c.Pull)
+	}, buildkitOpts{pull: c.Pull, noCache: c.NoCache})
 }
 
 // Run resolves the configured versions again and builds only what changed.
 func (c *UpdateCmd) Run(ctx context.Context, g *Globals) error {
 	return runBuild(ctx, g, c.BuildOutput, func(config.File) build.Request {
 		return build.Request{Add: c.With, Versions: c.HarnessVersion, Update: true}
-	}, false)
+	}, buildkitOpts{})
 }
 
-func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(config.File) build.Request, pull bool) error {
+// buildkitOpts are the build-only switches.
+type buildkitOpts struct{ pull, noCache bool }
+
+func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(config.File) build.Request, opts buildkitOpts) error {
 	start := time.Now()
 	ep := g.Endpoints()
 	path, err := config.UserPath()
@@ -93,7 +97,7 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(con
 	}
 	defer cc.Close()
 	b := &build.Builder{
-		Images: cc, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: pull,
+		Images: cc, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: opts.pull, NoCache: opts.noCache,
 		CABundle: cfg.CABundlePath(os.Getenv, fileExists),
 		Connect:  func(ctx context.Context) (*bkclient.Client, error) { return connectBuildkit(ctx, ep, cc) },
 	}

@@ -47,14 +47,19 @@ func TestHarnessSet(t *testing.T) {
 		want []string
 	}{
 		{Request{}, []string{"claude", "codex"}},
-		{Request{Set: []string{"gemini"}}, []string{"gemini"}},
-		{Request{Set: []string{}, Versions: map[string]string{"opencode": "1"}}, []string{"opencode"}},
 		{Request{Add: []string{"gemini"}}, []string{"claude", "codex", "gemini"}},
+		{Request{Remove: []string{"codex"}, Versions: map[string]string{"opencode": "1"}}, []string{"claude", "opencode"}},
 		{Request{Versions: map[string]string{"claude": "2.0.0"}}, []string{"claude", "codex"}},
 	} {
 		got, err := harnessSet(cfg, tc.req)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%+v -> %v, %v; want %v", tc.req, got, err, tc.want)
 		}
+	}
+	if _, err := harnessSet(cfg, Request{Remove: []string{"gemini"}}); err == nil {
+		t.Error("removing a harness that is not in the set should fail")
+	}
+	if _, err := harnessSet(cfg, Request{Remove: []string{"codex"}, Add: []string{"codex"}}); err == nil {
+		t.Error("adding and removing the same harness should fail")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,10 +14,10 @@ import (
 
 // Request says what `aishell build` or `aishell update` was asked to do.
 type Request struct {
-	// Set, when non-nil, replaces the configured harness set (build --with-X).
-	Set []string
-	// Add puts harnesses into the configured set (update --with-X).
+	// Add puts harnesses into the configured set (--with-X).
 	Add []string
+	// Remove takes harnesses out of the configured set (--without-X).
+	Remove []string
 	// Versions pins versions (--claude-version=X) by harness name; naming one implies --with.
 	Versions map[string]string
 	// Force rebuilds what exists already (build only).
@@ -81,7 +82,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 			v, err := resolver.Resolve(ctx, h.Package, spec)
 			if err != nil {
 				if errors.Is(err, harness.ErrVersionNotFound) {
-					return res, &hinted{fmt.Errorf("%s: %w", n, err), fmt.Sprintf("list the versions with: npm view %s versions", h.Package)}
+					return res, config.WithHint(fmt.Errorf("%s: %w", n, err), fmt.Sprintf("list the versions with: npm view %s versions", h.Package))
 				}
 				return res, fmt.Errorf("resolve %s version %q: %w", n, spec, err)
 			}
@@ -110,7 +111,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 			return res, fmt.Errorf("look up the foundation: %w", err)
 		}
 		if res.FoundationRef == "" {
-			return res, &hinted{errors.New("no foundation image yet"), "run `aishell build` first; update only refreshes harness snapshots"}
+			return res, config.WithHint(errors.New("no foundation image yet"), "run `aishell build` first; update only refreshes harness snapshots")
 		}
 	}
 
@@ -125,9 +126,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 		res.Harnesses = append(res.Harnesses, Change{Name: p.h.Name, From: cfg.Harnesses[p.h.Name].Resolved, To: p.version, Built: built})
 	}
 
-	if cfg.Harnesses == nil || req.Set != nil {
-		cfg.Harnesses = map[string]config.HarnessChoice{}
-	}
+	cfg.Harnesses = map[string]config.HarnessChoice{}
 	for _, p := range plan {
 		cfg.Harnesses[p.h.Name] = config.HarnessChoice{Version: p.spec, Resolved: p.version}
 	}
@@ -137,20 +136,23 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 // harnessSet works out which harnesses the request is about, sorted by name.
 func harnessSet(cfg *config.File, req Request) ([]string, error) {
 	set := map[string]bool{}
-	if req.Set != nil {
-		for _, n := range req.Set {
-			set[n] = true
-		}
-	} else {
-		for n := range cfg.Harnesses {
-			set[n] = true
-		}
+	for n := range cfg.Harnesses {
+		set[n] = true
 	}
 	for _, n := range req.Add {
 		set[n] = true
 	}
 	for n := range req.Versions {
 		set[n] = true
+	}
+	for _, n := range req.Remove {
+		if req.Versions[n] != "" || slices.Contains(req.Add, n) {
+			return nil, &config.UsageError{Err: fmt.Errorf("%s is both added and removed", n)}
+		}
+		if !set[n] {
+			return nil, &config.UsageError{Err: fmt.Errorf("%s is not in the harness set", n), Hint: "aishell harness ls shows what is built"}
+		}
+		delete(set, n)
 	}
 	names := make([]string, 0, len(set))
 	for n := range set {
@@ -159,13 +161,3 @@ func harnessSet(cfg *config.File, req Request) ([]string, error) {
 	sort.Strings(names)
 	return names, nil
 }
-
-// hinted is an error with a next step for the user.
-type hinted struct {
-	err  error
-	hint string
-}
-
-func (h *hinted) Error() string     { return h.err.Error() }
-func (h *hinted) Unwrap() error     { return h.err }
-func (h *hinted) ErrorHint() string { return h.hint }

@@ -122,3 +122,16 @@ type UsageError struct {
 func (e *UsageError) Error() string     { return e.Err.Error() }
 func (e *UsageError) Unwrap() error     { return e.Err }
 func (e *UsageError) ErrorHint() string { return e.Hint }
+
+// HintedError is an error with the next step for the user.
+type HintedError struct {
+	Err  error
+	Hint string
+}
+
+// WithHint attaches a next step to err.
+func WithHint(err error, hint string) error { return &HintedError{Err: err, Hint: hint} }
+
+func (e *HintedError) Error() string     { return e.Err.Error() }
+func (e *HintedError) Unwrap() error     { return e.Err }
+func (e *HintedError) ErrorHint() string { return e.Hint }

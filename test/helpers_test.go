@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net"
 	"sync"
+
+	"github.com/containerd/containerd/v2/core/snapshots"
 )
 
 // makeStaleSocket leaves a unix socket file behind with no listener.
@@ -33,3 +35,5 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+type snapshotInfo = snapshots.Info

@@ -15,9 +15,9 @@ const module = "github.com/aishell/aishell/"
 // rank orders the packages as shared/DESIGN.md does: a package may import only packages of a
 // lower rank. cmd -> (doctor) -> (run, build) -> (oci, snapshot, harness, daemon) -> config.
 var rank = map[string]int{
-	"cmd/aishell": 4,
-	"doctor":      3,
-	"run":         2, "build": 2,
+	"cmd/aishell": 4, "bench": 4,
+	"doctor": 3,
+	"run":    2, "build": 2,
 	"oci": 1, "snapshot": 1, "harness": 1, "daemon": 1,
 	"config": 0,
 }

@@ -19,13 +19,15 @@ import (
 // HarnessFlags are the per-harness flags. `--with-claude` and `--claude-version=X` are rewritten
 // into these before parsing (see harnessFlagArgs), so adding a harness to the catalog adds its flags.
 type HarnessFlags struct {
-	With           []string          `name:"with" placeholder:"HARNESS" help:"Enable a harness; also written ${with_flags}."`
+	With           []string          `name:"with" placeholder:"HARNESS" help:"Add a harness to the set; also written ${with_flags}."`
+	Without        []string          `name:"without" placeholder:"HARNESS" help:"Take a harness out of the set; also written --without-NAME."`
 	HarnessVersion map[string]string `name:"harness-version" placeholder:"HARNESS=VERSION" help:"Pin a harness version (exact, or a dist-tag such as latest); also written ${version_flags}."`
 }
 
 // BuildOutput are the flags shared by the commands that may build.
 type BuildOutput struct {
 	Progress string `enum:"auto,plain,tty,quiet" default:"auto" help:"Build progress: auto (live display on a terminal, plain lines otherwise), plain, tty or quiet."`
+	NoCache  bool   `help:"Run every build step again instead of reusing buildkitd's cache."`
 }
 
 // BuildCmd builds the foundation and the chosen harness snapshots.
@@ -36,7 +38,6 @@ type BuildCmd struct {
 	NodeImage string `placeholder:"IMAGE" help:"Image Node.js is copied from (config node_image; default ${node_image})."`
 	Force     bool   `help:"Rebuild the foundation and the harness snapshots even if they exist."`
 	Pull      bool   `help:"Resolve base images from their registries even when present locally."`
-	NoCache   bool   `help:"Run every build step again instead of reusing buildkitd's cache (with --force, a clean rebuild)."`
 }
 
 // UpdateCmd rebuilds only the harness snapshots whose version changed.
@@ -47,10 +48,6 @@ type UpdateCmd struct {
 
 // Run builds what is missing and records the harness set.
 func (c *BuildCmd) Run(ctx context.Context, g *Globals) error {
-	set := c.With
-	if set == nil && len(c.HarnessVersion) > 0 {
-		set = []string{}
-	}
 	return runBuild(ctx, g, c.BuildOutput, func(cfg config.File) build.Request {
 		base, node := c.BaseImage, c.NodeImage
 		if base == "" {
@@ -59,22 +56,19 @@ func (c *BuildCmd) Run(ctx context.Context, g *Globals) error {
 		if node == "" {
 			node = cfg.NodeImage
 		}
-		return build.Request{Set: set, Versions: c.HarnessVersion, Force: c.Force,
+		return build.Request{Add: c.With, Remove: c.Without, Versions: c.HarnessVersion, Force: c.Force,
 			Foundation: build.FoundationSpec{BaseImage: base, NodeImage: node}}
-	}, buildkitOpts{pull: c.Pull, noCache: c.NoCache})
+	}, c.Pull)
 }
 
 // Run resolves the configured versions again and builds only what changed.
 func (c *UpdateCmd) Run(ctx context.Context, g *Globals) error {
 	return runBuild(ctx, g, c.BuildOutput, func(config.File) build.Request {
-		return build.Request{Add: c.With, Versions: c.HarnessVersion, Update: true}
-	}, buildkitOpts{})
+		return build.Request{Add: c.With, Remove: c.Without, Versions: c.HarnessVersion, Update: true}
+	}, false)
 }
 
-// buildkitOpts are the build-only switches.
-type buildkitOpts struct{ pull, noCache bool }
-
-func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(config.File) build.Request, opts buildkitOpts) error {
+func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(config.File) build.Request, pull bool) error {
 	start := time.Now()
 	ep := g.Endpoints()
 	path, err := config.UserPath()
@@ -97,7 +91,7 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(con
 	}
 	defer cc.Close()
 	b := &build.Builder{
-		Images: cc, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: opts.pull, NoCache: opts.noCache,
+		Images: cc, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: pull, NoCache: out.NoCache,
 		CABundle: cfg.CABundlePath(os.Getenv, fileExists),
 		Connect:  func(ctx context.Context) (*bkclient.Client, error) { return connectBuildkit(ctx, ep, cc) },
 	}
@@ -167,7 +161,8 @@ func buildReport(res build.Result, update bool) string {
 	return sb.String()
 }
 
-// harnessFlagArgs rewrites `--with-NAME` into `--with=NAME` and `--NAME-version[=]V` into
+// harnessFlagArgs rewrites `--with-NAME` into `--with=NAME`, `--without-NAME` into
+// `--without=NAME`, and `--NAME-version[=]V` into
 // `--harness-version=NAME=V` for the catalog's harnesses, in the build and update commands only
 // (a harness's own arguments after `aishell claude` are never touched).
 func harnessFlagArgs(args []string) []string {
@@ -199,6 +194,10 @@ func harnessFlagArgs(args []string) []string {
 		}
 		if n, ok := strings.CutPrefix(a, "--with-"); ok && known[n] {
 			out = append(out, "--with="+n)
+			continue
+		}
+		if n, ok := strings.CutPrefix(a, "--without-"); ok && known[n] {
+			out = append(out, "--without="+n)
 			continue
 		}
 		if rest, ok := strings.CutPrefix(a, "--"); ok {

@@ -10,6 +10,7 @@ func TestHarnessFlagArgs(t *testing.T) {
 		{[]string{"build", "--with-claude", "--claude-version=1.2.3"}, []string{"build", "--with=claude", "--harness-version=claude=1.2.3"}},
 		{[]string{"-n", "ns", "update", "--codex-version", "latest"}, []string{"-n", "ns", "update", "--harness-version=codex=latest"}},
 		{[]string{"--address", "/x.sock", "build", "--with-gemini"}, []string{"--address", "/x.sock", "build", "--with=gemini"}},
+		{[]string{"build", "--without-codex"}, []string{"build", "--without=codex"}},
 		// Unknown harnesses and other commands are left for kong to judge.
 		{[]string{"build", "--with-nope"}, []string{"build", "--with-nope"}},
 		{[]string{"claude", "--with-claude"}, []string{"claude", "--with-claude"}},

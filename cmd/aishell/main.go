@@ -13,6 +13,7 @@ import (
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/harness"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,6 +25,7 @@ type Globals struct {
 	Namespace    string `short:"n" placeholder:"NS" help:"containerd namespace (env CONTAINERD_NAMESPACE; default aishell)."`
 	BuildkitHost string `placeholder:"ADDR" help:"buildkitd address (env BUILDKIT_HOST; default unix:///run/buildkit/buildkitd.sock, rootless under $XDG_RUNTIME_DIR)."`
 	Snapshotter  string `placeholder:"NAME" help:"containerd snapshotter (env CONTAINERD_SNAPSHOTTER; default overlayfs)."`
+	RunAs        string `placeholder:"UID[:GID]" hidden:"" help:"Run containers as this uid/gid instead of the invoking user's (for root acting on a user's behalf, tests)."`
 }
 
 // Endpoints resolves flags, environment and defaults.
@@ -42,6 +44,8 @@ func fileExists(p string) bool {
 type CLI struct {
 	Globals
 
+	Shell   ShellCmd   `cmd:"" default:"1" help:"Interactive bash in the project's sandbox (the default command)."`
+	Exec    ExecCmd    `cmd:"" passthrough:"" help:"Run a command in the sandbox: aishell exec [--] CMD [ARGS...]. No terminal needed; stdin is passed through; exits with the command's code."`
 	Build   BuildCmd   `cmd:"" help:"Build the foundation image and the chosen harness snapshots (${with_flags})."`
 	Update  UpdateCmd  `cmd:"" help:"Resolve harness versions again and build only the snapshots that changed; nothing else is rebuilt."`
 	Harness HarnessCmd `cmd:"" help:"Harness snapshots."`
@@ -52,13 +56,23 @@ type CLI struct {
 
 func main() {
 	var cli CLI
-	parser, err := kong.New(&cli,
+	// Signals go to one channel: run commands forward them to the container's process;
+	// every other command is cancelled by the first one.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	options := []kong.Option{
 		kong.Name("aishell"),
 		kong.Description("Run AI coding agents (Claude Code, Codex, Gemini CLI, OpenCode) in ephemeral containers on containerd, built with buildkitd. No Docker engine needed."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars(harnessVars()),
-	)
+		kong.Bind(signals(sigs)),
+	}
+	for _, h := range harness.Catalog {
+		options = append(options, kong.DynamicCommand(h.Name, fmt.Sprintf("Run %s (%s) in the sandbox; arguments go to it untouched.", h.Name, h.Package),
+			"Harnesses", &HarnessRunCmd{name: h.Name}, `cmd:""`, `passthrough:""`))
+	}
+	parser, err := kong.New(&cli, options...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aishell:", err)
 		os.Exit(2)
@@ -69,12 +83,33 @@ func main() {
 		fmt.Fprintln(os.Stderr, "hint: aishell --help")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	if !forwardsSignals(kctx.Selected()) {
+		go func() {
+			<-sigs
+			cancel()
+		}()
+	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(&cli.Globals)
-	stop()
+	cancel()
 	os.Exit(report(err))
+}
+
+// signals is the channel of signals aishell received.
+type signals <-chan os.Signal
+
+// forwardsSignals tells the commands that run a container (they forward signals to it)
+// from the rest (a signal cancels them).
+func forwardsSignals(n *kong.Node) bool {
+	if n == nil {
+		return true // the default command: the shell
+	}
+	switch n.Target.Interface().(type) {
+	case ShellCmd, ExecCmd, *HarnessRunCmd:
+		return true
+	}
+	return false
 }
 
 // exitError carries an exit code chosen by a command (a container's, or a usage error's).

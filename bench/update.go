@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/harness"
+)
+
+// The bump measured: claude between two real versions.
+const (
+	bumpFrom = "2.1.329"
+	bumpTo   = "2.1.330"
+)
+
+// benchUpdate measures a cold foundation build, each harness snapshot build, a one-harness
+// update and a no-op update, and the ancestor's way of taking the same bump: one image with the
+// foundation and every harness baked in, rebuilt with the new version.
+func benchUpdate(ctx context.Context) error {
+	e, err := newEnv()
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	names := harness.Names()
+	versions, err := resolveVersions(ctx, names)
+	if err != nil {
+		return err
+	}
+	versions["claude"] = bumpFrom
+	var rows []string
+	row := func(what, cmd string, d time.Duration, size string) {
+		rows = append(rows, fmt.Sprintf("| %s | `%s` | %s | %s |", what, cmd, secs(d), size))
+	}
+
+	// 1. Cold foundation: no build cache; the upstream images are local.
+	d, _, err := e.aishell("build", "--force", "--no-cache", "--progress=plain")
+	if err != nil {
+		return err
+	}
+	row("foundation, cold (no build cache)", "aishell build --force --no-cache", d, mb(e.imageSize(build.FoundationImage)))
+
+	// 2. Each harness snapshot, cold.
+	var withAll []string
+	for _, n := range names {
+		h, _ := harness.Lookup(n)
+		ref := h.ImageRef(versions[n])
+		e.removeImage(ref)
+		args := []string{"build", "--with-" + n, "--" + n + "-version=" + versions[n], "--no-cache", "--progress=plain"}
+		d, _, err := e.aishell(args...)
+		if err != nil {
+			return err
+		}
+		row(fmt.Sprintf("harness snapshot %s %s, cold", n, versions[n]), "aishell "+strings.Join(args[:3], " ")+" --no-cache", d, mb(e.snapshotSize(ref)))
+		withAll = append(withAll, "--with-"+n, "--"+n+"-version="+versions[n])
+	}
+	if _, _, err := e.aishell(append([]string{"build", "--progress=quiet"}, withAll...)...); err != nil {
+		return err
+	}
+
+	// 3. One-harness update: claude bumpFrom -> bumpTo, npm install not cached.
+	claude, _ := harness.Lookup("claude")
+	e.removeImage(claude.ImageRef(bumpTo))
+	foundationBefore := imageDigest(e, build.FoundationImage)
+	dUpdate, out, err := e.aishell("update", "--claude-version="+bumpTo, "--no-cache", "--progress=plain")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, bumpFrom+" -> "+bumpTo) {
+		return fmt.Errorf("update did not report the bump:\n%s", out)
+	}
+	if imageDigest(e, build.FoundationImage) != foundationBefore {
+		return fmt.Errorf("update changed the foundation")
+	}
+	row(fmt.Sprintf("one-harness update (claude %s -> %s)", bumpFrom, bumpTo), "aishell update --claude-version="+bumpTo+" --no-cache", dUpdate, "+"+mb(e.snapshotSize(claude.ImageRef(bumpTo))))
+
+	// 4. No-op update, median of 5.
+	var noop []time.Duration
+	for i := 0; i < 5; i++ {
+		d, out, err := e.aishell("update")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "nothing changed") {
+			return fmt.Errorf("no-op update changed something:\n%s", out)
+		}
+		noop = append(noop, d)
+	}
+	rows = append(rows, fmt.Sprintf("| no-op update (median of 5) | `aishell update` | %.0f ms | |", float64(median(noop).Microseconds())/1000))
+
+	// 5. The ancestor: foundation + every harness baked into one image; the bump rebuilds its
+	// harness stage (system packages stay cached, as they would with Docker's layer cache).
+	dir, err := os.MkdirTemp("", "aishell-bench-ancestor-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	versions["claude"] = bumpFrom
+	if _, err := e.buildAncestor(dir, versions, "ancestor-from", ""); err != nil {
+		return err
+	}
+	versions["claude"] = bumpTo
+	dAncestor, err := e.buildAncestor(dir, versions, "ancestor-to", "harnesses")
+	if err != nil {
+		return err
+	}
+	ancestorRef := "docker.io/aishell-bench/ancestor:ancestor-to"
+	row(fmt.Sprintf("ancestor: baked image rebuilt for claude %s -> %s", bumpFrom, bumpTo), "buildctl build (harness stage not cached)", dAncestor, mb(e.imageSize(ancestorRef)))
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Harness update (`make bench-update`)\n\n")
+	fmt.Fprintf(&b, "Run %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
+	versions["claude"] = bumpFrom + " -> " + bumpTo
+	fmt.Fprintf(&b, "Harness versions: %s. Each build is one run, timed around the whole command (resolve, build, export, unpack). ", versionList(versions))
+	fmt.Fprintf(&b, "\"cold\" = `--no-cache` (every step of that build runs); base images are local; npm downloads come from the registry each time.\n\n")
+	fmt.Fprintf(&b, "| what | command | time | size |\n|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
+	fmt.Fprintf(&b, "**Harness bump: aishell %s vs the ancestor's %s: %.1fx faster**, and the aishell update rebuilt nothing else "+
+		"(foundation digest unchanged; with the ancestor every project extension FROM the baked image would rebuild too, see `make bench`).\n\n",
+		secs(dUpdate), secs(dAncestor), dAncestor.Seconds()/dUpdate.Seconds())
+	fmt.Print(b.String())
+	return writeSection("update", b.String())
+}
+
+func imageDigest(e *env, ref string) string {
+	img, err := e.client.ImageService().Get(context.Background(), ref)
+	if err != nil {
+		return ""
+	}
+	return img.Target.Digest.String()
+}
+
+func versionList(v map[string]string) string {
+	var parts []string
+	for _, n := range harness.Names() {
+		parts = append(parts, n+" "+v[n])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ancestorDockerfile is the Docker-era layout: the foundation's steps, then every harness
+// installed globally into the same image.
+func ancestorDockerfile(versions map[string]string) string {
+	df := strings.Replace(string(build.FoundationDockerfile()), "FROM ${BASE_IMAGE}\n", "FROM ${BASE_IMAGE} AS system\n", 1)
+	var pkgs []string
+	for _, n := range harness.Names() {
+		h, _ := harness.Lookup(n)
+		pkgs = append(pkgs, h.Package+"@"+versions[n])
+	}
+	return df + "\nFROM system AS harnesses\n" +
+		"RUN --mount=type=secret,id=ca-bundle,required=false \\\n" +
+		"    if [ -s /run/secrets/ca-bundle ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle npm_config_cafile=/run/secrets/ca-bundle; fi \\\n" +
+		" && npm install --global --no-fund --no-audit " + strings.Join(pkgs, " ") + " \\\n" +
+		" && npm cache clean --force\n"
+}
+
+// buildAncestor builds the baked image with buildctl; noCache names stages to run uncached.
+func (e *env) buildAncestor(dir string, versions map[string]string, tag, noCache string) (time.Duration, error) {
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(ancestorDockerfile(versions)), 0o644); err != nil {
+		return 0, err
+	}
+	args := []string{"--addr", os.Getenv("BUILDKIT_HOST"), "build", "--progress=plain",
+		"--frontend", "dockerfile.v0", "--local", "context=" + dir, "--local", "dockerfile=" + dir,
+		"--opt", "image-resolve-mode=local",
+		"--output", "type=image,name=docker.io/aishell-bench/ancestor:" + tag + ",unpack=true,compression=zstd"}
+	if ca := "/etc/ssl/certs/ca-certificates.crt"; fileExists(ca) {
+		args = append(args, "--secret", "id=ca-bundle,src="+ca)
+	}
+	if noCache != "" {
+		args = append(args, "--opt", "no-cache="+noCache)
+	}
+	d, _, err := e.run("buildctl", args...)
+	return d, err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,130 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// User is who the container's process runs as: the invoking user, by default.
+type User struct {
+	UID, GID   uint32
+	Name       string
+	Group      string
+	Home       string // the host's home path, used unchanged inside
+	Shell      string
+	ExtraGIDs  []uint32
+	PasswdFile string // host file mounted read-only at /etc/passwd (made by the run package)
+	GroupFile  string // host file mounted read-only at /etc/group
+}
+
+// WithUser runs the process as u, with HOME, USER and LOGNAME set, and mounts u's passwd and
+// group files. HOME is a tmpfs owned by u unless skipHomeTmpfs (when HOME is itself mounted,
+// e.g. as the project).
+func WithUser(u User, skipHomeTmpfs bool) oci.SpecOpts {
+	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *specs.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.ExtraGIDs}
+		s.Process.Env = setEnv(s.Process.Env, "HOME="+u.Home, "USER="+u.Name, "LOGNAME="+u.Name)
+		if !skipHomeTmpfs {
+			s.Mounts = append(s.Mounts, specs.Mount{
+				Destination: u.Home, Type: "tmpfs", Source: "tmpfs",
+				Options: []string{"nosuid", "nodev", "mode=0755", fmt.Sprintf("uid=%d", u.UID), fmt.Sprintf("gid=%d", u.GID)},
+			})
+		}
+		for _, f := range []struct{ src, dst string }{{u.PasswdFile, "/etc/passwd"}, {u.GroupFile, "/etc/group"}} {
+			if f.src != "" {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "ro"}})
+			}
+		}
+		return nil
+	}
+}
+
+// WithBind bind-mounts a host path at the same path inside, read-write or read-only.
+func WithBind(path string, readWrite bool) oci.SpecOpts { return WithBindAt(path, path, readWrite) }
+
+// WithBindAt bind-mounts host path src at dst, read-write or read-only.
+func WithBindAt(src, dst string, readWrite bool) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		opt := "ro"
+		if readWrite {
+			opt = "rw"
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", opt}})
+		return nil
+	}
+}
+
+// WithEnv sets KEY=VALUE entries, replacing ones the image set.
+func WithEnv(kv ...string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.Env = setEnv(s.Process.Env, kv...)
+		return nil
+	}
+}
+
+// PassEnv returns KEY=VALUE for each key set in the host environment, in keys' order.
+func PassEnv(getenv func(string) (string, bool), keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if v, ok := getenv(k); ok {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
+}
+
+func setEnv(env []string, kv ...string) []string {
+	for _, e := range kv {
+		k, _, _ := strings.Cut(e, "=")
+		replaced := false
+		for i, old := range env {
+			if strings.HasPrefix(old, k+"=") {
+				env[i], replaced = e, true
+				break
+			}
+		}
+		if !replaced {
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
+// WithHostNetwork shares the host's network namespace, resolv.conf, hosts file and hostname.
+func WithHostNetwork() oci.SpecOpts {
+	hostname, _ := os.Hostname()
+	return oci.Compose(
+		oci.WithHostNamespace(specs.NetworkNamespace),
+		oci.WithHostResolvconf,
+		oci.WithHostHostsFile,
+		oci.WithHostname(hostname),
+	)
+}
+
+// DroppedCapabilities are removed from containerd's default set: nothing an agent does in a
+// project needs device nodes, raw sockets, audit writes, file capabilities or chroot.
+var DroppedCapabilities = []string{"CAP_MKNOD", "CAP_NET_RAW", "CAP_AUDIT_WRITE", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_SYS_CHROOT"}
+
+// WithSecurityDefaults applies no-new-privileges, containerd's default capability set minus
+// DroppedCapabilities, and containerd's default seccomp profile. Masked and read-only /proc
+// paths come from containerd's default spec.
+func WithSecurityDefaults() oci.SpecOpts {
+	return oci.Compose(
+		oci.WithNoNewPrivileges,
+		oci.WithDroppedCapabilities(DroppedCapabilities),
+		seccomp.WithDefaultProfile(),
+	)
+}

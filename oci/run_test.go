@@ -1,0 +1,129 @@
+package oci
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestPasswdReplacesAndAppends(t *testing.T) {
+	img := []byte("root:x:0:0:root:/root:/bin/bash\nnode:x:1000:1000::/home/node:/bin/bash\n")
+	out := string(Passwd(img, User{UID: 1000, GID: 1000, Name: "alice", Home: "/home/alice"}))
+	if strings.Contains(out, "node:") {
+		t.Errorf("entry with the same uid kept:\n%s", out)
+	}
+	if !strings.Contains(out, "root:x:0:0") || !strings.HasSuffix(out, "alice:x:1000:1000:alice:/home/alice:/bin/bash\n") {
+		t.Errorf("passwd:\n%s", out)
+	}
+	out = string(Passwd(nil, User{UID: 0, GID: 0, Name: "root", Home: "/root"}))
+	if strings.Count("\n"+out, "\nroot:") != 1 || !strings.Contains(out, "nobody") {
+		t.Errorf("root on empty image:\n%s", out)
+	}
+	g := string(Group([]byte("root:x:0:\nstaff:x:50:\n"), User{GID: 50, Name: "bob"}))
+	if strings.Contains(g, "staff") || !strings.Contains(g, "bob:x:50:") {
+		t.Errorf("group:\n%s", g)
+	}
+}
+
+// spec builds a full default spec with opts, as containerd would, without a daemon.
+func spec(t *testing.T, opts ...oci.SpecOpts) *specs.Spec {
+	t.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), "aishell")
+	s, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: "t"}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mountAt(s *specs.Spec, dst string) *specs.Mount {
+	for i := range s.Mounts {
+		if s.Mounts[i].Destination == dst {
+			return &s.Mounts[i]
+		}
+	}
+	return nil
+}
+
+func TestWithUser(t *testing.T) {
+	u := User{UID: 1234, GID: 99, Name: "alice", Home: "/home/alice", PasswdFile: "/tmp/p", GroupFile: "/tmp/g"}
+	s := spec(t, WithUser(u, false))
+	if s.Process.User.UID != 1234 || s.Process.User.GID != 99 {
+		t.Errorf("user %+v", s.Process.User)
+	}
+	for _, e := range []string{"HOME=/home/alice", "USER=alice", "LOGNAME=alice"} {
+		if !slices.Contains(s.Process.Env, e) {
+			t.Errorf("env lacks %s: %v", e, s.Process.Env)
+		}
+	}
+	home := mountAt(s, "/home/alice")
+	if home == nil || home.Type != "tmpfs" || !slices.Contains(home.Options, "uid=1234") {
+		t.Errorf("home mount %+v", home)
+	}
+	if m := mountAt(s, "/etc/passwd"); m == nil || m.Source != "/tmp/p" || !slices.Contains(m.Options, "ro") {
+		t.Errorf("passwd mount %+v", m)
+	}
+	if s := spec(t, WithUser(u, true)); mountAt(s, "/home/alice") != nil {
+		t.Error("home tmpfs mounted although skipped")
+	}
+}
+
+func TestWithSecurityDefaults(t *testing.T) {
+	s := spec(t, WithSecurityDefaults())
+	if !s.Process.NoNewPrivileges {
+		t.Error("no-new-privileges not set")
+	}
+	for _, c := range DroppedCapabilities {
+		if slices.Contains(s.Process.Capabilities.Bounding, c) || slices.Contains(s.Process.Capabilities.Effective, c) {
+			t.Errorf("%s not dropped", c)
+		}
+	}
+	if !slices.Contains(s.Process.Capabilities.Bounding, "CAP_CHOWN") {
+		t.Error("default capabilities lost")
+	}
+	if s.Linux.Seccomp == nil || len(s.Linux.Seccomp.Syscalls) == 0 {
+		t.Error("no seccomp profile")
+	}
+	if len(s.Linux.MaskedPaths) == 0 || len(s.Linux.ReadonlyPaths) == 0 {
+		t.Error("default masked/readonly paths missing")
+	}
+}
+
+func TestWithHostNetwork(t *testing.T) {
+	s := spec(t, WithHostNetwork())
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			t.Error("network namespace not shared with the host")
+		}
+	}
+	if mountAt(s, "/etc/resolv.conf") == nil || mountAt(s, "/etc/hosts") == nil {
+		t.Error("resolv.conf or hosts not from the host")
+	}
+}
+
+func TestPassEnvAndWithEnv(t *testing.T) {
+	host := map[string]string{"A": "1", "C": ""}
+	got := PassEnv(func(k string) (string, bool) { v, ok := host[k]; return v, ok }, []string{"A", "B", "C"})
+	if !slices.Equal(got, []string{"A=1", "C="}) {
+		t.Errorf("PassEnv %v", got)
+	}
+	s := spec(t, WithEnv("PATH=/x", "NEW=1"))
+	if !slices.Contains(s.Process.Env, "PATH=/x") || !slices.Contains(s.Process.Env, "NEW=1") {
+		t.Errorf("env %v", s.Process.Env)
+	}
+	n := 0
+	for _, e := range s.Process.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("PATH set %d times", n)
+	}
+}

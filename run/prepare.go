@@ -1,0 +1,133 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/harness"
+)
+
+// Request is what the user asked to run.
+type Request struct {
+	Purpose     string // shell, exec, or the harness to run
+	Harness     string // the harness to run; empty for shell and exec
+	Args        []string
+	TTY         bool
+	RunAs       string // UID[:GID] instead of the invoking user
+	Image       string // the foundation (or, later, the project's extension)
+	Snapshotter string
+	Config      config.File
+	Warn        io.Writer // for notices such as a configured harness that is not built
+}
+
+// hostCABundle is where the host's CA certificates appear inside, for Node via NODE_EXTRA_CA_CERTS.
+const hostCABundle = "/etc/ssl/certs/aishell-host-ca.crt"
+
+// Prepare checks that what the run needs is there and turns the request into Options: the
+// rootfs image, the configured harnesses' snapshots, the invoking user, the project, the
+// environment that passes through and the harness config paths that exist on the host.
+func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, error) {
+	var o Options
+	if _, err := c.ImageService().Get(ctx, req.Image); err != nil {
+		if errdefs.IsNotFound(err) {
+			first := "aishell build --with-claude"
+			if req.Harness != "" {
+				first = "aishell build --with-" + req.Harness
+			}
+			return o, config.WithHint(errors.New("no foundation image yet"), "run `"+first+"` first")
+		}
+		return o, fmt.Errorf("look up %s: %w", req.Image, err)
+	}
+	if req.Harness != "" {
+		if _, err := harness.Lookup(req.Harness); err != nil {
+			return o, &config.UsageError{Err: err}
+		}
+		if _, ok := req.Config.Harnesses[req.Harness]; !ok {
+			return o, config.WithHint(fmt.Errorf("%s is not built", req.Harness), "run `aishell build --with-"+req.Harness+"`")
+		}
+	}
+	for _, name := range req.Config.HarnessNames() {
+		h, err := harness.Lookup(name)
+		if err != nil {
+			fmt.Fprintf(req.Warn, "aishell: ignoring %s in the config: %v\n", name, err)
+			continue
+		}
+		ref := h.ImageRef(req.Config.Harnesses[name].Resolved)
+		if _, err := c.ImageService().Get(ctx, ref); err != nil {
+			if name == req.Harness {
+				return o, config.WithHint(fmt.Errorf("%s %s is not built (%s missing)", name, req.Config.Harnesses[name].Resolved, ref),
+					"run `aishell build --with-"+name+"`")
+			}
+			fmt.Fprintf(req.Warn, "aishell: %s is configured but %s is missing; run `aishell build` to restore it\n", name, ref)
+			continue
+		}
+		o.Harnesses = append(o.Harnesses, Harness{Harness: h, Ref: ref})
+	}
+
+	user, err := CurrentUser(req.RunAs)
+	if err != nil {
+		return o, &config.UsageError{Err: err}
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return o, config.WithHint(fmt.Errorf("current directory: %w", err), "cd into a project directory that exists")
+	}
+	project, err := ProjectDir(cwd)
+	if err != nil {
+		return o, config.WithHint(err, "cd into your project, then run aishell again")
+	}
+	if resolved, err := filepath.EvalSymlinks(cwd); err == nil {
+		cwd = resolved
+	}
+
+	env := []string{}
+	lookup := func(k string) (string, bool) { return os.LookupEnv(k) }
+	for _, k := range append([]string{"TERM", "LANG"}, harness.EnvKeys()...) {
+		if v, ok := lookup(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	if _, ok := lookup("TERM"); !ok && req.TTY {
+		env = append(env, "TERM=xterm-256color")
+	}
+	env = append(env, GitIdentity(project)...)
+
+	var binds []string
+	for _, h := range o.Harnesses {
+		for _, p := range h.ConfigPaths {
+			full := filepath.Join(user.Home, p)
+			if _, err := os.Stat(full); err == nil && !isWithin(full, project) {
+				binds = append(binds, full)
+			}
+		}
+	}
+	if ca := req.Config.CABundlePath(os.Getenv, fileExists); ca != "" {
+		o.CABundle = ca
+		env = append(env, "NODE_EXTRA_CA_CERTS="+hostCABundle)
+	}
+
+	o.Snapshotter = req.Snapshotter
+	o.Image = req.Image
+	o.Args = req.Args
+	o.Purpose = req.Purpose
+	o.Project = project
+	o.Cwd = cwd
+	o.User = user
+	o.Env = env
+	o.Binds = binds
+	o.TTY = req.TTY
+	return o, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

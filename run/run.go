@@ -1,0 +1,328 @@
+// Package run owns the life of an aishell container: it assembles the spec from the oci
+// package's options, creates the container under a lease, wires the terminal or the standard
+// streams, forwards signals, returns the process's exit code, and removes the task, container,
+// snapshots, views and lease on every way out.
+package run
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	ctroci "github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/snapshot"
+)
+
+// Labels aishell sets on its containers and leases.
+const (
+	LabelProject = "dev.aishell.project"
+	LabelPurpose = "dev.aishell.purpose" // shell, exec or a harness name
+	LabelPID     = "dev.aishell.pid"     // the aishell process that owns the container
+)
+
+// Harness is one harness to mount: its catalog entry and the image holding its snapshot.
+type Harness struct {
+	harness.Harness
+	Ref string
+}
+
+// Options describe one run.
+type Options struct {
+	Snapshotter string
+	Image       string    // rootfs image: the project's extension, or the foundation
+	Harnesses   []Harness // mounted read-only at /opt/harness/<name>, bin on PATH
+	Args        []string  // the process; empty for an interactive bash
+	Purpose     string    // shell, exec or a harness name: part of the container name
+	Project     string    // mounted read-write at the same path
+	Cwd         string
+	User        oci.User
+	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
+	Binds       []string // host paths mounted read-write at the same paths (harness config)
+	CABundle    string   // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	TTY         bool
+	Stdin       io.Reader // nil for none
+	Stdout      io.Writer
+	Stderr      io.Writer
+	// Signals are the signals aishell receives (SIGINT, SIGTERM, SIGHUP): forwarded to the
+	// process; SIGTERM and SIGHUP also end the run.
+	Signals <-chan os.Signal
+}
+
+// StopTimeout is how long a process gets after SIGTERM before it is killed.
+const StopTimeout = 10 * time.Second
+
+// ContainerName is aishell-<project>-<purpose>-<6 hex>, readable in `ctr containers ls`.
+func ContainerName(project, purpose string) string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return fmt.Sprintf("aishell-%s-%s-%s", sanitize(filepath.Base(project)), sanitize(purpose), hex.EncodeToString(b))
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+func sanitize(s string) string {
+	s = strings.Trim(unsafeChars.ReplaceAllString(s, "-"), "-.")
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	if s == "" {
+		s = "x"
+	}
+	return s
+}
+
+// Run runs the container to the end and returns its process's exit code. Whatever happens,
+// everything it created is removed before it returns.
+func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err error) {
+	id := ContainerName(o.Project, o.Purpose)
+	var cleanups []func(context.Context) error
+	defer func() {
+		// Clean up even after Ctrl-C or SIGTERM: a context that is never cancelled.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			if cerr := cleanups[i](cctx); cerr != nil && err == nil {
+				err = fmt.Errorf("clean up %s: %w", id, cerr)
+			}
+		}
+	}()
+
+	// The lease holds the snapshots while the container is assembled and runs.
+	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(24*time.Hour),
+		leases.WithLabels(map[string]string{LabelPID: strconv.Itoa(os.Getpid())}))
+	if err != nil {
+		return 0, fmt.Errorf("create lease: %w", err)
+	}
+	cleanups = append(cleanups, done)
+
+	img, err := c.GetImage(lctx, o.Image)
+	if err != nil {
+		return 0, fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	diffIDs, err := img.RootFS(lctx)
+	if err != nil {
+		return 0, fmt.Errorf("layers of %s: %w", o.Image, err)
+	}
+	sn := c.SnapshotService(o.Snapshotter)
+	rootMounts, err := sn.Prepare(lctx, id, identity.ChainID(diffIDs).String())
+	if err != nil {
+		return 0, fmt.Errorf("rootfs snapshot of %s: %w", o.Image, err)
+	}
+	cleanups = append(cleanups, func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, id)) })
+
+	// /etc/passwd and /etc/group: the image's own, with the user in them.
+	etc, err := os.MkdirTemp("", id+"-etc-")
+	if err != nil {
+		return 0, err
+	}
+	cleanups = append(cleanups, func(context.Context) error { return os.RemoveAll(etc) })
+	user := o.User
+	user.PasswdFile, user.GroupFile = filepath.Join(etc, "passwd"), filepath.Join(etc, "group")
+	passwd, _ := rootfsFile(rootMounts, "etc/passwd")
+	group, _ := rootfsFile(rootMounts, "etc/group")
+	if err := os.WriteFile(user.PasswdFile, oci.Passwd(passwd, user), 0o644); err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(user.GroupFile, oci.Group(group, user), 0o644); err != nil {
+		return 0, err
+	}
+
+	args := o.Args
+	if len(args) == 0 {
+		args = []string{"bash", "-l"}
+	}
+	// tini as PID 1 forwards signals to the process (PID 1 itself ignores SIGINT/SIGTERM
+	// it has no handler for) and reaps zombies; the foundation installs it.
+	if rootfsHas(rootMounts, "usr/bin/tini") {
+		args = append([]string{"/usr/bin/tini", "-s", "-g", "--"}, args...)
+	}
+
+	labels := map[string]string{
+		LabelProject: o.Project, LabelPurpose: o.Purpose, LabelPID: strconv.Itoa(os.Getpid()),
+	}
+	uses := []string{o.Image}
+	opts := []ctroci.SpecOpts{
+		ctroci.WithImageConfig(img),
+		ctroci.WithProcessArgs(args...),
+		ctroci.WithProcessCwd(o.Cwd),
+		oci.WithUser(user, isWithin(user.Home, o.Project)),
+		oci.WithBind(o.Project, true),
+	}
+	for _, b := range o.Binds {
+		opts = append(opts, oci.WithBind(b, true))
+	}
+	if o.CABundle != "" {
+		opts = append(opts, oci.WithBindAt(o.CABundle, hostCABundle, false))
+	}
+	var path []string
+	for i, h := range o.Harnesses {
+		key := id + "-" + h.Name
+		mounts, err := snapshot.View(lctx, c, o.Snapshotter, h.Ref, key)
+		if err != nil {
+			return 0, err
+		}
+		cleanups = append(cleanups, func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, key)) })
+		opts = append(opts, oci.WithReadOnlySnapshot(h.MountPoint(), mounts))
+		path = append(path, h.MountPoint()+"/bin")
+		uses = append(uses, h.Ref)
+		// The container record keeps its views from the garbage collector too.
+		labels[fmt.Sprintf("containerd.io/gc.ref.snapshot.%s/%d", o.Snapshotter, i)] = key
+	}
+	labels[snapshot.LabelUses] = strings.Join(uses, ",")
+	opts = append(opts,
+		oci.WithPathPrepend(path...),
+		oci.WithEnv(o.Env...),
+		oci.WithHostNetwork(),
+		oci.WithSecurityDefaults(),
+	)
+	if o.TTY {
+		opts = append(opts, ctroci.WithTTY)
+	}
+
+	ctr, err := c.NewContainer(lctx, id,
+		containerd.WithSnapshotter(o.Snapshotter),
+		containerd.WithSnapshot(id),
+		containerd.WithImageName(img.Name()),
+		containerd.WithNewSpec(opts...),
+		containerd.WithContainerLabels(labels),
+	)
+	if err != nil {
+		return 0, fmt.Errorf("create container: %w", err)
+	}
+	cleanups = append(cleanups, func(ctx context.Context) error { return ignoreNotFound(ctr.Delete(ctx)) })
+
+	var term *terminal
+	var creator cio.Creator
+	var stdin *closingReader
+	if o.TTY {
+		term, err = newTerminal()
+		if err != nil {
+			return 0, err
+		}
+		creator = cio.NewCreator(cio.WithStreams(term.in, o.Stdout, nil), cio.WithTerminal)
+	} else {
+		var in io.Reader
+		if o.Stdin != nil {
+			stdin = &closingReader{r: o.Stdin, eof: make(chan struct{})}
+			in = stdin
+		}
+		creator = cio.NewCreator(cio.WithStreams(in, o.Stdout, o.Stderr))
+	}
+	task, err := ctr.NewTask(lctx, creator)
+	if err != nil {
+		return 0, fmt.Errorf("create task: %w", err)
+	}
+	cleanups = append(cleanups, func(ctx context.Context) error {
+		_, err := task.Delete(ctx, containerd.WithProcessKill)
+		return ignoreNotFound(err)
+	})
+	// Wait before Start, or a fast exit is missed; on a context that outlives Ctrl-C.
+	exitCh, err := task.Wait(context.WithoutCancel(lctx))
+	if err != nil {
+		return 0, fmt.Errorf("wait: %w", err)
+	}
+	if term != nil {
+		if err := term.raw(); err != nil {
+			return 0, err
+		}
+		defer term.reset()
+	}
+	if err := task.Start(lctx); err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	if stdin != nil {
+		// At the end of our stdin, close the process's: `echo x | aishell exec cat` ends.
+		go func() {
+			select {
+			case <-stdin.eof:
+				task.CloseIO(context.WithoutCancel(lctx), containerd.WithStdinCloser)
+			case <-lctx.Done():
+			}
+		}()
+	}
+
+	winch := make(chan os.Signal, 1)
+	if term != nil {
+		signal.Notify(winch, syscall.SIGWINCH)
+		defer signal.Stop(winch)
+		term.resize(lctx, task)
+	}
+	var killTimer <-chan time.Time
+	for {
+		select {
+		case st := <-exitCh:
+			// Let the output drain before Delete closes the pipes.
+			drained := make(chan struct{})
+			go func() { task.IO().Wait(); close(drained) }()
+			select {
+			case <-drained:
+			case <-time.After(5 * time.Second):
+			}
+			if err := st.Error(); err != nil {
+				return 0, fmt.Errorf("wait: %w", err)
+			}
+			return int(st.ExitCode()), nil
+		case <-winch:
+			term.resize(lctx, task)
+		case sig := <-o.Signals:
+			s, _ := sig.(syscall.Signal)
+			if s == syscall.SIGHUP {
+				s = syscall.SIGTERM
+			}
+			task.Kill(context.WithoutCancel(lctx), s)
+			if s == syscall.SIGTERM && killTimer == nil {
+				killTimer = time.After(StopTimeout)
+			}
+		case <-killTimer:
+			task.Kill(context.WithoutCancel(lctx), syscall.SIGKILL)
+		}
+	}
+}
+
+// closingReader passes stdin through and closes eof at its end.
+type closingReader struct {
+	r    io.Reader
+	eof  chan struct{}
+	once sync.Once
+}
+
+func (c *closingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil {
+		c.once.Do(func() { close(c.eof) })
+	}
+	return n, err
+}
+
+// isWithin reports whether path is dir or below it.
+func isWithin(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func ignoreNotFound(err error) error {
+	if err == nil || errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "not found") {
+		return nil
+	}
+	return err
+}

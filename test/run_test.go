@@ -1,0 +1,309 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+)
+
+// runEnv builds the harness set once for the run tests and returns the user env for it.
+func runEnv(t *testing.T) []string {
+	t.Helper()
+	env := userEnv(t)
+	mustSucceed(t, aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV2, "--with-gemini", "--gemini-version="+geminiV, "--progress=plain"))
+	return env
+}
+
+// project makes a git work tree with its own user.email and returns its resolved path.
+func project(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"config", "user.email", "agent-test@example.com"}, {"config", "user.name", "Agent Test"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	dir, _ = filepath.EvalSymlinks(dir)
+	return dir
+}
+
+// aishellIn runs the binary in dir.
+func aishellIn(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(aishellBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var so, se syncBuffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	start := time.Now()
+	err := cmd.Run()
+	r := result{Stdout: so.String(), Stderr: se.String(), Took: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("(in %s) aishell %s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", dir, strings.Join(args, " "), r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
+	return r
+}
+
+func TestExecIdentityAndProject(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "ident")
+	r := aishellIn(t, filepath.Join(proj, "sub"), env, "exec", "--", "sh", "-c", "id -u; id -g; pwd; echo $HOME; git config user.email; whoami; touch ~/w && echo home-writable")
+	mustSucceed(t, r)
+	home, _ := os.UserHomeDir()
+	if h := os.Getenv("HOME"); h != "" {
+		home = h
+	}
+	want := fmt.Sprintf("%d\n%d\n%s\n%s\nagent-test@example.com\n", os.Getuid(), os.Getgid(), filepath.Join(proj, "sub"), home)
+	if !strings.HasPrefix(r.Stdout, want) || !strings.Contains(r.Stdout, "home-writable") {
+		t.Errorf("got\n%s\nwant it to start with\n%s", r.Stdout, want)
+	}
+}
+
+func TestExecFilesOwnedByUser(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	for _, id := range []struct{ uid, gid int }{{os.Getuid(), os.Getgid()}, {1234, 4321}} {
+		proj := project(t, fmt.Sprintf("owner%d", id.uid))
+		if err := os.Chown(proj, id.uid, id.gid); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"exec", "--", "sh", "-c", "touch new.txt && id -u && whoami && echo $HOME"}
+		if id.uid != os.Getuid() {
+			args = append([]string{"--run-as", fmt.Sprintf("%d:%d", id.uid, id.gid)}, args...)
+		}
+		r := aishellIn(t, proj, env, args...)
+		mustSucceed(t, r)
+		if !strings.HasPrefix(r.Stdout, strconv.Itoa(id.uid)+"\n") {
+			t.Errorf("uid inside: %q", r.Stdout)
+		}
+		fi, err := os.Stat(filepath.Join(proj, "new.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if int(st.Uid) != id.uid || int(st.Gid) != id.gid {
+			t.Errorf("new.txt owned by %d:%d, want %d:%d", st.Uid, st.Gid, id.uid, id.gid)
+		}
+	}
+}
+
+func TestExecHarnessesReadOnly(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "harn")
+	r := aishellIn(t, proj, env, "exec", "--", "sh", "-c", "claude --version && gemini --version")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, claudeV2) || !strings.Contains(r.Stdout, geminiV) {
+		t.Errorf("versions: %q", r.Stdout)
+	}
+	r = aishellIn(t, proj, env, "exec", "--", "touch", "/opt/harness/claude/x")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "Read-only file system") {
+		t.Errorf("writing the harness snapshot: exit %d %q, want EROFS", r.Code, r.Stderr)
+	}
+	r = aishellIn(t, proj, env, "claude", "--version")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, claudeV2) {
+		t.Errorf("aishell claude --version: %q", r.Stdout)
+	}
+}
+
+func TestExecExitCodeAndStdin(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "exit")
+	if r := aishellIn(t, proj, env, "exec", "--", "sh", "-c", "exit 7"); r.Code != 7 {
+		t.Errorf("exit %d, want 7", r.Code)
+	}
+	cmd := exec.Command(aishellBin, "exec", "--", "tr", "a-z", "A-Z")
+	cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader("piped input\n")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "PIPED INPUT\n" {
+		t.Errorf("stdin through exec: %q, %v", out, err)
+	}
+}
+
+func TestExecEnvironmentFilter(t *testing.T) {
+	needEnv(t)
+	env := append(runEnv(t), "AWS_SECRET_ACCESS_KEY=leak", "ANTHROPIC_API_KEY=sk-test-123", "SOME_HOST_VAR=x")
+	proj := project(t, "envf")
+	r := aishellIn(t, proj, env, "exec", "--", "env")
+	mustSucceed(t, r)
+	if strings.Contains(r.Stdout, "AWS_SECRET_ACCESS_KEY") || strings.Contains(r.Stdout, "SOME_HOST_VAR") {
+		t.Error("a host variable not on the list reached the container")
+	}
+	if !strings.Contains(r.Stdout, "ANTHROPIC_API_KEY=sk-test-123\n") {
+		t.Error("ANTHROPIC_API_KEY did not reach the container")
+	}
+	if !strings.Contains(r.Stdout, "PATH=/opt/harness/claude/bin:/opt/harness/gemini/bin:") {
+		t.Errorf("harness bins not first on PATH")
+	}
+}
+
+// leftovers lists what a run with this container name prefix left in the namespace.
+func leftovers(t *testing.T, c *containerd.Client, prefix string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var left []string
+	ctrs, _ := c.Containers(ctx)
+	for _, x := range ctrs {
+		if strings.HasPrefix(x.ID(), prefix) {
+			left = append(left, "container "+x.ID())
+		}
+	}
+	tasks, _ := c.TaskService().List(ctx, nil)
+	if tasks != nil {
+		for _, x := range tasks.Tasks {
+			if strings.HasPrefix(x.ID, prefix) {
+				left = append(left, "task "+x.ID)
+			}
+		}
+	}
+	ls, _ := c.LeasesService().List(ctx)
+	for _, l := range ls {
+		if strings.HasPrefix(l.ID, prefix) {
+			left = append(left, "lease "+l.ID)
+		}
+	}
+	c.SnapshotService("overlayfs").Walk(ctx, func(_ context.Context, info snapshotInfo) error {
+		if strings.HasPrefix(info.Name, prefix) {
+			left = append(left, "snapshot "+info.Name)
+		}
+		return nil
+	})
+	return left
+}
+
+func waitGone(t *testing.T, c *containerd.Client, prefix string) {
+	t.Helper()
+	var left []string
+	for i := 0; i < 50; i++ {
+		if left = leftovers(t, c, prefix); len(left) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("left behind: %v", left)
+}
+
+// runningID waits until a container of this prefix runs and returns its ID.
+func runningID(t *testing.T, c *containerd.Client, prefix string) string {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		tasks, _ := c.TaskService().List(context.Background(), nil)
+		if tasks != nil {
+			for _, x := range tasks.Tasks {
+				if strings.HasPrefix(x.ID, prefix) && x.Status == 2 { // RUNNING
+					return x.ID
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no running container %s*", prefix)
+	return ""
+}
+
+func TestCleanupOnExitInterruptAndTerm(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	for _, tc := range []struct {
+		name string
+		sig  os.Signal
+		code int
+	}{
+		{"exit", nil, 0},
+		{"ctrlc", os.Interrupt, 130},
+		{"sigterm", syscall.SIGTERM, 143},
+		{"sighup", syscall.SIGHUP, 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proj := project(t, "clean"+tc.name)
+			prefix := "aishell-clean" + tc.name + "-exec-"
+			args := []string{"exec", "--", "sleep", "100"}
+			if tc.sig == nil {
+				args = []string{"exec", "--", "sleep", "1"}
+			}
+			cmd := exec.Command(aishellBin, args...)
+			cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+			var se syncBuffer
+			cmd.Stderr = &se
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			id := runningID(t, c, prefix)
+			if tc.sig != nil {
+				cmd.Process.Signal(tc.sig)
+			}
+			start := time.Now()
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, se.String())
+			}
+			if tc.sig != nil && time.Since(start) > 12*time.Second {
+				t.Errorf("took %s to stop", time.Since(start))
+			}
+			waitGone(t, c, id)
+		})
+	}
+}
+
+func TestTwoRunsSideBySide(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "twin")
+	var cmds []*exec.Cmd
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command(aishellBin, "exec", "--", "sh", "-c", "sleep 2; echo done")
+		cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("run %d: %v", i, err)
+		}
+	}
+	waitGone(t, c, "aishell-twin-")
+}
+
+func TestRunErrors(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "errs")
+	check := func(r result, code int, want string) {
+		t.Helper()
+		if r.Code != code {
+			t.Errorf("exit %d, want %d", r.Code, code)
+		}
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		if len(lines) > 2 || !strings.Contains(lines[0], want) {
+			t.Errorf("stderr %q: want one line with %q (and a hint)", r.Stderr, want)
+		}
+	}
+	// A namespace with nothing built in it.
+	empty := append(env, fmt.Sprintf("CONTAINERD_NAMESPACE=aishell-empty-%d", time.Now().UnixNano()))
+	check(aishellIn(t, proj, empty, "exec", "true"), 1, "no foundation image yet")
+	check(aishellIn(t, proj, env, "codex"), 1, "codex is not built")
+	check(aishellIn(t, proj, append(env, "CONTAINERD_ADDRESS=/nonexistent/containerd.sock"), "exec", "true"), 1, "cannot reach containerd at /nonexistent/containerd.sock")
+	check(aishellIn(t, "/", env, "exec", "true"), 1, "cannot mount / as the project")
+	check(aishellIn(t, proj, env, "exec"), 2, "exec needs a command")
+}

@@ -27,6 +27,7 @@ const (
 	labelHarness        = "dev.aishell.harness"
 	labelHarnessVersion = "dev.aishell.harness.version"
 	labelAliasOf        = "dev.aishell.alias-of"
+	labelProject        = "dev.aishell.project"
 )
 
 // ChainID returns the chain ID of an image's top layer: the key of its committed snapshot.
@@ -130,11 +131,22 @@ type Removed struct {
 	Size int64 // bytes of its top snapshot
 }
 
-// GC deletes harness images and content-addressed foundation images that are neither in keep
-// nor used by any container, nor what aishell:foundation points at. Deletion is synchronous,
-// so containerd's garbage collector has removed their snapshots when GC returns; a snapshot that
-// a running container's view still needs stays, since the view is its child.
-func GC(ctx context.Context, c *containerd.Client, snapshotter string, keep map[string]bool, dryRun bool) ([]Removed, error) {
+// GCOptions say what gc must keep.
+type GCOptions struct {
+	Snapshotter string
+	Keep        map[string]bool // image refs a config names
+	// ProjectAlive reports whether an extension's project still exists (with its Dockerfile).
+	ProjectAlive func(project string) bool
+	DryRun       bool
+}
+
+// GC deletes harness images and content-addressed foundation images that are neither kept nor
+// used by any container, nor what aishell:foundation points at, and extension images whose
+// project is gone. Deletion is synchronous, so containerd's garbage collector has removed their
+// snapshots when GC returns; a snapshot that a running container's view still needs stays, since
+// the view is its child.
+func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, error) {
+	snapshotter, keep, dryRun := o.Snapshotter, o.Keep, o.DryRun
 	used, err := InUse(ctx, c)
 	if err != nil {
 		return nil, err
@@ -154,7 +166,16 @@ func GC(ctx context.Context, c *containerd.Client, snapshotter string, keep map[
 	var removed []Removed
 	for _, i := range all {
 		tier := i.Labels[labelTier]
-		if (tier != "harness" && tier != "foundation") || keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {
+		if keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {
+			continue
+		}
+		switch tier {
+		case "harness", "foundation":
+		case "extension":
+			if o.ProjectAlive == nil || o.ProjectAlive(i.Labels[labelProject]) {
+				continue
+			}
+		default:
 			continue
 		}
 		r := Removed{Ref: i.Name}
@@ -169,4 +190,21 @@ func GC(ctx context.Context, c *containerd.Client, snapshotter string, keep map[
 		removed = append(removed, r)
 	}
 	return removed, nil
+}
+
+// ChainContains walks the parents of the committed snapshot top and reports whether ancestor
+// is top itself or one of its parents: the record of what an image was built on.
+func ChainContains(ctx context.Context, c *containerd.Client, snapshotter, top, ancestor string) (bool, error) {
+	sn := c.SnapshotService(snapshotter)
+	for key := top; key != ""; {
+		if key == ancestor {
+			return true, nil
+		}
+		info, err := sn.Stat(ctx, key)
+		if err != nil {
+			return false, fmt.Errorf("snapshot %s: %w", key, err)
+		}
+		key = info.Parent
+	}
+	return false, nil
 }

@@ -34,10 +34,11 @@ type BuildOutput struct {
 type BuildCmd struct {
 	HarnessFlags
 	BuildOutput
-	BaseImage string `placeholder:"IMAGE" help:"Upstream Debian image of the foundation (config base_image; default ${base_image})."`
-	NodeImage string `placeholder:"IMAGE" help:"Image Node.js is copied from (config node_image; default ${node_image})."`
+	BaseImage string `placeholder:"IMAGE" help:"Upstream Debian image of the foundation, kept in the config as base_image (default ${base_image})."`
+	NodeImage string `placeholder:"IMAGE" help:"Image Node.js is copied from, kept in the config as node_image (default ${node_image})."`
 	Force     bool   `help:"Rebuild the foundation and the harness snapshots even if they exist."`
 	Pull      bool   `help:"Resolve base images from their registries even when present locally."`
+	Extension bool   `help:"Rebuild this project's extension (.aishell/Dockerfile) even if it is fresh."`
 }
 
 // UpdateCmd rebuilds only the harness snapshots whose version changed.
@@ -48,27 +49,28 @@ type UpdateCmd struct {
 
 // Run builds what is missing and records the harness set.
 func (c *BuildCmd) Run(ctx context.Context, g *Globals) error {
-	return runBuild(ctx, g, c.BuildOutput, func(cfg config.File) build.Request {
-		base, node := c.BaseImage, c.NodeImage
-		if base == "" {
-			base = cfg.BaseImage
+	return runBuild(ctx, g, c.BuildOutput, func(cfg *config.File) build.Request {
+		// A base or node image given once is kept for later builds.
+		if c.BaseImage != "" {
+			cfg.BaseImage = c.BaseImage
 		}
-		if node == "" {
-			node = cfg.NodeImage
+		if c.NodeImage != "" {
+			cfg.NodeImage = c.NodeImage
 		}
+		base, node := cfg.BaseImage, cfg.NodeImage
 		return build.Request{Add: c.With, Remove: c.Without, Versions: c.HarnessVersion, Force: c.Force,
 			Foundation: build.FoundationSpec{BaseImage: base, NodeImage: node}}
-	}, c.Pull)
+	}, c.Pull, c.Extension)
 }
 
 // Run resolves the configured versions again and builds only what changed.
 func (c *UpdateCmd) Run(ctx context.Context, g *Globals) error {
-	return runBuild(ctx, g, c.BuildOutput, func(config.File) build.Request {
+	return runBuild(ctx, g, c.BuildOutput, func(*config.File) build.Request {
 		return build.Request{Add: c.With, Remove: c.Without, Versions: c.HarnessVersion, Update: true}
-	}, false)
+	}, false, false)
 }
 
-func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(config.File) build.Request, pull bool) error {
+func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(*config.File) build.Request, pull, extension bool) error {
 	start := time.Now()
 	ep := g.Endpoints()
 	path, err := config.UserPath()
@@ -79,7 +81,7 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(con
 	if err != nil {
 		return err
 	}
-	req := request(cfg)
+	req := request(&cfg)
 	req.Registry = cfg.NPMRegistry
 	if req.Update && len(cfg.Harnesses) == 0 && len(req.Add) == 0 && len(req.Versions) == 0 {
 		return &config.UsageError{Err: fmt.Errorf("no harnesses configured in %s", path),
@@ -90,11 +92,7 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(con
 		return err
 	}
 	defer cc.Close()
-	b := &build.Builder{
-		Images: cc, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: pull, NoCache: out.NoCache,
-		CABundle: cfg.CABundlePath(os.Getenv, fileExists),
-		Connect:  func(ctx context.Context) (*bkclient.Client, error) { return connectBuildkit(ctx, ep, cc) },
-	}
+	b := newBuilder(ep, cc, cfg, out, pull)
 	defer b.Close()
 
 	res, err := build.Apply(ctx, b, &cfg, req, harness.NewResolver(cfg.NPMRegistry))
@@ -106,10 +104,26 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(con
 	}
 	report := buildReport(res, req.Update)
 	fmt.Print(report)
+	if !req.Update {
+		// In a project with an extension, build brings it up to date too.
+		if err := buildExtension(ctx, b, ep, cfg, path, extension); err != nil {
+			return err
+		}
+	}
 	if b.Solves() > 0 {
 		fmt.Printf("done in %s (%d build(s)); harness set saved in %s\n", time.Since(start).Round(100*time.Millisecond), b.Solves(), path)
 	}
 	return nil
+}
+
+// newBuilder is the builder every command that may build uses; buildkitd is reached only
+// when something must be built.
+func newBuilder(ep config.Endpoints, cc *containerd.Client, cfg config.File, out BuildOutput, pull bool) *build.Builder {
+	return &build.Builder{
+		Images: cc, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: pull, NoCache: out.NoCache,
+		CABundle: cfg.CABundlePath(os.Getenv, fileExists),
+		Connect:  func(ctx context.Context) (*bkclient.Client, error) { return connectBuildkit(ctx, ep, cc) },
+	}
 }
 
 // connectBuildkit opens buildkitd and checks that it builds into the same containerd and namespace.

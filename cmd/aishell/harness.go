@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/harness"
@@ -63,7 +65,7 @@ func (HarnessLsCmd) Run(ctx context.Context, g *Globals) error {
 	return tw.Flush()
 }
 
-// GcCmd removes unused harness and foundation images.
+// GcCmd removes unused harness, foundation and extension images.
 type GcCmd struct {
 	DryRun bool `help:"Only print what would be removed."`
 }
@@ -80,7 +82,13 @@ func (c GcCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	removed, err := snapshot.GC(ctx, cc, ep.Snapshotter, keep, c.DryRun)
+	removed, err := snapshot.GC(ctx, cc, snapshot.GCOptions{
+		Snapshotter: ep.Snapshotter, Keep: keep, DryRun: c.DryRun,
+		ProjectAlive: func(project string) bool {
+			_, err := os.Stat(filepath.Join(project, build.ExtensionDockerfile))
+			return project != "" && err == nil
+		},
+	})
 	verb := "removed"
 	if c.DryRun {
 		verb = "would remove"

@@ -25,6 +25,7 @@ type Globals struct {
 	Namespace    string `short:"n" placeholder:"NS" help:"containerd namespace (env CONTAINERD_NAMESPACE; default aishell)."`
 	BuildkitHost string `placeholder:"ADDR" help:"buildkitd address (env BUILDKIT_HOST; default unix:///run/buildkit/buildkitd.sock, rootless under $XDG_RUNTIME_DIR)."`
 	Snapshotter  string `placeholder:"NAME" help:"containerd snapshotter (env CONTAINERD_SNAPSHOTTER; default overlayfs)."`
+	NoRebuild    bool   `help:"Run on the project's extension image as it is, even if stale; never build it."`
 	RunAs        string `placeholder:"UID[:GID]" hidden:"" help:"Run containers as this uid/gid instead of the invoking user's (for root acting on a user's behalf, tests)."`
 }
 
@@ -49,7 +50,8 @@ type CLI struct {
 	Build   BuildCmd   `cmd:"" help:"Build the foundation image and the chosen harness snapshots (${with_flags})."`
 	Update  UpdateCmd  `cmd:"" help:"Resolve harness versions again and build only the snapshots that changed; nothing else is rebuilt."`
 	Harness HarnessCmd `cmd:"" help:"Harness snapshots."`
-	Gc      GcCmd      `cmd:"" help:"Remove harness and foundation images that no config and no container uses."`
+	Ext     ExtCmd     `cmd:"" help:"Project extensions (.aishell/Dockerfile)."`
+	Gc      GcCmd      `cmd:"" help:"Remove harness and foundation images that no config and no container uses, and extensions of projects that are gone."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check containerd, buildkitd and the base images, and say how to fix what is missing."`
 	Version VersionCmd `cmd:"" help:"Print aishell's version."`
 }

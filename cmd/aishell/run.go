@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	containerd "github.com/containerd/containerd/v2/client"
+
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
@@ -66,9 +68,13 @@ func runContainer(ctx context.Context, g *Globals, sigs signals, purpose, harnes
 		return err
 	}
 	defer cc.Close()
+	image, err := projectImage(ctx, g, ep, cc, cfg, path)
+	if err != nil {
+		return err
+	}
 	opts, err := run.Prepare(ctx, cc, run.Request{
 		Purpose: purpose, Harness: harnessName, Args: args, TTY: tty, RunAs: g.RunAs,
-		Image: build.FoundationImage, Snapshotter: ep.Snapshotter, Config: cfg, Warn: os.Stderr,
+		Image: image, Snapshotter: ep.Snapshotter, Config: cfg, Warn: os.Stderr,
 	})
 	if err != nil {
 		return err
@@ -79,4 +85,43 @@ func runContainer(ctx context.Context, g *Globals, sigs signals, purpose, harnes
 		return err
 	}
 	return exitError{code}
+}
+
+// projectImage is the rootfs image of a run: the project's extension, built first when it is
+// missing or stale, or the foundation when the project has no .aishell/Dockerfile. A fresh
+// extension costs no buildkitd call.
+func projectImage(ctx context.Context, g *Globals, ep config.Endpoints, cc *containerd.Client, cfg config.File, cfgPath string) (string, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return build.FoundationImage, nil // Prepare reports it
+	}
+	project, err := run.ProjectDir(cwd)
+	if err != nil {
+		return build.FoundationImage, nil // Prepare reports it
+	}
+	ext, err := build.LoadExtension(project)
+	if err != nil || ext == nil {
+		return build.FoundationImage, err
+	}
+	baseNotice(cfgPath, ext)
+	b := newBuilder(ep, cc, cfg, BuildOutput{Progress: "auto"}, false)
+	defer b.Close()
+	if g.NoRebuild {
+		st, err := b.CheckExtension(ctx, ext, ep.Snapshotter)
+		if err != nil {
+			return "", err
+		}
+		if !st.Exists {
+			return "", config.WithHint(fmt.Errorf("--no-rebuild: %s has no extension image yet", project), "run without --no-rebuild to build it")
+		}
+		if !st.Fresh {
+			fmt.Fprintf(os.Stderr, "aishell: using the stale extension %s (%s) as asked\n", st.Ref, st.Reason)
+		}
+		return st.Ref, nil
+	}
+	ref, _, err := b.EnsureExtension(ctx, ext, ep.Snapshotter, false)
+	if err != nil {
+		return "", err
+	}
+	return ref, nil
 }

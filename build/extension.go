@@ -1,0 +1,314 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/snapshot"
+)
+
+// Labels of extension images.
+const (
+	LabelProject         = "dev.aishell.project"
+	LabelFoundationChain = "dev.aishell.foundation-chain"
+)
+
+// ExtensionDockerfile is where a project keeps its extension, relative to the project root.
+const ExtensionDockerfile = ".aishell/Dockerfile"
+
+// ExtensionRef is the project's extension image: aishell:ext-<hash12 of the project path>.
+func ExtensionRef(project string) string {
+	sum := sha256.Sum256([]byte(project))
+	return FoundationRepo + ":ext-" + hex.EncodeToString(sum[:])[:12]
+}
+
+// Extension is a project's parsed .aishell/Dockerfile.
+type Extension struct {
+	Project    string
+	Path       string // the Dockerfile
+	Content    []byte
+	ContextDir string   // .aishell/, or the project root with `# aishell: context=project`
+	Sources    []string // context paths COPY and ADD read, relative to ContextDir
+	BaseAlias  bool     // its final stage is FROM aishell:base
+	Bases      []string // images its FROM lines name (not stages, not scratch)
+}
+
+var contextDirective = regexp.MustCompile(`(?m)^#\s*aishell:\s*context\s*=\s*(\S+)\s*$`)
+
+// LoadExtension reads and checks the project's extension Dockerfile. It returns nil when the
+// project has none. A Dockerfile is refused, before any build, when its final stage is not
+// FROM aishell:foundation (or its alias aishell:base), or when a RUN instruction calls a harness:
+// harnesses are mounted at run time and do not exist during the build.
+func LoadExtension(project string) (*Extension, error) {
+	path := filepath.Join(project, ExtensionDockerfile)
+	content, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	e := &Extension{Project: project, Path: path, Content: content, ContextDir: filepath.Dir(path)}
+	if m := contextDirective.FindSubmatch(content); m != nil {
+		switch string(m[1]) {
+		case "project":
+			e.ContextDir = project
+		case "aishell", ".aishell":
+		default:
+			return nil, refuse(path, 0, fmt.Sprintf("unknown context %q in the `# aishell: context=` line", m[1]), "use context=project (the project root) or leave the line out (.aishell/)")
+		}
+	}
+	res, err := parser.Parse(bytes.NewReader(content))
+	if err != nil {
+		return nil, refuse(path, 0, err.Error(), "fix the Dockerfile syntax")
+	}
+	var lastFrom string
+	var lastFromLine int
+	stages := map[string]bool{}
+	harnessCall := harnessPattern()
+	for _, n := range res.AST.Children {
+		switch strings.ToLower(n.Value) {
+		case "from":
+			args := nodeArgs(n)
+			if len(args) == 0 {
+				continue
+			}
+			lastFrom, lastFromLine = args[0], n.StartLine
+			if !stages[strings.ToLower(args[0])] && args[0] != "scratch" {
+				e.Bases = append(e.Bases, normalizeRef(args[0]))
+			}
+			if len(args) == 3 && strings.EqualFold(args[1], "as") {
+				stages[strings.ToLower(args[2])] = true
+			}
+		case "run":
+			cmd := strings.Join(nodeArgs(n), " ")
+			for _, h := range n.Heredocs {
+				cmd += "\n" + h.Content
+			}
+			if m := harnessCall.FindStringSubmatch(cmd); m != nil {
+				return nil, refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", m[2]),
+					"harnesses are mounted at run time and are not available during the build; install what the harness needs, not the harness")
+			}
+		case "copy", "add":
+			if hasFlag(n.Flags, "--from") {
+				continue
+			}
+			args := nodeArgs(n)
+			if len(args) > 1 {
+				for _, src := range args[:len(args)-1] {
+					if !strings.Contains(src, "://") {
+						e.Sources = append(e.Sources, src)
+					}
+				}
+			}
+		}
+	}
+	switch normalizeRef(lastFrom) {
+	case FoundationImage:
+	case BaseAliasImage:
+		e.BaseAlias = true
+	default:
+		return nil, refuse(path, lastFromLine, fmt.Sprintf("the final stage is FROM %q", lastFrom),
+			"extensions build on the foundation: use FROM aishell:foundation (aishell:base still works)")
+	}
+	return e, nil
+}
+
+func refuse(path string, line int, why, hint string) error {
+	where := path
+	if line > 0 {
+		where = fmt.Sprintf("%s:%d", path, line)
+	}
+	return config.WithHint(fmt.Errorf("%s: %s; not building", where, why), hint)
+}
+
+// harnessPattern matches a harness binary used as a command word in a shell line.
+func harnessPattern() *regexp.Regexp {
+	names := make([]string, 0, len(harness.Catalog))
+	for _, h := range harness.Catalog {
+		names = append(names, regexp.QuoteMeta(h.Bin))
+	}
+	return regexp.MustCompile(`(^|[\s;&|(]|/)(` + strings.Join(names, "|") + `)(\s|$|;|&|\|)`)
+}
+
+func nodeArgs(n *parser.Node) []string {
+	var args []string
+	for a := n.Next; a != nil; a = a.Next {
+		args = append(args, a.Value)
+	}
+	return args
+}
+
+func hasFlag(flags []string, name string) bool {
+	for _, f := range flags {
+		if f == name || strings.HasPrefix(f, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizeRef expands a short image name the way Docker does (aishell:base ->
+// docker.io/library/aishell:base).
+func normalizeRef(ref string) string {
+	name := ref
+	if !strings.Contains(name, "/") {
+		name = "library/" + name
+	}
+	first, _, _ := strings.Cut(name, "/")
+	if !strings.ContainsAny(first, ".:") && first != "localhost" {
+		name = "docker.io/" + name
+	}
+	return name
+}
+
+// Hash is the first 12 hex digits of the SHA-256 of the Dockerfile and the context files its
+// COPY and ADD read (path, mode, size and content; modification time for files over 1 MiB).
+func (e *Extension) Hash() (string, error) {
+	h := sha256.New()
+	h.Write(e.Content)
+	var paths []string
+	for _, src := range e.Sources {
+		matches, err := filepath.Glob(filepath.Join(e.ContextDir, src))
+		if err != nil || len(matches) == 0 {
+			fmt.Fprintf(h, "\x00missing %s", src)
+			continue
+		}
+		paths = append(paths, matches...)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(e.ContextDir, path)
+			fmt.Fprintf(h, "\x00%s %v %d", rel, info.Mode(), info.Size())
+			if !info.Mode().IsRegular() {
+				return nil
+			}
+			if info.Size() > 1<<20 {
+				fmt.Fprintf(h, " %d", info.ModTime().UnixNano())
+				return nil
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(h, f)
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("hash build context %s: %w", p, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// ExtensionStatus says whether a project's extension image can be used as it is.
+type ExtensionStatus struct {
+	Ref, Project string
+	Exists       bool
+	Fresh        bool
+	Reason       string // why it is stale
+	Hash         string // the Dockerfile's current hash
+}
+
+// CheckExtension decides, without buildkitd, whether the extension is fresh: it exists, its
+// recorded Dockerfile hash is the current one, and the foundation's current top snapshot is in
+// its snapshot parent chain.
+func (b *Builder) CheckExtension(ctx context.Context, e *Extension, snapshotter string) (ExtensionStatus, error) {
+	st := ExtensionStatus{Ref: ExtensionRef(e.Project), Project: e.Project}
+	hash, err := e.Hash()
+	if err != nil {
+		return st, err
+	}
+	st.Hash = hash
+	img, err := b.Images.ImageService().Get(ctx, st.Ref)
+	if err != nil {
+		st.Reason = "not built yet"
+		return st, nil
+	}
+	st.Exists = true
+	if got := img.Labels[LabelDockerfileHash]; got != hash {
+		st.Reason = "its Dockerfile or build context changed"
+		return st, nil
+	}
+	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
+	if err != nil {
+		return st, config.WithHint(fmt.Errorf("no foundation image yet: %w", err), "run `aishell build` first")
+	}
+	top, err := snapshot.ChainID(ctx, b.Images, st.Ref)
+	if err != nil {
+		return st, err
+	}
+	ok, err := snapshot.ChainContains(ctx, b.Images, snapshotter, top, foundation)
+	if err != nil {
+		st.Reason = "its snapshots are incomplete (" + err.Error() + ")"
+		return st, nil
+	}
+	if !ok {
+		st.Reason = "the foundation changed under it"
+		return st, nil
+	}
+	st.Fresh = true
+	return st, nil
+}
+
+// EnsureExtension builds the project's extension when it is missing or stale (or when force is
+// set) and returns its ref and whether it was built. A failed build leaves the previous image
+// tagged.
+func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, snapshotter string, force bool) (string, bool, error) {
+	st, err := b.CheckExtension(ctx, e, snapshotter)
+	if err != nil {
+		return "", false, err
+	}
+	if st.Fresh && !force {
+		return st.Ref, false, nil
+	}
+	reason := st.Reason
+	if force {
+		reason = "rebuild asked for"
+	}
+	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
+	if err != nil {
+		return "", false, config.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
+	}
+	err = b.solve(ctx, solveRequest{
+		Name:       st.Ref,
+		Title:      fmt.Sprintf("extension %s for %s (%s)", st.Ref, e.Project, reason),
+		Dockerfile: e.Content,
+		ContextDir: e.ContextDir,
+		Bases:      e.Bases,
+		Labels: map[string]string{
+			LabelTier:            "extension",
+			LabelDockerfileHash:  st.Hash,
+			LabelProject:         e.Project,
+			LabelFoundationChain: foundation,
+		},
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return st.Ref, true, nil
+}

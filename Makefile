@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 ENV_DIR ?= /tmp/aishell-test-env
 
-.PHONY: help build test test-unit lint env-install env-up env-down env-purge demo bench-update
+.PHONY: help build test test-unit lint env-install env-up env-down env-purge demo bench bench-update
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ env-purge: ## stop the private daemons and delete their state
 
 demo: build env-up ## set up everything and run aishell's main job on the embedded defaults
 	. $(ENV_DIR)/env && bin/aishell doctor
+	. $(ENV_DIR)/env && bin/aishell build --with-claude --progress=plain
+	. $(ENV_DIR)/env && bin/aishell exec -- sh -c 'echo "in the sandbox as $$(whoami) in $$(pwd)"; claude --version'
+	@echo "now: . $(ENV_DIR)/env && bin/aishell claude   (needs ANTHROPIC_API_KEY or a ~/.claude login)"
+
+bench: build env-up ## start latency vs runc/ctr/nerdctl, harness update vs the ancestor, disk; writes BENCHMARKS.md
+	. $(ENV_DIR)/env && AISHELL_BIN=bin/aishell $(GO) run ./bench all
 
 bench-update: build env-up ## measure a harness update against the ancestor's baked image; writes BENCHMARKS.md
 	. $(ENV_DIR)/env && AISHELL_BIN=bin/aishell $(GO) run ./bench update

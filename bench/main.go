@@ -3,7 +3,10 @@
 // default bin/aishell), buildctl and containerd of the environment in CONTAINERD_ADDRESS and
 // BUILDKIT_HOST (make env-up).
 //
-//	go run ./bench update   # harness update: one snapshot vs the ancestor's baked image
+//	go run ./bench update   # harness update: one snapshot vs the ancestor's baked image + extension
+//	go run ./bench start    # start latency: runc, ctr, nerdctl, aishell exec
+//	go run ./bench disk     # harness bytes for N projects
+//	go run ./bench all
 package main
 
 import (
@@ -26,15 +29,26 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench update")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench update|start|disk|all")
 		os.Exit(2)
 	}
 	var err error
+	ctx := context.Background()
 	switch os.Args[1] {
 	case "update":
-		err = benchUpdate(context.Background())
+		err = benchUpdate(ctx)
+	case "start":
+		err = benchStart(ctx)
+	case "disk":
+		err = benchDisk(ctx)
+	case "all":
+		for _, f := range []func(context.Context) error{benchStart, benchUpdate, benchDisk} {
+			if err = f(ctx); err != nil {
+				break
+			}
+		}
 	default:
-		err = fmt.Errorf("unknown benchmark %q (known: update)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (known: update, start, disk, all)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -85,7 +99,12 @@ func (e *env) close() {
 
 // run executes a command, echoing it, and returns its wall time.
 func (e *env) run(name string, args ...string) (time.Duration, string, error) {
+	return e.runIn("", name, args...)
+}
+
+func (e *env) runIn(dir, name string, args ...string) (time.Duration, string, error) {
 	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+e.xdg)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -101,6 +120,10 @@ func (e *env) run(name string, args ...string) (time.Duration, string, error) {
 }
 
 func (e *env) aishell(args ...string) (time.Duration, string, error) { return e.run(e.bin, args...) }
+
+func (e *env) aishellIn(dir string, args ...string) (time.Duration, string, error) {
+	return e.runIn(dir, e.bin, args...)
+}
 
 func (e *env) removeImage(ref string) {
 	e.client.ImageService().Delete(context.Background(), ref)

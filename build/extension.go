@@ -80,7 +80,6 @@ func LoadExtension(project string) (*Extension, error) {
 	var lastFrom string
 	var lastFromLine int
 	stages := map[string]bool{}
-	harnessCall := harnessPattern()
 	for _, n := range res.AST.Children {
 		switch strings.ToLower(n.Value) {
 		case "from":
@@ -100,8 +99,8 @@ func LoadExtension(project string) (*Extension, error) {
 			for _, h := range n.Heredocs {
 				cmd += "\n" + h.Content
 			}
-			if m := harnessCall.FindStringSubmatch(cmd); m != nil {
-				return nil, refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", m[2]),
+			if name := harnessCommand(cmd); name != "" {
+				return nil, refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", name),
 					"harnesses are mounted at run time and are not available during the build; install what the harness needs, not the harness")
 			}
 		case "copy", "add":
@@ -137,13 +136,36 @@ func refuse(path string, line int, why, hint string) error {
 	return config.WithHint(fmt.Errorf("%s: %s; not building", where, why), hint)
 }
 
-// harnessPattern matches a harness binary used as a command word in a shell line.
-func harnessPattern() *regexp.Regexp {
-	names := make([]string, 0, len(harness.Catalog))
+// commandSeparators split a shell line into simple commands.
+var commandSeparators = regexp.MustCompile(`&&|\|\||[;&|()\n` + "`" + `]|\$\(`)
+
+var assignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+// launchers run the command that follows them.
+var launchers = map[string]bool{"sudo": true, "exec": true, "env": true, "npx": true, "time": true, "nohup": true,
+	"then": true, "do": true, "else": true, "!": true, "xargs": true}
+
+// harnessCommand returns the harness a shell line runs as a command (not merely names), or "".
+func harnessCommand(line string) string {
+	bins := map[string]bool{}
 	for _, h := range harness.Catalog {
-		names = append(names, regexp.QuoteMeta(h.Bin))
+		bins[h.Bin] = true
 	}
-	return regexp.MustCompile(`(^|[\s;&|(]|/)(` + strings.Join(names, "|") + `)(\s|$|;|&|\|)`)
+	for _, cmd := range commandSeparators.Split(line, -1) {
+		for _, word := range strings.Fields(cmd) {
+			if assignment.MatchString(word) {
+				continue // VAR=value before the command
+			}
+			if launchers[word] || strings.HasPrefix(word, "-") {
+				continue
+			}
+			if base := filepath.Base(word); bins[base] {
+				return base
+			}
+			break // the command word is something else
+		}
+	}
+	return ""
 }
 
 func nodeArgs(n *parser.Node) []string {

@@ -33,6 +33,7 @@ func TestLoadExtensionAccepts(t *testing.T) {
 		"FROM aishell:foundation\nRUN echo gemini-style-name-in-a-string > /x\n",
 		"FROM docker.io/library/aishell:foundation\nRUN npm install -g some-tool # not a harness\n",
 		"FROM aishell:foundation AS base\nFROM base AS tools\nFROM aishell:foundation\nCOPY --from=tools /x /x\n",
+		"FROM aishell:foundation\nRUN mkdir -p /etc/claude && echo codex > /x && ls gemini || true\n",
 	} {
 		e, err := LoadExtension(writeExt(t, df, nil))
 		if err != nil || e == nil {
@@ -47,12 +48,13 @@ func TestLoadExtensionAccepts(t *testing.T) {
 
 func TestLoadExtensionRefuses(t *testing.T) {
 	for df, want := range map[string]string{
-		"FROM debian\nRUN true\n":                                      `final stage is FROM "debian"`,
-		"FROM aishell:base AS x\nFROM node:24\n":                       `final stage is FROM "node:24"`,
-		"FROM aishell:base\nRUN claude --version\n":                    "RUN calls claude",
-		"FROM aishell:base\nRUN apt-get install -y x && codex login\n": "RUN calls codex",
-		"FROM aishell:base\nRUN /opt/harness/gemini/bin/gemini -v\n":   "RUN calls gemini",
-		"FROM aishell:base\nRUN <<EOF\nopencode run x\nEOF\n":          "RUN calls opencode",
+		"FROM debian\nRUN true\n":                                            `final stage is FROM "debian"`,
+		"FROM aishell:base AS x\nFROM node:24\n":                             `final stage is FROM "node:24"`,
+		"FROM aishell:base\nRUN claude --version\n":                          "RUN calls claude",
+		"FROM aishell:base\nRUN apt-get install -y x && codex login\n":       "RUN calls codex",
+		"FROM aishell:base\nRUN /opt/harness/gemini/bin/gemini -v\n":         "RUN calls gemini",
+		"FROM aishell:base\nRUN <<EOF\nopencode run x\nEOF\n":                "RUN calls opencode",
+		"FROM aishell:base\nRUN cd /x && HOME=/y sudo -E npx claude -p hi\n": "RUN calls claude",
 	} {
 		_, err := LoadExtension(writeExt(t, df, nil))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "not building") {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 )
 
@@ -83,6 +82,7 @@ func (b *Builder) Foundation(ctx context.Context, spec FoundationSpec, force boo
 			Dockerfile: foundationDockerfile,
 			Args:       spec.args(),
 			Bases:      []string{spec.BaseImage, spec.NodeImage},
+			Pull:       b.Pull,
 			Labels: map[string]string{
 				LabelTier:           "foundation",
 				LabelDockerfileHash: spec.Hash(),
@@ -93,7 +93,7 @@ func (b *Builder) Foundation(ctx context.Context, spec FoundationSpec, force boo
 		}
 		built = true
 	}
-	if err := b.alias(ctx, ref, FoundationImage, BaseAliasImage); err != nil {
+	if err := b.alias(context.WithoutCancel(ctx), ref, FoundationImage, BaseAliasImage); err != nil {
 		return "", built, err
 	}
 	return ref, built, nil
@@ -101,22 +101,14 @@ func (b *Builder) Foundation(ctx context.Context, spec FoundationSpec, force boo
 
 // alias points each of names at target's content, creating or moving the tags.
 func (b *Builder) alias(ctx context.Context, target string, names ...string) error {
-	is := b.Images.ImageService()
-	img, err := is.Get(ctx, target)
+	img, err := b.Images.ImageService().Get(ctx, target)
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", target, err)
 	}
 	for _, n := range names {
-		a := images.Image{Name: n, Target: img.Target, Labels: map[string]string{
-			LabelTier: "foundation", "dev.aishell.alias-of": target,
-		}}
-		if _, err := is.Create(ctx, a); err != nil {
-			if !errdefs.IsAlreadyExists(err) {
-				return fmt.Errorf("tag %s: %w", n, err)
-			}
-			if _, err := is.Update(ctx, a, "target", "labels"); err != nil {
-				return fmt.Errorf("tag %s: %w", n, err)
-			}
+		labels := map[string]string{LabelTier: "foundation", "dev.aishell.alias-of": target}
+		if err := b.tag(ctx, n, img.Target, labels); err != nil {
+			return fmt.Errorf("tag %s: %w", n, err)
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package build
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,14 +13,17 @@ import (
 	"sync/atomic"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/snapshot"
 )
 
 // Label keys aishell puts on the images it builds (containerd image labels, readable with
@@ -42,8 +47,11 @@ type Builder struct {
 	Progress string
 	// Out receives progress; Log receives aishell's own one-line messages.
 	Out, Log io.Writer
-	// Pull resolves base images from their registries even when they are present locally.
+	// Pull resolves the foundation's base images from their registries even when they are
+	// present locally (harnesses and extensions build on the local foundation).
 	Pull bool
+	// Snapshotter is where builds are unpacked (overlayfs by default).
+	Snapshotter string
 	// CABundle is a PEM file of CA certificates handed to builds as the secret "ca-bundle"
 	// (for npm behind a TLS-inspecting proxy); empty for none.
 	CABundle string
@@ -74,10 +82,12 @@ type solveRequest struct {
 	Args       map[string]string // build args
 	Bases      []string          // images the Dockerfile's FROM lines resolve to
 	Labels     map[string]string // containerd image labels to set on the result
+	Pull       bool              // resolve Bases from their registries even when local
 }
 
 // solve builds req and tags the result. A failed or cancelled build leaves every existing tag
-// as it was: the image exporter names the image only once the build has succeeded.
+// as it was: BuildKit exports to a temporary name, and only a complete, unpacked result is
+// then given req.Name and its labels, in one step that Ctrl-C does not interrupt.
 func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 	if b.bk == nil {
 		c, err := b.Connect(ctx)
@@ -111,7 +121,12 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 		return fmt.Errorf("build context %s: %w", ctxDir, err)
 	}
 
-	attrs := map[string]string{"filename": "Dockerfile", "image-resolve-mode": b.resolveMode(ctx, req.Bases)}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	tmpName := req.Name + "-building-" + hex.EncodeToString(suffix)
+	defer b.Images.ImageService().Delete(context.WithoutCancel(ctx), tmpName)
+
+	attrs := map[string]string{"filename": "Dockerfile", "image-resolve-mode": b.resolveMode(ctx, req.Bases, req.Pull)}
 	if b.NoCache {
 		attrs["no-cache"] = ""
 	}
@@ -126,7 +141,7 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 		// 96 MB harness) at a fifth of the size. Unpack=true leaves the committed snapshot.
 		Exports: []bkclient.ExportEntry{{
 			Type:  bkclient.ExporterImage,
-			Attrs: map[string]string{"name": req.Name, "unpack": "true", "compression": "zstd"},
+			Attrs: map[string]string{"name": tmpName, "unpack": "true", "compression": "zstd"},
 		}},
 	}
 
@@ -162,18 +177,55 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 	if err := eg.Wait(); err != nil {
 		return solveError(ctx, req.Name, err)
 	}
-	if len(req.Labels) > 0 {
-		if err := b.setLabels(ctx, req.Name, req.Labels); err != nil {
-			return fmt.Errorf("label %s: %w", req.Name, err)
+	if err := b.finish(context.WithoutCancel(ctx), tmpName, req.Name, req.Labels); err != nil {
+		return fmt.Errorf("tag %s: %w", req.Name, err)
+	}
+	return nil
+}
+
+// finish checks that the built image is unpacked and points name, with labels, at it.
+func (b *Builder) finish(ctx context.Context, built, name string, labels map[string]string) error {
+	is := b.Images.ImageService()
+	img, err := is.Get(ctx, built)
+	if err != nil {
+		return err
+	}
+	chain, err := snapshot.ChainID(ctx, b.Images, built)
+	if err != nil {
+		return err
+	}
+	if _, err := b.Images.SnapshotService(b.snapshotter()).Stat(ctx, chain); err != nil {
+		return fmt.Errorf("the build was not unpacked into %s: %w", b.snapshotter(), err)
+	}
+	return b.tag(ctx, name, img.Target, labels)
+}
+
+// tag creates or moves the tag name to target, with exactly these labels.
+func (b *Builder) tag(ctx context.Context, name string, target ocispec.Descriptor, labels map[string]string) error {
+	is := b.Images.ImageService()
+	img := images.Image{Name: name, Target: target, Labels: labels}
+	if _, err := is.Create(ctx, img); err != nil {
+		if !errdefs.IsAlreadyExists(err) {
+			return err
+		}
+		if _, err := is.Update(ctx, img, "target", "labels"); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+func (b *Builder) snapshotter() string {
+	if b.Snapshotter != "" {
+		return b.Snapshotter
+	}
+	return "overlayfs"
+}
+
 // resolveMode resolves FROM images from the local store when all of them are there, so builds
 // work offline and do not ask a registry; otherwise BuildKit pulls as usual.
-func (b *Builder) resolveMode(ctx context.Context, bases []string) string {
-	if b.Pull {
+func (b *Builder) resolveMode(ctx context.Context, bases []string, pull bool) string {
+	if pull {
 		return "pull"
 	}
 	for _, ref := range bases {
@@ -182,22 +234,6 @@ func (b *Builder) resolveMode(ctx context.Context, bases []string) string {
 		}
 	}
 	return "local"
-}
-
-func (b *Builder) setLabels(ctx context.Context, name string, labels map[string]string) error {
-	is := b.Images.ImageService()
-	img, err := is.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	if img.Labels == nil {
-		img.Labels = map[string]string{}
-	}
-	for k, v := range labels {
-		img.Labels[k] = v
-	}
-	_, err = is.Update(ctx, img, "labels")
-	return err
 }
 
 // solveError turns a build failure into one line.
@@ -213,15 +249,22 @@ func solveError(ctx context.Context, name string, err error) error {
 	return fmt.Errorf("build %s failed: %s", name, msg)
 }
 
-// imageExists reports whether name is tagged in the store.
+// imageExists reports whether name is tagged in the store and unpacked, so it can be used as
+// it is; an image whose snapshot is gone is built again.
 func (b *Builder) imageExists(ctx context.Context, name string) (bool, error) {
 	_, err := b.Images.ImageService().Get(ctx, name)
 	switch {
-	case err == nil:
-		return true, nil
 	case errdefs.IsNotFound(err):
 		return false, nil
-	default:
+	case err != nil:
 		return false, err
 	}
+	chain, err := snapshot.ChainID(ctx, b.Images, name)
+	if err != nil {
+		return false, nil
+	}
+	if _, err := b.Images.SnapshotService(b.snapshotter()).Stat(ctx, chain); err != nil {
+		return false, nil
+	}
+	return true, nil
 }

@@ -10,23 +10,44 @@ import (
 	"github.com/containerd/containerd/v2/core/mount"
 )
 
-// rootfsFile reads a file of a snapshot from the directories its mounts name (overlay
-// upper and lower dirs, or a bind source), top layer first, without mounting anything.
-// A whiteout or a missing file gives fs.ErrNotExist.
+// rootfsFile reads a regular file of a snapshot from the directories its mounts name (overlay
+// upper and lower dirs, or a bind source), top layer first, without mounting anything. Nothing
+// is followed through a symbolic link: the image's links point into the image, and followed on
+// the host they would read the host's files. A whiteout, a link or a missing file gives
+// fs.ErrNotExist (the caller falls back to defaults).
 func rootfsFile(mounts []mount.Mount, path string) ([]byte, error) {
 	for _, dir := range layerDirs(mounts) {
-		p := filepath.Join(dir, path)
-		fi, err := os.Lstat(p)
+		fi, err := lstatInLayer(dir, path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		if fi.Mode()&fs.ModeCharDevice != 0 { // overlay whiteout
+		if !fi.Mode().IsRegular() { // whiteout, link, directory...
 			return nil, fs.ErrNotExist
 		}
-		return os.ReadFile(p)
+		return os.ReadFile(filepath.Join(dir, path))
+	}
+	return nil, fs.ErrNotExist
+}
+
+// lstatInLayer stats path inside a layer directory, refusing any symbolic link on the way.
+func lstatInLayer(dir, path string) (fs.FileInfo, error) {
+	parts := strings.Split(filepath.Clean(path), string(filepath.Separator))
+	cur := dir
+	for i, part := range parts {
+		cur = filepath.Join(cur, part)
+		fi, err := os.Lstat(cur)
+		if err != nil {
+			return nil, err
+		}
+		if i < len(parts)-1 && !fi.IsDir() {
+			return nil, fs.ErrNotExist // a link or whiteout in place of a directory
+		}
+		if i == len(parts)-1 {
+			return fi, nil
+		}
 	}
 	return nil, fs.ErrNotExist
 }
@@ -34,8 +55,7 @@ func rootfsFile(mounts []mount.Mount, path string) ([]byte, error) {
 // rootfsHas reports whether path exists in the snapshot.
 func rootfsHas(mounts []mount.Mount, path string) bool {
 	for _, dir := range layerDirs(mounts) {
-		fi, err := os.Lstat(filepath.Join(dir, path))
-		if err == nil {
+		if fi, err := lstatInLayer(dir, path); err == nil {
 			return fi.Mode()&fs.ModeCharDevice == 0
 		}
 	}

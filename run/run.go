@@ -78,12 +78,14 @@ func ContainerName(project, purpose string) string {
 	return fmt.Sprintf("aishell-%s-%s-%s", sanitize(filepath.Base(project)), sanitize(purpose), hex.EncodeToString(b))
 }
 
-var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+// Runs of anything but letters and digits become one "-": containerd IDs allow no doubled or
+// trailing separators.
+var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
 func sanitize(s string) string {
-	s = strings.Trim(unsafeChars.ReplaceAllString(s, "-"), "-.")
+	s = strings.Trim(unsafeChars.ReplaceAllString(s, "-"), "-")
 	if len(s) > 40 {
-		s = s[:40]
+		s = strings.TrimRight(s[:40], "-")
 	}
 	if s == "" {
 		s = "x"
@@ -95,16 +97,20 @@ func sanitize(s string) string {
 // everything it created is removed before it returns.
 func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err error) {
 	id := ContainerName(o.Project, o.Purpose)
+	tr := newTracer()
 	var cleanups []func(context.Context) error
 	defer func() {
 		// Clean up even after Ctrl-C or SIGTERM: a context that is never cancelled.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		for i := len(cleanups) - 1; i >= 0; i-- {
-			if cerr := cleanups[i](cctx); cerr != nil && err == nil {
-				err = fmt.Errorf("clean up %s: %w", id, cerr)
+			if cerr := cleanups[i](cctx); cerr != nil {
+				// The process's exit code stays what it was; the leftover is reported.
+				fmt.Fprintf(stderrOf(o), "aishell: warning: clean up %s: %v (aishell gc removes leftovers)\n", id, cerr)
 			}
+			tr.mark(fmt.Sprintf("cleanup %d", i))
 		}
+		tr.done()
 	}()
 
 	// The lease holds the snapshots while the container is assembled and runs.
@@ -115,6 +121,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	}
 	cleanups = append(cleanups, done)
 
+	tr.mark("lease")
 	img, err := c.GetImage(lctx, o.Image)
 	if err != nil {
 		return 0, fmt.Errorf("image %s: %w", o.Image, err)
@@ -130,6 +137,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	}
 	cleanups = append(cleanups, func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, id)) })
 
+	tr.mark("rootfs snapshot")
 	// /etc/passwd and /etc/group: the image's own, with the user in them.
 	etc, err := os.MkdirTemp("", id+"-etc-")
 	if err != nil {
@@ -165,7 +173,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		ctroci.WithImageConfig(img),
 		ctroci.WithProcessArgs(args...),
 		ctroci.WithProcessCwd(o.Cwd),
-		oci.WithUser(user, isWithin(user.Home, o.Project)),
+		oci.WithUser(user, user.Home == "/" || isWithin(user.Home, o.Project)),
 		oci.WithBind(o.Project, true),
 	}
 	for _, b := range o.Binds {
@@ -199,6 +207,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		opts = append(opts, ctroci.WithTTY)
 	}
 
+	tr.mark("views + passwd")
 	ctr, err := c.NewContainer(lctx, id,
 		containerd.WithSnapshotter(o.Snapshotter),
 		containerd.WithSnapshot(id),
@@ -211,22 +220,28 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	}
 	cleanups = append(cleanups, func(ctx context.Context) error { return ignoreNotFound(ctr.Delete(ctx)) })
 
+	tr.mark("container")
 	var term *terminal
 	var creator cio.Creator
 	var stdin *closingReader
+	// A reader of aishell's output that goes away (aishell exec yes | head -1) ends the process
+	// as it would end outside: with SIGPIPE.
+	pipe := &pipeState{broken: make(chan struct{})}
+	brokenPipe := pipe.broken
+	stdout, stderr := &pipeWriter{w: o.Stdout, st: pipe}, &pipeWriter{w: stderrOf(o), st: pipe}
 	if o.TTY {
 		term, err = newTerminal()
 		if err != nil {
 			return 0, err
 		}
-		creator = cio.NewCreator(cio.WithStreams(term.in, o.Stdout, nil), cio.WithTerminal)
+		creator = cio.NewCreator(cio.WithStreams(term.in, stdout, nil), cio.WithTerminal)
 	} else {
 		var in io.Reader
 		if o.Stdin != nil {
 			stdin = &closingReader{r: o.Stdin, eof: make(chan struct{})}
 			in = stdin
 		}
-		creator = cio.NewCreator(cio.WithStreams(in, o.Stdout, o.Stderr))
+		creator = cio.NewCreator(cio.WithStreams(in, stdout, stderr))
 	}
 	task, err := ctr.NewTask(lctx, creator)
 	if err != nil {
@@ -236,6 +251,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		_, err := task.Delete(ctx, containerd.WithProcessKill)
 		return ignoreNotFound(err)
 	})
+	tr.mark("task")
 	// Wait before Start, or a fast exit is missed; on a context that outlives Ctrl-C.
 	exitCh, err := task.Wait(context.WithoutCancel(lctx))
 	if err != nil {
@@ -261,6 +277,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		}()
 	}
 
+	tr.mark("start")
 	winch := make(chan os.Signal, 1)
 	if term != nil {
 		signal.Notify(winch, syscall.SIGWINCH)
@@ -268,6 +285,13 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		term.resize(lctx, task)
 	}
 	var killTimer <-chan time.Time
+	interrupts := 0
+	kill := func(s syscall.Signal) {
+		task.Kill(context.WithoutCancel(lctx), s)
+		if killTimer == nil && s != syscall.SIGINT {
+			killTimer = time.After(StopTimeout)
+		}
+	}
 	for {
 		select {
 		case st := <-exitCh:
@@ -278,6 +302,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 			case <-drained:
 			case <-time.After(5 * time.Second):
 			}
+			tr.mark("process exited")
 			if err := st.Error(); err != nil {
 				return 0, fmt.Errorf("wait: %w", err)
 			}
@@ -285,18 +310,56 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		case <-winch:
 			term.resize(lctx, task)
 		case sig := <-o.Signals:
-			s, _ := sig.(syscall.Signal)
-			if s == syscall.SIGHUP {
-				s = syscall.SIGTERM
+			s, ok := sig.(syscall.Signal)
+			if !ok {
+				continue
 			}
-			task.Kill(context.WithoutCancel(lctx), s)
-			if s == syscall.SIGTERM && killTimer == nil {
-				killTimer = time.After(StopTimeout)
+			if s == syscall.SIGINT {
+				// The first Ctrl-C goes to the process; a second one kills it.
+				if interrupts++; interrupts > 1 {
+					s = syscall.SIGKILL
+				}
 			}
+			kill(s)
+		case <-brokenPipe:
+			brokenPipe = nil
+			kill(syscall.SIGPIPE)
 		case <-killTimer:
 			task.Kill(context.WithoutCancel(lctx), syscall.SIGKILL)
 		}
 	}
+}
+
+// pipeState is shared by a run's output writers: broken closes at the first write error.
+type pipeState struct {
+	once   sync.Once
+	broken chan struct{}
+}
+
+// pipeWriter passes output through; after a write error (the reader went away) it reports the
+// broken pipe once and drops later writes, so the copy goes on draining the container.
+type pipeWriter struct {
+	w      io.Writer
+	st     *pipeState
+	failed bool
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	if p.failed {
+		return len(b), nil
+	}
+	if _, err := p.w.Write(b); err != nil {
+		p.failed = true
+		p.st.once.Do(func() { close(p.st.broken) })
+	}
+	return len(b), nil
+}
+
+func stderrOf(o Options) io.Writer {
+	if o.Stderr != nil {
+		return o.Stderr
+	}
+	return os.Stderr
 }
 
 // closingReader passes stdin through and closes eof at its end.
@@ -319,6 +382,9 @@ func isWithin(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
+
+// leaseOf is the lease that holds a run's resources: it carries the container's ID.
+func leaseOf(id string) leases.Lease { return leases.Lease{ID: id} }
 
 func ignoreNotFound(err error) error {
 	if err == nil || errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "not found") {

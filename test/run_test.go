@@ -231,7 +231,7 @@ func TestCleanupOnExitInterruptAndTerm(t *testing.T) {
 		{"exit", nil, 0},
 		{"ctrlc", os.Interrupt, 130},
 		{"sigterm", syscall.SIGTERM, 143},
-		{"sighup", syscall.SIGHUP, 143},
+		{"sighup", syscall.SIGHUP, 129},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proj := project(t, "clean"+tc.name)
@@ -306,4 +306,50 @@ func TestRunErrors(t *testing.T) {
 	check(aishellIn(t, proj, append(env, "CONTAINERD_ADDRESS=/nonexistent/containerd.sock"), "exec", "true"), 1, "cannot reach containerd at /nonexistent/containerd.sock")
 	check(aishellIn(t, "/", env, "exec", "true"), 1, "cannot mount / as the project")
 	check(aishellIn(t, proj, env, "exec"), 2, "exec needs a command")
+}
+
+// A reader that goes away ends the process as outside a container, and nothing is left.
+func TestExecBrokenPipe(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "bpipe")
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("%s exec -- yes | head -n 1; echo status=${PIPESTATUS:-n/a}", aishellBin))
+	cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, _ = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("aishell exec yes | head -1 did not end")
+	}
+	if !strings.HasPrefix(string(out), "y\n") {
+		t.Errorf("output %q", out)
+	}
+	waitGone(t, c, "aishell-bpipe-")
+}
+
+// A run whose aishell was killed with SIGKILL cannot clean up; gc removes what it left.
+func TestGCReapsRunsOfKilledAishell(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "reaped")
+	cmd := exec.Command(aishellBin, "exec", "--", "sleep", "100")
+	cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := runningID(t, c, "aishell-reaped-exec-")
+	cmd.Process.Kill()
+	cmd.Wait()
+	if left := leftovers(t, c, id); len(left) == 0 {
+		t.Fatal("SIGKILL left nothing behind: the test proves nothing")
+	}
+	r := aishell(t, env, "gc")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "removed leftover container "+id) {
+		t.Errorf("gc did not report reaping %s", id)
+	}
+	waitGone(t, c, id)
 }

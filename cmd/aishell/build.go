@@ -120,7 +120,7 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(*co
 // when something must be built.
 func newBuilder(ep config.Endpoints, cc *containerd.Client, cfg config.File, out BuildOutput, pull bool) *build.Builder {
 	return &build.Builder{
-		Images: cc, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: pull, NoCache: out.NoCache,
+		Images: cc, Snapshotter: ep.Snapshotter, Progress: out.Progress, Out: os.Stderr, Log: os.Stderr, Pull: pull, NoCache: out.NoCache,
 		CABundle: cfg.CABundlePath(os.Getenv, fileExists),
 		Connect:  func(ctx context.Context) (*bkclient.Client, error) { return connectBuildkit(ctx, ep, cc) },
 	}
@@ -234,7 +234,7 @@ func harnessFlagArgs(args []string) []string {
 
 // globalValueFlags are the global flags that take their value as the next argument.
 var globalValueFlags = map[string]bool{
-	"-a": true, "--address": true, "-n": true, "--namespace": true, "--buildkit-host": true, "--snapshotter": true,
+	"-a": true, "--address": true, "-n": true, "--namespace": true, "--buildkit-host": true, "--snapshotter": true, "--run-as": true,
 }
 
 // harnessVars are the help-text variables naming the generated per-harness flags.

@@ -117,7 +117,7 @@ func (ExtLsCmd) Run(ctx context.Context, g *Globals) error {
 		fmt.Println("no extension images: a project gets one from its .aishell/Dockerfile on its first run")
 		return nil
 	}
-	b := &build.Builder{Images: cc}
+	b := &build.Builder{Images: cc, Snapshotter: ep.Snapshotter}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECT\tSTATE\tSIZE\tIMAGE")
 	for _, img := range imgs {

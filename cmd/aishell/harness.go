@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/run"
 	"github.com/aishell/aishell/snapshot"
 )
 
@@ -82,11 +85,22 @@ func (c GcCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
+	// Containers whose aishell process died without cleaning up (kill -9, a crash) go first,
+	// so the images they pinned can go too.
+	reaped, err := run.Reap(ctx, cc, ep.Snapshotter, c.DryRun)
+	for _, id := range reaped {
+		fmt.Printf("%s leftover container %s (its aishell process is gone)\n", map[bool]string{true: "would remove", false: "removed"}[c.DryRun], id)
+	}
+	if err != nil {
+		return err
+	}
 	removed, err := snapshot.GC(ctx, cc, snapshot.GCOptions{
 		Snapshotter: ep.Snapshotter, Keep: keep, DryRun: c.DryRun,
+		// Only a project that is certainly gone loses its extension: an unreadable or
+		// unmounted path keeps it.
 		ProjectAlive: func(project string) bool {
 			_, err := os.Stat(filepath.Join(project, build.ExtensionDockerfile))
-			return project != "" && err == nil
+			return project == "" || !errors.Is(err, fs.ErrNotExist)
 		},
 	})
 	verb := "removed"
@@ -101,8 +115,11 @@ func (c GcCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if len(removed) == 0 {
+	if len(removed) == 0 && len(reaped) == 0 {
 		fmt.Println("nothing to remove")
+		return nil
+	}
+	if len(removed) == 0 {
 		return nil
 	}
 	fmt.Printf("%s %d image(s), %s\n", verb, len(removed), humanSize(total))

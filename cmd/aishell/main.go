@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -58,17 +56,15 @@ type CLI struct {
 
 func main() {
 	var cli CLI
-	// Signals go to one channel: run commands forward them to the container's process;
-	// every other command is cancelled by the first one.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := newSignalHub(cancel)
 	options := []kong.Option{
 		kong.Name("aishell"),
 		kong.Description("Run AI coding agents (Claude Code, Codex, Gemini CLI, OpenCode) in ephemeral containers on containerd, built with buildkitd. No Docker engine needed."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars(harnessVars()),
-		kong.Bind(signals(sigs)),
+		kong.Bind(hub),
 	}
 	for _, h := range harness.Catalog {
 		options = append(options, kong.DynamicCommand(h.Name, fmt.Sprintf("Run %s (%s) in the sandbox; arguments go to it untouched.", h.Name, h.Package),
@@ -85,33 +81,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "hint: aishell --help")
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if !forwardsSignals(kctx.Selected()) {
-		go func() {
-			<-sigs
-			cancel()
-		}()
-	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(&cli.Globals)
 	cancel()
+	if s := hub.Caught(); s != nil && err != nil && errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("interrupted by %s; nothing was left behind", s)
+	}
 	os.Exit(report(err))
-}
-
-// signals is the channel of signals aishell received.
-type signals <-chan os.Signal
-
-// forwardsSignals tells the commands that run a container (they forward signals to it)
-// from the rest (a signal cancels them).
-func forwardsSignals(n *kong.Node) bool {
-	if n == nil {
-		return true // the default command: the shell
-	}
-	switch n.Target.Interface().(type) {
-	case ShellCmd, ExecCmd, *HarnessRunCmd:
-		return true
-	}
-	return false
 }
 
 // exitError carries an exit code chosen by a command (a container's, or a usage error's).

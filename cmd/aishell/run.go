@@ -17,8 +17,8 @@ import (
 type ShellCmd struct{}
 
 // Run starts bash.
-func (ShellCmd) Run(ctx context.Context, g *Globals, sigs signals) error {
-	return runContainer(ctx, g, sigs, "shell", "", nil, run.IsTerminal())
+func (ShellCmd) Run(ctx context.Context, g *Globals, hub *signalHub) error {
+	return runContainer(ctx, g, hub, "shell", "", nil, run.IsTerminal())
 }
 
 // ExecCmd runs one command, for scripts and CI: no terminal needed, stdin passed through.
@@ -27,7 +27,7 @@ type ExecCmd struct {
 }
 
 // Run runs the command and exits with its exit code.
-func (c ExecCmd) Run(ctx context.Context, g *Globals, sigs signals) error {
+func (c ExecCmd) Run(ctx context.Context, g *Globals, hub *signalHub) error {
 	args := c.Command
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
@@ -35,7 +35,7 @@ func (c ExecCmd) Run(ctx context.Context, g *Globals, sigs signals) error {
 	if len(args) == 0 {
 		return &config.UsageError{Err: fmt.Errorf("exec needs a command"), Hint: "aishell exec -- CMD [ARGS...]"}
 	}
-	return runContainer(ctx, g, sigs, "exec", "", args, run.IsTerminal())
+	return runContainer(ctx, g, hub, "exec", "", args, run.IsTerminal())
 }
 
 // HarnessRunCmd is `aishell <harness> [args...]`: one per catalog entry, added dynamically.
@@ -45,15 +45,15 @@ type HarnessRunCmd struct {
 }
 
 // Run starts the harness with its arguments.
-func (c *HarnessRunCmd) Run(ctx context.Context, g *Globals, sigs signals) error {
+func (c *HarnessRunCmd) Run(ctx context.Context, g *Globals, hub *signalHub) error {
 	args := c.Args
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 	}
-	return runContainer(ctx, g, sigs, c.name, c.name, append([]string{c.name}, args...), run.IsTerminal())
+	return runContainer(ctx, g, hub, c.name, c.name, append([]string{c.name}, args...), run.IsTerminal())
 }
 
-func runContainer(ctx context.Context, g *Globals, sigs signals, purpose, harnessName string, args []string, tty bool) error {
+func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harnessName string, args []string, tty bool) error {
 	ep := g.Endpoints()
 	path, err := config.UserPath()
 	if err != nil {
@@ -79,7 +79,11 @@ func runContainer(ctx context.Context, g *Globals, sigs signals, purpose, harnes
 	if err != nil {
 		return err
 	}
-	opts.Stdin, opts.Stdout, opts.Stderr, opts.Signals = os.Stdin, os.Stdout, os.Stderr, sigs
+	opts.Stdin, opts.Stdout, opts.Stderr = os.Stdin, os.Stdout, os.Stderr
+	opts.Signals = hub.Forward()
+	if err := ctx.Err(); err != nil {
+		return err // a signal came while the run was being prepared
+	}
 	code, err := run.Run(ctx, cc, opts)
 	if err != nil {
 		return err

@@ -12,7 +12,8 @@ stop_pid() { # stop_pid NAME PIDFILE
 	local f=$2 pid i
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
-	if kill -0 "$pid" 2>/dev/null; then
+	# Only a process of this environment: a reused pid belongs to someone else.
+	if kill -0 "$pid" 2>/dev/null && grep -qF "$dir" "/proc/$pid/cmdline" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		if kill -0 "$pid" 2>/dev/null; then
@@ -25,7 +26,7 @@ stop_pid() { # stop_pid NAME PIDFILE
 }
 
 ctd_sock=$dir/ctd/containerd.sock
-if [ -f "$dir/containerd.pid" ] && kill -0 "$(cat "$dir/containerd.pid")" 2>/dev/null && [ -S "$ctd_sock" ]; then
+if [ -f "$dir/containerd.pid" ] && grep -qF "$dir" "/proc/$(cat "$dir/containerd.pid")/cmdline" 2>/dev/null && [ -S "$ctd_sock" ]; then
 	# Tasks keep their shims alive after containerd stops: end them first.
 	for ns in $(ctr --address "$ctd_sock" namespaces ls -q 2>/dev/null); do
 		for t in $(ctr --address "$ctd_sock" -n "$ns" tasks ls -q 2>/dev/null); do
@@ -40,12 +41,13 @@ stop_pid containerd "$dir/containerd.pid"
 
 # Unmount, deepest first, whatever is still mounted below the environment's directory.
 if [ -d "$dir" ]; then
+	# (mountinfo escapes spaces as \040; the environment's paths have none.)
 	awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null && log "unmounted $m" || true
 	done
 fi
 rm -f "$dir/env" "$dir/reused"
 if [ "${1:-}" = "--purge" ]; then
-	rm -rf "$dir"
+	rm -rf --one-file-system "$dir"
 	log "removed $dir"
 fi

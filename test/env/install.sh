@@ -6,8 +6,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
+command -v go >/dev/null || die "go is not installed (Go 1.26 is needed to build the daemons and aishell)"
 
-apt_packages=(mmdebstrap libseccomp-dev pkg-config gcc iptables)
+apt_packages=(mmdebstrap libseccomp-dev pkg-config gcc curl ca-certificates git)
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -44,7 +45,8 @@ install_buildkit() {
 	(
 		cd "$tmp"
 		go mod init aishell-buildkit-build >/dev/null 2>&1
-		go get "github.com/moby/buildkit/cmd/buildkitd@$BUILDKIT_VERSION" "github.com/moby/buildkit/cmd/buildctl@$BUILDKIT_VERSION" >/dev/null 2>&1
+		go get "github.com/moby/buildkit/cmd/buildkitd@$BUILDKIT_VERSION" "github.com/moby/buildkit/cmd/buildctl@$BUILDKIT_VERSION" >get.log 2>&1 \
+			|| { tail -n 20 get.log >&2; exit 1; }
 		local ld="-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION"
 		for c in buildkitd buildctl; do
 			CGO_ENABLED=0 go build -ldflags "$ld" -o "$tmp/out/$c" "github.com/moby/buildkit/cmd/$c"

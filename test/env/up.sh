@@ -15,7 +15,8 @@ ctd_sock=$dir/ctd/containerd.sock
 bk_sock=$dir/bk/buildkitd.sock
 export PATH="$BIN_DIR:$PATH"
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PIDFILE: the process is running and is one of ours (a reused pid belongs to someone else).
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && grep -qF "$dir" "/proc/$(cat "$1")/cmdline" 2>/dev/null; }
 ctd_ready() { ctr --address "$ctd_sock" version >/dev/null 2>&1; }
 bk_ready() { buildctl --addr "unix://$bk_sock" debug workers >/dev/null 2>&1; }
 wait_for() { # wait_for NAME PIDFILE LOG CHECK
@@ -62,6 +63,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 TOML
 
 t0=$SECONDS
+# Whatever fails from here on, stop what was started.
+trap 'rc=$?; if [ $rc != 0 ]; then "$here/down.sh" >&2 || true; fi' EXIT
 setsid containerd --config "$dir/ctd/config.toml" >"$dir/containerd.log" 2>&1 </dev/null &
 echo $! >"$dir/containerd.pid"
 wait_for containerd "$dir/containerd.pid" "$dir/containerd.log" ctd_ready

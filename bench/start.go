@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aishell/aishell/build"
+)
+
+const startRuns = 20
+
+// benchStart measures the start latency of `true` in the foundation image: raw runc on a
+// prepared bundle (the floor), ctr run --rm, nerdctl run --rm --net host, and aishell exec with
+// two harness snapshots mounted, 20 runs each after 2 warm-up runs.
+func benchStart(ctx context.Context) error {
+	e, err := newEnv()
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if _, _, err := e.aishell("build", "--with-claude", "--with-gemini", "--progress=quiet"); err != nil {
+		return err
+	}
+	proj, err := os.MkdirTemp("", "aishell-bench-start-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(proj)
+	exec.Command("git", "init", "-q", proj).Run()
+	image := build.FoundationImage
+	addr, ns := os.Getenv("CONTAINERD_ADDRESS"), e.ns
+
+	type tool struct {
+		name, shown string
+		cmd         func(i int) []string
+		skip        string
+	}
+	var tools []tool
+
+	// runc on a bundle whose rootfs is the foundation, mounted once.
+	bundle, err := os.MkdirTemp("", "aishell-bench-bundle-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bundle)
+	rootfs := filepath.Join(bundle, "rootfs")
+	os.Mkdir(rootfs, 0o755)
+	if _, _, err := e.run("ctr", "--address", addr, "-n", ns, "images", "mount", image, rootfs); err != nil {
+		return err
+	}
+	defer exec.Command("ctr", "--address", addr, "-n", ns, "images", "unmount", "--rm", rootfs).Run()
+	if err := writeBundleConfig(bundle); err != nil {
+		return err
+	}
+	runcRoot := filepath.Join(bundle, "runc-root")
+	tools = append(tools, tool{name: "runc run (prepared bundle, the floor)", shown: "runc --root R run -b BUNDLE ID",
+		cmd: func(i int) []string {
+			return []string{"runc", "--root", runcRoot, "run", "-b", bundle, fmt.Sprintf("bench-runc-%d", i)}
+		}})
+	tools = append(tools, tool{name: "ctr run --rm", shown: "ctr -n aishell run --rm IMAGE ID true",
+		cmd: func(i int) []string {
+			return []string{"ctr", "--address", addr, "-n", ns, "run", "--rm", image, fmt.Sprintf("bench-ctr-%d-%d", os.Getpid(), i), "true"}
+		}})
+	nerdctl, nerr := exec.Command("test/env/install-nerdctl.sh").Output()
+	nerdTool := tool{name: "nerdctl run --rm --net host", shown: "nerdctl -n aishell run --rm --net host IMAGE true"}
+	if nerr != nil {
+		nerdTool.skip = "nerdctl could not be built from the module proxy here: " + nerr.Error()
+	} else {
+		bin := strings.TrimSpace(string(nerdctl))
+		nerdTool.cmd = func(int) []string {
+			return []string{bin, "--address", addr, "--namespace", ns, "run", "--rm", "--net", "host", image, "true"}
+		}
+	}
+	tools = append(tools, nerdTool)
+	tools = append(tools, tool{name: "aishell exec true (claude + gemini snapshots mounted)", shown: "aishell exec true",
+		cmd: func(int) []string { return []string{e.bin, "exec", "true"} }})
+
+	var rows []string
+	medians := map[string]time.Duration{}
+	for ti, t := range tools {
+		if t.skip != "" {
+			rows = append(rows, fmt.Sprintf("| %s | `%s` | not measured: %s | | |", t.name, t.shown, t.skip))
+			continue
+		}
+		var ds []time.Duration
+		for i := 0; i < startRuns+2; i++ {
+			args := t.cmd(ti*1000 + i)
+			d, _, err := e.runIn(proj, args[0], args[1:]...)
+			if err != nil {
+				return err
+			}
+			if i >= 2 {
+				ds = append(ds, d)
+			}
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		med, p90 := ds[len(ds)/2], ds[len(ds)*9/10]
+		medians[t.name] = med
+		rows = append(rows, fmt.Sprintf("| %s | `%s` | %d ms | %d ms | %.2f |", t.name, t.shown, med.Milliseconds(), p90.Milliseconds(),
+			med.Seconds()/medians[tools[0].name].Seconds()))
+	}
+	aishell := medians[tools[3].name]
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Start latency (`make bench`)\n\nRun %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
+	fmt.Fprintf(&b, "`true` in %s, %d runs each after 2 warm-up runs, wall time of the whole command; warm caches (images unpacked).\n\n", image, startRuns)
+	fmt.Fprintf(&b, "| what | command | median | p90 | x runc |\n|---|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
+	if ctr := medians[tools[1].name]; ctr > 0 {
+		fmt.Fprintf(&b, "aishell/ctr = %.2f", aishell.Seconds()/ctr.Seconds())
+	}
+	if n := medians[tools[2].name]; n > 0 {
+		fmt.Fprintf(&b, "; aishell/nerdctl = %.2f", aishell.Seconds()/n.Seconds())
+	}
+	fmt.Fprintf(&b, ". aishell does more per run than ctr: it reads the config, mounts two harness views, writes passwd/group, and removes the container, snapshots, views and lease before it returns.\n\n")
+	fmt.Print(b.String())
+	return writeSection("start", b.String())
+}
+
+// writeBundleConfig writes a runc config.json that runs `true` without a terminal.
+func writeBundleConfig(bundle string) error {
+	if out, err := exec.Command("runc", "spec", "--bundle", bundle).CombinedOutput(); err != nil {
+		return fmt.Errorf("runc spec: %v: %s", err, out)
+	}
+	path := filepath.Join(bundle, "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return err
+	}
+	proc := spec["process"].(map[string]any)
+	proc["terminal"] = false
+	proc["args"] = []string{"true"}
+	raw, err = json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
+}

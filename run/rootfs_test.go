@@ -1,0 +1,65 @@
+package run
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/mount"
+)
+
+func TestRootfsFileLayersAndLinks(t *testing.T) {
+	upper, lower1, lower2 := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, d := range []string{upper, lower1, lower2} {
+		os.MkdirAll(filepath.Join(d, "etc"), 0o755)
+	}
+	os.WriteFile(filepath.Join(lower2, "etc", "passwd"), []byte("old\n"), 0o644)
+	os.WriteFile(filepath.Join(lower1, "etc", "passwd"), []byte("new\n"), 0o644)
+	secret := filepath.Join(t.TempDir(), "shadow")
+	os.WriteFile(secret, []byte("host secret\n"), 0o600)
+	os.Symlink(secret, filepath.Join(lower1, "etc", "group"))
+	mounts := []mount.Mount{{Type: "overlay", Source: "overlay", Options: []string{
+		"workdir=/w", "upperdir=" + upper, "lowerdir=" + lower1 + ":" + lower2,
+	}}}
+	if b, err := rootfsFile(mounts, "etc/passwd"); err != nil || string(b) != "new\n" {
+		t.Errorf("top layer first: %q, %v", b, err)
+	}
+	if b, err := rootfsFile(mounts, "etc/group"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("followed a symlink out of the layer: %q, %v", b, err)
+	}
+	// A directory replaced by a link to the host's /etc.
+	evil := t.TempDir()
+	os.Symlink("/etc", filepath.Join(evil, "etc"))
+	if _, err := rootfsFile([]mount.Mount{{Type: "bind", Source: evil}}, "etc/hostname"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("followed a symlinked directory: %v", err)
+	}
+	if !rootfsHas(mounts, "etc/passwd") || rootfsHas(mounts, "usr/bin/tini") {
+		t.Error("rootfsHas")
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	for in, want := range map[string]string{"a - b": "a-b", "my--app": "my-app", "project_": "project", "__tests__": "tests", "": "x", "Ünïcode": "n-code"} {
+		if got := sanitize(in); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestProjectDirRefusesSystemDirs(t *testing.T) {
+	for _, d := range []string{"/", "/usr", "/etc", "/proc/self"} {
+		if _, err := ProjectDir(d); err == nil {
+			t.Errorf("%s accepted as a project", d)
+		}
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "repo", ".git"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "repo", "a", "b"), 0o755)
+	got, err := ProjectDir(filepath.Join(dir, "repo", "a", "b"))
+	want, _ := filepath.EvalSymlinks(filepath.Join(dir, "repo"))
+	if err != nil || got != want {
+		t.Errorf("git root: %q, %v; want %q", got, err, want)
+	}
+}

@@ -69,6 +69,16 @@ func UserPath() (string, error) {
 	return filepath.Join(dir, "aishell", "config.yaml"), nil
 }
 
+// LoadUser reads the user's config file and returns it with its path.
+func LoadUser() (File, string, error) {
+	path, err := UserPath()
+	if err != nil {
+		return File{}, "", err
+	}
+	f, err := Load(path)
+	return f, path, err
+}
+
 // Load reads a config file; a missing file is an empty config.
 func Load(path string) (File, error) {
 	var f File

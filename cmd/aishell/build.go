@@ -73,11 +73,7 @@ func (c *UpdateCmd) Run(ctx context.Context, g *Globals) error {
 func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(*config.File) build.Request, pull, extension bool) error {
 	start := time.Now()
 	ep := g.Endpoints()
-	path, err := config.UserPath()
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(path)
+	cfg, path, err := config.LoadUser()
 	if err != nil {
 		return err
 	}

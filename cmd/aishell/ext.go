@@ -65,11 +65,7 @@ func (ExtStatusCmd) Run(ctx context.Context, g *Globals) error {
 // withProjectExtension runs fn with the current project's extension, or says there is none.
 func withProjectExtension(ctx context.Context, g *Globals, fn func(context.Context, *build.Builder, config.Endpoints, config.File, string, *build.Extension) error, out BuildOutput) error {
 	ep := g.Endpoints()
-	path, err := config.UserPath()
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(path)
+	cfg, path, err := config.LoadUser()
 	if err != nil {
 		return err
 	}

@@ -128,11 +128,7 @@ func (c GcCmd) Run(ctx context.Context, g *Globals) error {
 
 // configuredRefs are the harness images the user's config names.
 func configuredRefs() (map[string]bool, error) {
-	path, err := config.UserPath()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := config.Load(path)
+	cfg, _, err := config.LoadUser()
 	if err != nil {
 		return nil, err
 	}

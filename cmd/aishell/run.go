@@ -55,11 +55,7 @@ func (c *HarnessRunCmd) Run(ctx context.Context, g *Globals, hub *signalHub) err
 
 func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harnessName string, args []string, tty bool) error {
 	ep := g.Endpoints()
-	path, err := config.UserPath()
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(path)
+	cfg, path, err := config.LoadUser()
 	if err != nil {
 		return err
 	}

@@ -353,3 +353,25 @@ func TestGCReapsRunsOfKilledAishell(t *testing.T) {
 	}
 	waitGone(t, c, id)
 }
+
+// A harness's config directory on the host is mounted read-write at the same path.
+func TestHarnessConfigMounted(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".claude"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(home, ".claude", "settings.json"), []byte(`{"theme":"dark"}`), 0o644)
+	proj := project(t, "cfgdir")
+	r := aishellIn(t, proj, append(env, "HOME="+home), "exec", "--", "sh", "-c",
+		`cat "$HOME/.claude/settings.json" && echo written > "$HOME/.claude/from-container" && test ! -e "$HOME/.codex"`)
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, `{"theme":"dark"}`) {
+		t.Errorf("~/.claude not visible: %q", r.Stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(home, ".claude", "from-container"))
+	if err != nil || string(b) != "written\n" {
+		t.Errorf("write through the config mount: %q, %v", b, err)
+	}
+}

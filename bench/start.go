@@ -136,7 +136,10 @@ func writeBundleConfig(bundle string) error {
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return err
 	}
-	proc := spec["process"].(map[string]any)
+	proc, ok := spec["process"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("runc spec wrote no process section")
+	}
 	proc["terminal"] = false
 	proc["args"] = []string{"true"}
 	raw, err = json.MarshalIndent(spec, "", "  ")

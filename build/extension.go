@@ -95,9 +95,14 @@ func LoadExtension(project string) (*Extension, error) {
 				stages[strings.ToLower(args[2])] = true
 			}
 		case "run":
-			cmd := strings.Join(nodeArgs(n), " ")
-			for _, h := range n.Heredocs {
-				cmd += "\n" + h.Content
+			args := nodeArgs(n)
+			cmd := strings.Join(args, " ")
+			// A heredoc is the script only when RUN starts with it (RUN <<EOF); otherwise it is
+			// data for a command (RUN cat > x <<EOF).
+			if len(args) > 0 && strings.HasPrefix(args[0], "<<") {
+				for _, h := range n.Heredocs {
+					cmd += "\n" + h.Content
+				}
 			}
 			if name := harnessCommand(cmd); name != "" {
 				return nil, refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", name),
@@ -143,7 +148,7 @@ var assignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 
 // launchers run the command that follows them.
 var launchers = map[string]bool{"sudo": true, "exec": true, "env": true, "npx": true, "time": true, "nohup": true,
-	"then": true, "do": true, "else": true, "!": true, "xargs": true}
+	"then": true, "do": true, "else": true, "!": true, "xargs": true, "sh": true, "bash": true}
 
 // harnessCommand returns the harness a shell line runs as a command (not merely names), or "".
 func harnessCommand(line string) string {
@@ -153,13 +158,15 @@ func harnessCommand(line string) string {
 	}
 	for _, cmd := range commandSeparators.Split(line, -1) {
 		for _, word := range strings.Fields(cmd) {
-			if assignment.MatchString(word) {
+			word = strings.Trim(word, `'"[],`) // sh -c 'claude …' and the JSON form
+			if word == "" || assignment.MatchString(word) {
 				continue // VAR=value before the command
 			}
-			if launchers[word] || strings.HasPrefix(word, "-") {
+			base := filepath.Base(word)
+			if launchers[base] || strings.HasPrefix(word, "-") {
 				continue
 			}
-			if base := filepath.Base(word); bins[base] {
+			if bins[base] {
 				return base
 			}
 			break // the command word is something else

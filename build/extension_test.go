@@ -34,6 +34,7 @@ func TestLoadExtensionAccepts(t *testing.T) {
 		"FROM docker.io/library/aishell:foundation\nRUN npm install -g some-tool # not a harness\n",
 		"FROM aishell:foundation AS base\nFROM base AS tools\nFROM aishell:foundation\nCOPY --from=tools /x /x\n",
 		"FROM aishell:foundation\nRUN mkdir -p /etc/claude && echo codex > /x && ls gemini || true\n",
+		"FROM aishell:foundation\nRUN cat > /usr/local/bin/ai <<'EOF'\n#!/bin/sh\nexec claude \"$@\"\nEOF\n",
 	} {
 		e, err := LoadExtension(writeExt(t, df, nil))
 		if err != nil || e == nil {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/snapshots"
 )
 
 // Reap removes what runs whose aishell process is gone (killed with SIGKILL, crashed, or on a
@@ -27,8 +27,7 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun 
 		if err != nil {
 			continue
 		}
-		pid, err := strconv.Atoi(labels[LabelPID])
-		if err != nil || processAlive(pid) {
+		if !ownerGone(labels) {
 			continue
 		}
 		id := ctr.ID()
@@ -42,14 +41,14 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun 
 		if err := ignoreNotFound(ctr.Delete(ctx)); err != nil {
 			return reaped, fmt.Errorf("remove container %s: %w", id, err)
 		}
+		// Its rootfs snapshot and the views its labels name.
 		sn := c.SnapshotService(snapshotter)
-		var keys []string
-		sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-			if info.Name == id || strings.HasPrefix(info.Name, id+"-") {
-				keys = append(keys, info.Name)
+		keys := []string{id}
+		for k, v := range labels {
+			if strings.HasPrefix(k, "containerd.io/gc.ref.snapshot.") {
+				keys = append(keys, v)
 			}
-			return nil
-		})
+		}
 		for _, k := range keys {
 			sn.Remove(ctx, k)
 		}
@@ -58,11 +57,51 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun 
 	return reaped, nil
 }
 
-// processAlive reports whether a process with this pid exists on this machine.
-func processAlive(pid int) bool {
-	if pid <= 0 {
+// Labels that name the aishell process owning a container.
+const (
+	labelPIDNS    = "dev.aishell.pidns"     // the owner's pid namespace, e.g. pid:[4026531836]
+	labelPIDStart = "dev.aishell.pid-start" // the owner's start time in clock ticks since boot
+)
+
+// ownerLabels identify this process: pid, pid namespace and start time, so a reused pid is
+// not mistaken for the owner.
+func ownerLabels() map[string]string {
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return map[string]string{
+		LabelPID:      strconv.Itoa(os.Getpid()),
+		labelPIDNS:    ns,
+		labelPIDStart: startTime(os.Getpid()),
+	}
+}
+
+// ownerGone reports whether the aishell process that created a container is certainly gone.
+// A container from another pid namespace (aishell in a container, another machine's view of a
+// shared containerd) is never judged.
+func ownerGone(labels map[string]string) bool {
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	pid, err := strconv.Atoi(labels[LabelPID])
+	if err != nil || pid <= 0 || labels[labelPIDNS] == "" || labels[labelPIDNS] != ns {
 		return false
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	err = syscall.Kill(pid, 0)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return true // no such process
+	}
+	return startTime(pid) != labels[labelPIDStart] // the pid was reused
+}
+
+// startTime is field 22 of /proc/PID/stat: when the process started, in clock ticks.
+func startTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		if f := strings.Fields(s[i+1:]); len(f) > 19 {
+			return f[19]
+		}
+	}
+	return ""
 }

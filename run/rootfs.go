@@ -18,6 +18,9 @@ import (
 func rootfsFile(mounts []mount.Mount, path string) ([]byte, error) {
 	for _, dir := range layerDirs(mounts) {
 		fi, err := lstatInLayer(dir, path)
+		if errors.Is(err, errShadowed) {
+			return nil, fs.ErrNotExist // this layer hides the lower ones' file
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -32,6 +35,10 @@ func rootfsFile(mounts []mount.Mount, path string) ([]byte, error) {
 	return nil, fs.ErrNotExist
 }
 
+// errShadowed: a layer has something other than a directory where path needs one, so lower
+// layers' files at path are hidden.
+var errShadowed = errors.New("shadowed by a non-directory")
+
 // lstatInLayer stats path inside a layer directory, refusing any symbolic link on the way.
 func lstatInLayer(dir, path string) (fs.FileInfo, error) {
 	parts := strings.Split(filepath.Clean(path), string(filepath.Separator))
@@ -43,7 +50,7 @@ func lstatInLayer(dir, path string) (fs.FileInfo, error) {
 			return nil, err
 		}
 		if i < len(parts)-1 && !fi.IsDir() {
-			return nil, fs.ErrNotExist // a link or whiteout in place of a directory
+			return nil, errShadowed // a link or whiteout in place of a directory
 		}
 		if i == len(parts)-1 {
 			return fi, nil
@@ -55,8 +62,12 @@ func lstatInLayer(dir, path string) (fs.FileInfo, error) {
 // rootfsHas reports whether path exists in the snapshot.
 func rootfsHas(mounts []mount.Mount, path string) bool {
 	for _, dir := range layerDirs(mounts) {
-		if fi, err := lstatInLayer(dir, path); err == nil {
+		fi, err := lstatInLayer(dir, path)
+		if err == nil {
 			return fi.Mode()&fs.ModeCharDevice == 0
+		}
+		if errors.Is(err, errShadowed) {
+			return false
 		}
 	}
 	return false

@@ -38,6 +38,13 @@ func TestRootfsFileLayersAndLinks(t *testing.T) {
 	if !rootfsHas(mounts, "etc/passwd") || rootfsHas(mounts, "usr/bin/tini") {
 		t.Error("rootfsHas")
 	}
+	// A top layer whose /etc is a link hides the lower layers' /etc/passwd.
+	top := t.TempDir()
+	os.Symlink("/etc", filepath.Join(top, "etc"))
+	shadowed := []mount.Mount{{Type: "overlay", Options: []string{"upperdir=" + top, "lowerdir=" + lower1}}}
+	if b, err := rootfsFile(shadowed, "etc/passwd"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("read a file hidden by the layer above: %q, %v", b, err)
+	}
 }
 
 func TestSanitize(t *testing.T) {
@@ -61,5 +68,36 @@ func TestProjectDirRefusesSystemDirs(t *testing.T) {
 	want, _ := filepath.EvalSymlinks(filepath.Join(dir, "repo"))
 	if err != nil || got != want {
 		t.Errorf("git root: %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestOwnerLabels(t *testing.T) {
+	own := ownerLabels()
+	if ownerGone(own) {
+		t.Error("this process judged gone")
+	}
+	gone := map[string]string{}
+	for k, v := range own {
+		gone[k] = v
+	}
+	gone[LabelPID] = "999999999"
+	if !ownerGone(gone) {
+		t.Error("a pid that does not exist judged alive")
+	}
+	reused := map[string]string{}
+	for k, v := range own {
+		reused[k] = v
+	}
+	reused[labelPIDStart] = "1"
+	if !ownerGone(reused) {
+		t.Error("a reused pid judged the owner")
+	}
+	other := map[string]string{}
+	for k, v := range gone {
+		other[k] = v
+	}
+	other[labelPIDNS] = "pid:[1]"
+	if ownerGone(other) {
+		t.Error("a container of another pid namespace judged")
 	}
 }

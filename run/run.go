@@ -165,8 +165,9 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		args = append([]string{"/usr/bin/tini", "-s", "-g", "--"}, args...)
 	}
 
-	labels := map[string]string{
-		LabelProject: o.Project, LabelPurpose: o.Purpose, LabelPID: strconv.Itoa(os.Getpid()),
+	labels := map[string]string{LabelProject: o.Project, LabelPurpose: o.Purpose}
+	for k, v := range ownerLabels() {
+		labels[k] = v
 	}
 	uses := []string{o.Image}
 	opts := []ctroci.SpecOpts{
@@ -263,6 +264,12 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		}
 		defer term.reset()
 	}
+	// A signal that came while the container was assembled stops the run before it starts.
+	select {
+	case sig := <-o.Signals:
+		return 0, fmt.Errorf("interrupted by %s before the process started; nothing was left behind: %w", sig, context.Canceled)
+	default:
+	}
 	if err := task.Start(lctx); err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}
@@ -322,8 +329,12 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 			}
 			kill(s)
 		case <-brokenPipe:
+			// Programs that ignore SIGPIPE (Node does) get a short grace, then SIGKILL.
 			brokenPipe = nil
-			kill(syscall.SIGPIPE)
+			task.Kill(context.WithoutCancel(lctx), syscall.SIGPIPE)
+			if killTimer == nil {
+				killTimer = time.After(2 * time.Second)
+			}
 		case <-killTimer:
 			task.Kill(context.WithoutCancel(lctx), syscall.SIGKILL)
 		}
@@ -336,8 +347,8 @@ type pipeState struct {
 	broken chan struct{}
 }
 
-// pipeWriter passes output through; after a write error (the reader went away) it reports the
-// broken pipe once and drops later writes, so the copy goes on draining the container.
+// pipeWriter passes output through. After a write error it drops later writes, so the copy goes
+// on draining the container; a broken pipe (the reader went away) is reported once.
 type pipeWriter struct {
 	w      io.Writer
 	st     *pipeState
@@ -350,7 +361,9 @@ func (p *pipeWriter) Write(b []byte) (int, error) {
 	}
 	if _, err := p.w.Write(b); err != nil {
 		p.failed = true
-		p.st.once.Do(func() { close(p.st.broken) })
+		if errors.Is(err, syscall.EPIPE) {
+			p.st.once.Do(func() { close(p.st.broken) })
+		}
 	}
 	return len(b), nil
 }

@@ -164,6 +164,20 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 		}
 	}
 	var removed []Removed
+	// Temporary tags of builds whose aishell died between export and tagging (builds run for
+	// minutes, not hours, so an old one is certainly abandoned).
+	if everything, err := is.List(ctx); err == nil {
+		for _, i := range everything {
+			if strings.Contains(i.Name, "-building-") && time.Since(i.CreatedAt) > time.Hour {
+				if !dryRun {
+					if err := is.Delete(ctx, i.Name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
+						return removed, fmt.Errorf("remove %s: %w", i.Name, err)
+					}
+				}
+				removed = append(removed, Removed{Ref: i.Name})
+			}
+		}
+	}
 	for _, i := range all {
 		tier := i.Labels[labelTier]
 		if keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {

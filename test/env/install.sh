@@ -61,6 +61,6 @@ install_buildkit() {
 [ -x "$BIN_DIR/buildkitd" ] && [ -x "$BIN_DIR/buildctl" ] || timed "buildkit $BUILDKIT_VERSION (build)" install_buildkit
 
 "$BIN_DIR/containerd" --version >&2
-"$BIN_DIR/runc" --version | head -1 >&2
+"$BIN_DIR/runc" --version | sed -n 1p >&2 # sed reads all: no SIGPIPE under pipefail
 "$BIN_DIR/buildkitd" --version >&2
 echo "$BIN_DIR"

@@ -28,6 +28,10 @@ type File struct {
 	NodeImage string `yaml:"node_image,omitempty"`
 	// NPMRegistry is where harness versions are resolved and installed from.
 	NPMRegistry string `yaml:"npm_registry,omitempty"`
+	// PassEnv names more host variables to pass into containers (beyond TERM, LANG and the
+	// harnesses' keys). Only the user's config can say this: a project's files cannot ask for
+	// the host's secrets.
+	PassEnv []string `yaml:"pass_env,omitempty"`
 	// CABundle is a PEM file of CA certificates that builds trust (default: the host's bundle).
 	CABundle string `yaml:"ca_bundle,omitempty"`
 	// Harnesses is the configured set, by catalog name; `aishell build` and `update` write it.

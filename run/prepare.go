@@ -90,7 +90,8 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 
 	env := []string{}
 	lookup := func(k string) (string, bool) { return os.LookupEnv(k) }
-	for _, k := range append([]string{"TERM", "LANG"}, harness.EnvKeys()...) {
+	keys := append([]string{"TERM", "LANG"}, harness.EnvKeys()...)
+	for _, k := range append(keys, req.Config.PassEnv...) {
 		if v, ok := lookup(k); ok {
 			env = append(env, k+"="+v)
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/aishell/aishell/config"
 )
 
 // runEnv builds the harness set once for the run tests and returns the user env for it.
@@ -153,6 +155,22 @@ func TestExecEnvironmentFilter(t *testing.T) {
 	}
 	if !strings.Contains(r.Stdout, "PATH=/opt/harness/claude/bin:/opt/harness/gemini/bin:") {
 		t.Errorf("harness bins not first on PATH")
+	}
+
+	// The user's config can pass more variables.
+	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PassEnv = []string{"SOME_HOST_VAR"}
+	if err := config.Save(cfgPath, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r = aishellIn(t, proj, env, "exec", "--", "env")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "SOME_HOST_VAR=x\n") || strings.Contains(r.Stdout, "AWS_SECRET_ACCESS_KEY") {
+		t.Errorf("pass_env from the config: want SOME_HOST_VAR only:\n%s", r.Stdout)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/snapshot"
 )
@@ -190,14 +191,20 @@ func (b *Builder) finish(ctx context.Context, built, name string, labels map[str
 	if err != nil {
 		return err
 	}
-	chain, err := snapshot.ChainID(ctx, b.Images, built)
-	if err != nil {
-		return err
-	}
-	if _, err := b.Images.SnapshotService(b.snapshotter()).Stat(ctx, chain); err != nil {
+	if err := b.unpacked(ctx, built); err != nil {
 		return fmt.Errorf("the build was not unpacked into %s: %w", b.snapshotter(), err)
 	}
 	return b.tag(ctx, name, img.Target, labels)
+}
+
+// unpacked checks that the committed snapshot of image ref exists in the snapshotter.
+func (b *Builder) unpacked(ctx context.Context, ref string) error {
+	chain, err := snapshot.ChainID(ctx, b.Images, ref)
+	if err != nil {
+		return err
+	}
+	_, err = b.Images.SnapshotService(b.snapshotter()).Stat(ctx, chain)
+	return err
 }
 
 // tag creates or moves the tag name to target, with exactly these labels.
@@ -243,8 +250,8 @@ func solveError(ctx context.Context, name string, err error) error {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return fmt.Errorf("build %s cancelled: nothing was tagged", name)
 	case strings.Contains(msg, "no space left on device"):
-		return &daemon.Error{What: "disk", Addr: name, Why: "disk full while building",
-			Hint: "free space where containerd and buildkitd keep their data (aishell gc removes unused harness versions)", Err: err}
+		return config.WithHint(fmt.Errorf("build %s failed: disk full (%s)", name, msg),
+			"free space where containerd and buildkitd keep their data (aishell gc removes unused harness versions)")
 	}
 	return fmt.Errorf("build %s failed: %s", name, msg)
 }
@@ -259,12 +266,5 @@ func (b *Builder) imageExists(ctx context.Context, name string) (bool, error) {
 	case err != nil:
 		return false, err
 	}
-	chain, err := snapshot.ChainID(ctx, b.Images, name)
-	if err != nil {
-		return false, nil
-	}
-	if _, err := b.Images.SnapshotService(b.snapshotter()).Stat(ctx, chain); err != nil {
-		return false, nil
-	}
-	return true, nil
+	return b.unpacked(ctx, name) == nil, nil
 }

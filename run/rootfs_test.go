@@ -3,6 +3,7 @@ package run
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -76,26 +77,17 @@ func TestOwnerLabels(t *testing.T) {
 	if ownerGone(own) {
 		t.Error("this process judged gone")
 	}
-	gone := map[string]string{}
-	for k, v := range own {
-		gone[k] = v
-	}
+	gone := maps.Clone(own)
 	gone[LabelPID] = "999999999"
 	if !ownerGone(gone) {
 		t.Error("a pid that does not exist judged alive")
 	}
-	reused := map[string]string{}
-	for k, v := range own {
-		reused[k] = v
-	}
+	reused := maps.Clone(own)
 	reused[labelPIDStart] = "1"
 	if !ownerGone(reused) {
 		t.Error("a reused pid judged the owner")
 	}
-	other := map[string]string{}
-	for k, v := range gone {
-		other[k] = v
-	}
+	other := maps.Clone(gone)
 	other[labelPIDNS] = "pid:[1]"
 	if ownerGone(other) {
 		t.Error("a container of another pid namespace judged")

@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 ENV_DIR ?= /tmp/aishell-test-env
 
-.PHONY: help build test test-unit lint env-install env-up env-down env-purge demo bench bench-update
+.PHONY: help build test test-unit lint env-install env-up env-up-rootless env-down env-purge demo bench bench-update
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,7 +30,11 @@ env-up: env-install ## start the private containerd + buildkitd and seed base im
 	AISHELL_TEST_DIR=$(ENV_DIR) test/env/seed.sh
 	@echo "now: . $(ENV_DIR)/env"
 
-env-down: ## stop the private daemons (images are kept for the next env-up)
+env-up-rootless: env-up ## also start a rootless containerd + buildkitd for the user aishell-rootless, and seed it
+	AISHELL_TEST_DIR=$(ENV_DIR) test/env/rootless-up.sh
+	AISHELL_TEST_DIR=$(ENV_DIR)/rootless test/env/seed.sh
+
+env-down: ## stop the private daemons, root and rootless (images are kept for the next env-up)
 	AISHELL_TEST_DIR=$(ENV_DIR) test/env/down.sh
 
 env-purge: ## stop the private daemons and delete their state
@@ -42,7 +46,7 @@ demo: build env-up ## set up everything and run aishell's main job on the embedd
 	. $(ENV_DIR)/env && bin/aishell exec -- sh -c 'echo "in the sandbox as $$(whoami) in $$(pwd)"; claude --version'
 	@echo "now: . $(ENV_DIR)/env && bin/aishell claude   (needs ANTHROPIC_API_KEY or a ~/.claude login)"
 
-bench: build env-up ## start latency vs runc/ctr/nerdctl, harness update vs the ancestor, disk; writes BENCHMARKS.md
+bench: build env-up-rootless ## start latency vs runc/ctr/nerdctl (root and rootless), harness update vs the ancestor, disk; writes BENCHMARKS.md
 	. $(ENV_DIR)/env && AISHELL_BIN=bin/aishell $(GO) run ./bench all
 
 bench-update: build env-up ## measure a harness update against the ancestor's baked image; writes BENCHMARKS.md

@@ -6,6 +6,7 @@
 //	go run ./bench update   # harness update: one snapshot vs the ancestor's baked image + extension
 //	go run ./bench start    # start latency: runc, ctr, nerdctl, aishell exec
 //	go run ./bench disk     # harness bytes for N projects
+//	go run ./bench rootless # start latency in rootless mode beside root mode (make env-up-rootless)
 //	go run ./bench all
 package main
 
@@ -29,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench update|start|disk|all")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench update|start|disk|rootless|all")
 		os.Exit(2)
 	}
 	var err error
@@ -41,14 +42,16 @@ func main() {
 		err = benchStart(ctx)
 	case "disk":
 		err = benchDisk(ctx)
+	case "rootless":
+		err = benchRootless(ctx)
 	case "all":
-		for _, f := range []func(context.Context) error{benchStart, benchUpdate, benchDisk} {
+		for _, f := range []func(context.Context) error{benchStart, benchUpdate, benchDisk, benchRootless} {
 			if err = f(ctx); err != nil {
 				break
 			}
 		}
 	default:
-		err = fmt.Errorf("unknown benchmark %q (known: update, start, disk, all)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (known: update, start, disk, rootless, all)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -21,6 +21,7 @@ type Endpoints struct {
 	Namespace         string
 	BuildkitHost      string // a BuildKit address with a scheme, e.g. unix:///run/buildkit/buildkitd.sock
 	Snapshotter       string // containerd snapshotter (overlayfs unless CONTAINERD_SNAPSHOTTER says otherwise)
+	BuildkitTLS       TLS    // certificates for a tcp:// buildkitd
 	// Where each value came from ("flag", "env" or "default"), for doctor's report.
 	ContainerdFrom, NamespaceFrom, BuildkitFrom string
 }
@@ -31,15 +32,36 @@ type Overrides struct {
 	Namespace         string
 	BuildkitHost      string
 	Snapshotter       string
+	BuildkitTLS       TLS
+}
+
+// TLS is how aishell authenticates a remote buildkitd and itself to it, with buildctl's
+// flags: the CA that signed the server's certificate, a client certificate and key, and the
+// name to verify (the address's host unless given). Dir holds ca.pem, cert.pem and key.pem (or
+// ca.crt, tls.crt and tls.key) instead of naming each file.
+type TLS struct {
+	ServerName string
+	CACert     string
+	Cert       string
+	Key        string
+	Dir        string
 }
 
 // Host describes the environment endpoints are resolved in. It is a struct rather than
 // direct os calls so resolution is testable without touching the machine.
 type Host struct {
 	Getenv func(string) string
-	EUID   int
-	Exists func(path string) bool // whether a socket file exists
+	// EUID and EGID are the invoking user's on the host. Inside rootlesskit's namespaces,
+	// where aishell runs as uid 0, they are the user's as rootlesskit recorded them.
+	EUID, EGID int
+	// Rootless is set when aishell runs inside rootlesskit's namespaces on the user's behalf.
+	Rootless bool
+	Exists   func(path string) bool // whether a socket file exists
+	Users    Users                  // account lookups (the system's when empty)
 }
+
+// root reports whether aishell uses the system containerd (as root, or through sudo).
+func (h Host) root() bool { return h.EUID == 0 && !h.Rootless }
 
 // Resolve picks each endpoint from, in order: the flag, the environment variable, and the
 // default for root or rootless use. Rootless defaults follow nerdctl: sockets under
@@ -47,7 +69,7 @@ type Host struct {
 func Resolve(o Overrides, h Host) Endpoints {
 	var e Endpoints
 	e.ContainerdAddress, e.ContainerdFrom = pick(o.ContainerdAddress, h.Getenv("CONTAINERD_ADDRESS"), func() string {
-		if h.EUID == 0 {
+		if h.root() {
 			return "/run/containerd/containerd.sock"
 		}
 		return filepath.Join(runtimeDir(h), "containerd", "containerd.sock")
@@ -61,6 +83,7 @@ func Resolve(o Overrides, h Host) Endpoints {
 	if !strings.Contains(e.BuildkitHost, "://") {
 		e.BuildkitHost = "unix://" + e.BuildkitHost
 	}
+	e.BuildkitTLS = o.BuildkitTLS
 	return e
 }
 
@@ -75,6 +98,10 @@ func pick(flag, env string, def func() string) (string, string) {
 	}
 }
 
+// RuntimeDir is the user's runtime directory, $XDG_RUNTIME_DIR or /run/user/UID, where a
+// rootless containerd keeps its sockets and aishell its FIFOs and runc state.
+func (h Host) RuntimeDir() string { return runtimeDir(h) }
+
 func runtimeDir(h Host) string {
 	if d := h.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return d
@@ -86,7 +113,7 @@ func runtimeDir(h Host) string {
 // for the shared one; when none exists it names the conventional socket so errors point there.
 func defaultBuildkit(h Host, namespace string) string {
 	dir := "/run"
-	if h.EUID != 0 {
+	if !h.root() {
 		dir = runtimeDir(h)
 	}
 	candidates := []string{

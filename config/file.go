@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -59,28 +60,30 @@ func (f File) HarnessNames() []string {
 	return names
 }
 
-// UserPath is the user's config file: $XDG_CONFIG_HOME/aishell/config.yaml, or
-// ~/.config/aishell/config.yaml.
-func UserPath() (string, error) {
-	dir := os.Getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("find the config directory: %w", err)
-		}
-		dir = filepath.Join(home, ".config")
+// UserPath is the person's config file: $XDG_CONFIG_HOME/aishell/config.yaml, or
+// ~/.config/aishell/config.yaml in the person's home. Under sudo, XDG_CONFIG_HOME counts only
+// when it lies in the person's home (kept by sudo -E); root's own never does.
+func UserPath(p Person, getenv func(string) string) string {
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir != "" && p.Mode == ModeSudo && !within(dir, p.Home) {
+		dir = ""
 	}
-	return filepath.Join(dir, "aishell", "config.yaml"), nil
+	if dir == "" {
+		dir = filepath.Join(p.Home, ".config")
+	}
+	return filepath.Join(dir, "aishell", "config.yaml")
 }
 
-// LoadUser reads the user's config file and returns it with its path.
-func LoadUser() (File, string, error) {
-	path, err := UserPath()
-	if err != nil {
-		return File{}, "", err
-	}
+// LoadUser reads the person's config file and returns it with its path.
+func LoadUser(p Person) (File, string, error) {
+	path := UserPath(p, os.Getenv)
 	f, err := Load(path)
 	return f, path, err
+}
+
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // Load reads a config file; a missing file is an empty config.
@@ -99,14 +102,15 @@ func Load(path string) (File, error) {
 	return f, nil
 }
 
-// Save writes the config atomically (a temporary file renamed over the old one).
-func Save(path string, f File) error {
+// Save writes the config atomically (a temporary file renamed over the old one). The file and
+// the directories it creates belong to owner (the person, also under sudo).
+func Save(path string, f File, owner Person) error {
 	b, err := yaml.Marshal(f)
 	if err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
 	b = append([]byte("# aishell configuration; `aishell build` and `aishell update` keep the harnesses section.\n"), b...)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := owner.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("save config: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*.yaml")
@@ -119,6 +123,9 @@ func Save(path string, f File) error {
 		return fmt.Errorf("save config: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	if err := owner.Own(tmp.Name()); err != nil {
 		return fmt.Errorf("save config: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -20,7 +21,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		"claude": {Version: "latest", Resolved: "2.1.0"},
 		"codex":  {Version: "0.1.0", Resolved: "0.1.0"},
 	}}
-	if err := Save(p, in); err != nil {
+	if err := Save(p, in, Person{Mode: ModeRoot}); err != nil {
 		t.Fatal(err)
 	}
 	out, err := Load(p)
@@ -46,9 +47,45 @@ func TestLoadBadYAMLIsUsageError(t *testing.T) {
 }
 
 func TestUserPathHonoursXDG(t *testing.T) {
-	t.Setenv("XDG_CONFIG_HOME", "/x/cfg")
-	if p, _ := UserPath(); p != "/x/cfg/aishell/config.yaml" {
+	alice := Person{Mode: ModeRootless, UID: 1000, Name: "alice", Home: "/home/alice"}
+	if p := UserPath(alice, env(map[string]string{"XDG_CONFIG_HOME": "/x/cfg"})); p != "/x/cfg/aishell/config.yaml" {
 		t.Errorf("got %s", p)
+	}
+	if p := UserPath(alice, env(nil)); p != "/home/alice/.config/aishell/config.yaml" {
+		t.Errorf("got %s", p)
+	}
+}
+
+func TestUserPathUnderSudoIsThePersons(t *testing.T) {
+	alice := Person{Mode: ModeSudo, UID: 1000, Name: "alice", Home: "/home/alice"}
+	// root's own XDG_CONFIG_HOME is not alice's config.
+	if p := UserPath(alice, env(map[string]string{"XDG_CONFIG_HOME": "/root/.config"})); p != "/home/alice/.config/aishell/config.yaml" {
+		t.Errorf("root's XDG_CONFIG_HOME used under sudo: %s", p)
+	}
+	// One kept by sudo -E from alice's environment is hers.
+	if p := UserPath(alice, env(map[string]string{"XDG_CONFIG_HOME": "/home/alice/cfg"})); p != "/home/alice/cfg/aishell/config.yaml" {
+		t.Errorf("got %s", p)
+	}
+}
+
+func TestSaveUnderSudoGivesFilesToThePerson(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files away")
+	}
+	p := filepath.Join(t.TempDir(), "home", ".config", "aishell", "config.yaml")
+	alice := Person{Mode: ModeSudo, UID: 4242, GID: 4343, Name: "alice"}
+	if err := Save(p, File{PassEnv: []string{"X"}}, alice); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{p, filepath.Dir(p), filepath.Dir(filepath.Dir(p))} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != 4242 || st.Gid != 4343 {
+			t.Errorf("%s owned by %d:%d, want 4242:4343", path, st.Uid, st.Gid)
+		}
 	}
 }
 

@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -82,6 +85,9 @@ func Containerd(ctx context.Context, ep config.Endpoints) (*containerd.Client, e
 func Buildkit(ctx context.Context, ep config.Endpoints) (*bkclient.Client, error) {
 	addr := ep.BuildkitHost
 	fail := func(why string, err error) *Error {
+		if config.SocketPath(addr) == "" {
+			why = strings.TrimSuffix(why, " (stale socket?)") // a TCP address has no socket file
+		}
 		return &Error{What: "buildkitd", Addr: addr, Why: why, Err: err,
 			Hint: "is buildkitd running with the containerd worker? start it, or point aishell at it with BUILDKIT_HOST or --buildkit-host"}
 	}
@@ -90,17 +96,85 @@ func Buildkit(ctx context.Context, ep config.Endpoints) (*bkclient.Client, error
 			return nil, fail(socketWhy(err), err)
 		}
 	}
+	opts, err := tlsOptions(addr, ep.BuildkitTLS)
+	if err != nil {
+		e := fail(err.Error(), err)
+		e.Hint = "give the CA certificate, client certificate and key with --tlscacert, --tlscert and --tlskey, or a directory of them with --tlsdir"
+		return nil, e
+	}
 	cctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
 	defer cancel()
-	c, err := bkclient.New(cctx, addr)
+	c, err := bkclient.New(cctx, addr, opts...)
 	if err != nil {
 		return nil, fail(connWhy(err), err)
 	}
 	if _, err := c.Info(cctx); err != nil {
 		c.Close()
-		return nil, fail(connWhy(err), err)
+		e := fail(connWhy(err), err)
+		if isTLSError(err) {
+			e.Hint = "check the certificates: --tlscacert must name the CA that signed the server's certificate, --tlsservername a name in it, and the server may want a client certificate (--tlscert, --tlskey)"
+		}
+		return nil, e
 	}
 	return c, nil
+}
+
+// tlsOptions turns buildctl-style TLS settings into BuildKit client options. The server name
+// defaults to the address's host; a directory stands for its ca.pem, cert.pem and key.pem (or
+// ca.crt, tls.crt and tls.key).
+func tlsOptions(addr string, t config.TLS) ([]bkclient.ClientOpt, error) {
+	if t.Dir != "" {
+		if t.CACert != "" || t.Cert != "" || t.Key != "" {
+			return nil, errors.New("--tlsdir and --tlscacert/--tlscert/--tlskey are exclusive")
+		}
+		var err error
+		if t.CACert, err = oneOf(t.Dir, "ca.pem", "ca.crt"); err != nil {
+			return nil, err
+		}
+		t.Cert, _ = oneOf(t.Dir, "cert.pem", "tls.crt")
+		t.Key, _ = oneOf(t.Dir, "key.pem", "tls.key")
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return nil, errors.New("a client certificate needs its key, and a key its certificate (--tlscert and --tlskey)")
+	}
+	for _, f := range []string{t.CACert, t.Cert, t.Key} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("TLS file %s: %s", f, socketWhy(err))
+		}
+	}
+	var opts []bkclient.ClientOpt
+	if t.CACert != "" {
+		name := t.ServerName
+		if name == "" {
+			if u, err := url.Parse(addr); err == nil {
+				name = u.Hostname()
+			}
+		}
+		opts = append(opts, bkclient.WithServerConfig(name, t.CACert))
+	}
+	if t.Cert != "" {
+		opts = append(opts, bkclient.WithCredentials(t.Cert, t.Key))
+	}
+	return opts, nil
+}
+
+// oneOf returns the first of names that exists in dir.
+func oneOf(dir string, names ...string) (string, error) {
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("TLS directory %s has none of %s", dir, strings.Join(names, ", "))
+}
+
+func isTLSError(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "x509:") || strings.Contains(s, "tls:") || strings.Contains(s, "certificate")
 }
 
 func checkSocket(path string) error {
@@ -144,6 +218,9 @@ func connWhy(err error) string {
 		return "permission denied"
 	}
 	s := err.Error()
+	if isTLSError(err) {
+		return "TLS handshake failed: " + Short(err)
+	}
 	for _, known := range []struct{ in, out string }{
 		{"connection refused", "connection refused (stale socket?)"},
 		{"permission denied", "permission denied"},
@@ -167,5 +244,9 @@ func Short(err error) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	return strings.TrimSpace(s)
+	s = strings.TrimSpace(s)
+	if unq, err := strconv.Unquote(s); err == nil {
+		s = unq
+	}
+	return s
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/rootless"
 )
 
 // Status is a check's verdict.
@@ -43,18 +44,40 @@ type Check struct {
 
 // Options tunes what is checked.
 type Options struct {
-	Images []string // images expected in the namespace
+	Images []string    // images expected in the namespace
+	Host   config.Host // the invoking user, for the mode and rootless checks
 }
 
 // DefaultOptions checks for the foundation's upstream images.
-func DefaultOptions() Options {
-	return Options{Images: []string{build.DefaultBaseImage, build.DefaultNodeImage}}
+func DefaultOptions(h config.Host) Options {
+	return Options{Images: []string{build.DefaultBaseImage, build.DefaultNodeImage}, Host: h}
 }
 
 // Run performs every check. It never fails as a whole; the report says what failed.
 func Run(ctx context.Context, ep config.Endpoints, opt Options) []Check {
 	var checks []Check
 	add := func(c Check) { checks = append(checks, c) }
+
+	mode, reachable := checkMode(opt.Host)
+	add(mode)
+	if opt.Host.Rootless {
+		for _, f := range rootless.Prerequisites(personName(opt.Host), opt.Host.EUID) {
+			c := Check{Name: f.Name, Detail: f.Detail, Hint: f.Hint}
+			switch {
+			case f.Warn:
+				c.Status = Warn
+			case !f.OK:
+				c.Status = Fail
+			}
+			add(c)
+		}
+	}
+	if !reachable {
+		for _, n := range []string{"containerd", "snapshotter", "runtime", "buildkitd", "images"} {
+			add(Check{Name: n, Status: Skip, Detail: "no rootless containerd to check"})
+		}
+		return checks
+	}
 
 	cc, err := daemon.Containerd(ctx, ep)
 	var serverUUID string
@@ -74,10 +97,10 @@ func Run(ctx context.Context, ep config.Endpoints, opt Options) []Check {
 
 	bk, err := daemon.Buildkit(ctx, ep)
 	if err != nil {
-		add(failure("buildkitd", err))
+		add(rootlessBuildkitHint(failure("buildkitd", err), opt.Host))
 	} else {
 		defer bk.Close()
-		add(checkBuildkit(ctx, bk, ep, serverUUID))
+		add(rootlessBuildkitHint(checkBuildkit(ctx, bk, ep, serverUUID), opt.Host))
 	}
 
 	if cc != nil {
@@ -86,6 +109,50 @@ func Run(ctx context.Context, ep config.Endpoints, opt Options) []Check {
 		add(Check{Name: "images", Status: Skip, Detail: "containerd unreachable"})
 	}
 	return checks
+}
+
+// checkMode says how aishell reaches containerd and who containers run as, and whether there
+// is a containerd to check at all (a user who is not root needs a running rootless one).
+func checkMode(h config.Host) (Check, bool) {
+	c := Check{Name: "mode"}
+	p, err := config.WhoInvoked(h)
+	if err != nil {
+		return failure("mode", err), false
+	}
+	switch p.Mode {
+	case config.ModeRoot:
+		c.Detail = "root on the system containerd; containers run as root"
+	case config.ModeSudo:
+		c.Detail = fmt.Sprintf("sudo for %s on the system containerd; containers run as %s (uid %d, gid %d) with HOME %s, so files they write are %s's",
+			p.Name, p.Name, p.UID, p.GID, p.Home, p.Name)
+	case config.ModeRootless:
+		if !rootless.InChild() {
+			_, err := rootless.Find(h.Getenv, h.RuntimeDir())
+			if err == nil {
+				err = errors.New("rootless containerd found, but aishell did not enter its namespaces")
+			}
+			return failure("mode", err), false
+		}
+		c.Detail = fmt.Sprintf("rootless for %s (uid %d), inside rootlesskit's namespaces (%s); containers run as uid 0 of the user namespace, which is %s on the host",
+			p.Name, p.UID, rootless.StateDir(h.Getenv, h.RuntimeDir()), p.Name)
+	}
+	return c, true
+}
+
+func personName(h config.Host) string {
+	if p, err := config.WhoInvoked(h); err == nil {
+		return p.Name
+	}
+	return fmt.Sprintf("uid %d", h.EUID)
+}
+
+// rootlessBuildkitHint points a rootless user whose buildkitd is missing or serves another
+// namespace at the command that starts the right one.
+func rootlessBuildkitHint(c Check, h config.Host) Check {
+	if h.Rootless && c.Status == Fail {
+		c.Hint = "start a buildkitd for aishell in rootlesskit's namespaces: CONTAINERD_NAMESPACE=aishell containerd-rootless-setuptool.sh install-buildkit-containerd"
+	}
+	return c
 }
 
 // Failed lists the names of the checks that failed.

@@ -127,3 +127,31 @@ func TestPassEnvAndWithEnv(t *testing.T) {
 		t.Errorf("PATH set %d times", n)
 	}
 }
+
+func TestWithRootless(t *testing.T) {
+	s := &specs.Spec{Linux: &specs.Linux{CgroupsPath: "/aishell/x"}, Mounts: []specs.Mount{
+		{Destination: "/proc", Type: "proc"},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs"},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup"},
+	}}
+	if err := WithRootless("")(context.Background(), nil, nil, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.CgroupsPath != "" {
+		t.Errorf("cgroups path %q kept without delegation", s.Linux.CgroupsPath)
+	}
+	var sys []specs.Mount
+	for _, m := range s.Mounts {
+		if strings.HasPrefix(m.Destination, "/sys") {
+			sys = append(sys, m)
+		}
+	}
+	if len(sys) != 1 || sys[0].Type != "bind" || sys[0].Source != "/sys" || !slices.Contains(sys[0].Options, "ro") || !slices.Contains(sys[0].Options, "rbind") {
+		t.Errorf("/sys mounts: %+v", sys)
+	}
+	s.Linux.CgroupsPath = "/aishell/x"
+	WithRootless("user.slice:aishell:x")(context.Background(), nil, nil, s)
+	if s.Linux.CgroupsPath != "user.slice:aishell:x" {
+		t.Errorf("systemd scope: %q", s.Linux.CgroupsPath)
+	}
+}

@@ -4,56 +4,28 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
-	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/rootless"
 )
 
-// CurrentUser is the invoking user as the container will see them: uid, gid, name, group and
-// HOME at the host's home path. as ("UID[:GID]", empty for the invoking user) runs as another
-// identity, e.g. when aishell itself runs as root on behalf of a user (CI, tests).
-func CurrentUser(as string) (oci.User, error) {
-	uid, gid := os.Getuid(), os.Getgid()
-	if as != "" {
-		u, g, hasGID := strings.Cut(as, ":")
-		var err error
-		if uid, err = strconv.Atoi(u); err != nil || uid < 0 {
-			return oci.User{}, fmt.Errorf("--run-as %q: want UID[:GID]", as)
-		}
-		gid = uid
-		if hasGID {
-			if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
-				return oci.User{}, fmt.Errorf("--run-as %q: want UID[:GID]", as)
-			}
-		}
-	}
-	out := oci.User{UID: uint32(uid), GID: uint32(gid), Shell: "/bin/bash"}
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		out.Name, out.Home = u.Username, u.HomeDir
-		if as == "" {
-			if h := os.Getenv("HOME"); h != "" {
-				out.Home = h
-			}
-		}
-	} else {
-		out.Name, out.Home = fmt.Sprintf("user%d", uid), fmt.Sprintf("/home/user%d", uid)
-	}
-	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
-		out.Group = g.Name
-	} else {
-		out.Group = out.Name
-	}
-	return out, nil
+// ContainerUser is who the container's process runs as on the person's behalf: the person's
+// own uid and gid under sudo, 0 as root and in rootless mode (where 0 is the person on the
+// host), with HOME at the person's home path either way.
+func ContainerUser(p config.Person) oci.User {
+	uid, gid, name, group := p.ContainerUser()
+	return oci.User{UID: uid, GID: gid, Name: name, Group: group, Home: p.Home, Shell: "/bin/bash"}
 }
 
-// GitIdentity returns GIT_AUTHOR_* and GIT_COMMITTER_* from the host's git config in dir, and
+// GitIdentity returns GIT_AUTHOR_* and GIT_COMMITTER_* from the person's git config in dir, and
 // the same values as command-line config (GIT_CONFIG_COUNT) so `git config user.email` inside
 // answers as on the host. Without git on the host it returns nothing.
-func GitIdentity(dir string) []string {
+func GitIdentity(dir string, p config.Person) []string {
 	get := func(key string) string {
-		out, err := exec.Command("git", "-C", dir, "config", "--get", key).Output()
+		out, err := asPerson(exec.Command("git", "-C", dir, "config", "--get", key), p).Output()
 		if err != nil {
 			return ""
 		}
@@ -77,4 +49,34 @@ func GitIdentity(dir string) []string {
 		}
 	}
 	return env
+}
+
+// asPerson makes cmd run as the person, with their HOME, when aishell runs as root on their
+// behalf (sudo): git then reads their ~/.gitconfig, not root's, and trusts their repository.
+func asPerson(cmd *exec.Cmd, p config.Person) *exec.Cmd {
+	if p.Mode != config.ModeSudo {
+		return cmd
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(p.UID), Gid: uint32(p.GID)}}
+	env := []string{"HOME=" + p.Home, "USER=" + p.Name, "LOGNAME=" + p.Name}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "HOME", "USER", "LOGNAME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL":
+		default:
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	return cmd
+}
+
+// DetectRuntime says how containers run for the host h: as root on the system containerd, or
+// rootless, with the user's runtime directory and, on cgroup v2 with delegated controllers,
+// systemd cgroups.
+func DetectRuntime(h config.Host) Runtime {
+	if !h.Rootless {
+		return Runtime{}
+	}
+	return Runtime{Rootless: true, RuntimeDir: h.RuntimeDir(), SystemdCgroup: rootless.DetectCgroups(h.EUID).Delegated}
 }

@@ -21,8 +21,9 @@ type Request struct {
 	Harness     string // the harness to run; empty for shell and exec
 	Args        []string
 	TTY         bool
-	RunAs       string // UID[:GID] instead of the invoking user
-	Image       string // the foundation (or, later, the project's extension)
+	Person      config.Person // who typed the command: their uid (or 0), home, config, git identity
+	Runtime     Runtime
+	Image       string // the foundation, or the project's extension
 	Snapshotter string
 	Config      config.File
 	Warn        io.Writer // for notices such as a configured harness that is not built
@@ -72,10 +73,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 		o.Harnesses = append(o.Harnesses, Harness{Harness: h, Ref: ref})
 	}
 
-	user, err := CurrentUser(req.RunAs)
-	if err != nil {
-		return o, &config.UsageError{Err: err}
-	}
+	user := ContainerUser(req.Person)
 	cwd, err := os.Getwd()
 	if err != nil {
 		return o, config.WithHint(fmt.Errorf("current directory: %w", err), "cd into a project directory that exists")
@@ -99,7 +97,10 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if _, ok := lookup("TERM"); !ok && req.TTY {
 		env = append(env, "TERM=xterm-256color")
 	}
-	env = append(env, GitIdentity(project)...)
+	// It is a sandbox: Claude Code's documented switch for running as uid 0 (root and
+	// rootless mode), where it otherwise refuses some flags.
+	env = append(env, "IS_SANDBOX=1")
+	env = append(env, GitIdentity(project, req.Person)...)
 
 	var binds []string
 	for _, h := range o.Harnesses {
@@ -125,6 +126,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	o.Env = env
 	o.Binds = binds
 	o.TTY = req.TTY
+	o.Runtime = req.Runtime
 	return o, nil
 }
 

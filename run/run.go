@@ -22,10 +22,12 @@ import (
 	"syscall"
 	"time"
 
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	ctroci "github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/containerd/v2/plugins"
 	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/aishell/aishell/harness"
@@ -60,6 +62,7 @@ type Options struct {
 	Binds       []string // host paths mounted read-write at the same paths (harness config)
 	CABundle    string   // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
 	TTY         bool
+	Runtime     Runtime
 	Stdin       io.Reader // nil for none
 	Stdout      io.Writer
 	Stderr      io.Writer
@@ -67,6 +70,32 @@ type Options struct {
 	// process; SIGTERM and SIGHUP also end the run.
 	Signals <-chan os.Signal
 }
+
+// Runtime says how containers run on this containerd.
+type Runtime struct {
+	// Rootless: containerd runs in rootlesskit's user namespace, and aishell inside it too.
+	Rootless bool
+	// RuntimeDir is the user's runtime directory ($XDG_RUNTIME_DIR): in rootless mode the
+	// task's FIFOs and runc's state live under it, where the user may write.
+	RuntimeDir string
+	// SystemdCgroup: rootless on cgroup v2 with controllers delegated to the user's systemd,
+	// so containers get a systemd scope; otherwise rootless containers get no cgroup.
+	SystemdCgroup bool
+}
+
+// fifoDir is where the task's FIFOs are made: containerd's default, or the user's runtime
+// directory in rootless mode.
+func (r Runtime) fifoDir() string {
+	if !r.Rootless {
+		return ""
+	}
+	return filepath.Join(r.RuntimeDir, "aishell", "fifo")
+}
+
+// runcRoot is runc's state directory in rootless mode: where containerd-rootless.sh's layout
+// puts it ($XDG_RUNTIME_DIR/containerd/runc, the shim adds the namespace), made explicit so any
+// rootless layout works.
+func (r Runtime) runcRoot() string { return filepath.Join(r.RuntimeDir, "containerd", "runc") }
 
 // StopTimeout is how long a process gets after SIGTERM before it is killed.
 const StopTimeout = 10 * time.Second
@@ -207,15 +236,25 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	if o.TTY {
 		opts = append(opts, ctroci.WithTTY)
 	}
-
-	tr.mark("views + passwd")
-	ctr, err := c.NewContainer(lctx, id,
+	ctrOpts := []containerd.NewContainerOpts{
 		containerd.WithSnapshotter(o.Snapshotter),
 		containerd.WithSnapshot(id),
 		containerd.WithImageName(img.Name()),
-		containerd.WithNewSpec(opts...),
-		containerd.WithContainerLabels(labels),
-	)
+	}
+	if o.Runtime.Rootless {
+		scope := ""
+		if o.Runtime.SystemdCgroup {
+			scope = "user.slice:aishell:" + id
+		}
+		opts = append(opts, oci.WithRootless(scope))
+		ctrOpts = append(ctrOpts, containerd.WithRuntime(plugins.RuntimeRuncV2, &runcoptions.Options{
+			Root: o.Runtime.runcRoot(), SystemdCgroup: o.Runtime.SystemdCgroup,
+		}))
+	}
+	ctrOpts = append(ctrOpts, containerd.WithNewSpec(opts...), containerd.WithContainerLabels(labels))
+
+	tr.mark("views + passwd")
+	ctr, err := c.NewContainer(lctx, id, ctrOpts...)
 	if err != nil {
 		return 0, fmt.Errorf("create container: %w", err)
 	}
@@ -230,19 +269,26 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	pipe := &pipeState{broken: make(chan struct{})}
 	brokenPipe := pipe.broken
 	stdout, stderr := &pipeWriter{w: o.Stdout, st: pipe}, &pipeWriter{w: stderrOf(o), st: pipe}
+	var ioOpts []cio.Opt
+	if dir := o.Runtime.fifoDir(); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return 0, fmt.Errorf("FIFO directory: %w", err)
+		}
+		ioOpts = append(ioOpts, cio.WithFIFODir(dir))
+	}
 	if o.TTY {
 		term, err = newTerminal()
 		if err != nil {
 			return 0, err
 		}
-		creator = cio.NewCreator(cio.WithStreams(term.in, stdout, nil), cio.WithTerminal)
+		creator = cio.NewCreator(append(ioOpts, cio.WithStreams(term.in, stdout, nil), cio.WithTerminal)...)
 	} else {
 		var in io.Reader
 		if o.Stdin != nil {
 			stdin = &closingReader{r: o.Stdin, eof: make(chan struct{})}
 			in = stdin
 		}
-		creator = cio.NewCreator(cio.WithStreams(in, stdout, stderr))
+		creator = cio.NewCreator(append(ioOpts, cio.WithStreams(in, stdout, stderr))...)
 	}
 	task, err := ctr.NewTask(lctx, creator)
 	if err != nil {

@@ -13,12 +13,12 @@ import (
 const module = "github.com/aishell/aishell/"
 
 // rank orders the packages as shared/DESIGN.md does: a package may import only packages of a
-// lower rank. cmd -> (doctor) -> (run, build) -> (oci, snapshot, harness, daemon) -> config.
+// lower rank. cmd -> (doctor) -> (run, build) -> (oci, snapshot, harness, daemon, rootless) -> config.
 var rank = map[string]int{
 	"cmd/aishell": 4, "bench": 4,
 	"doctor": 3,
 	"run":    2, "build": 2,
-	"oci": 1, "snapshot": 1, "harness": 1, "daemon": 1,
+	"oci": 1, "snapshot": 1, "harness": 1, "daemon": 1, "rootless": 1,
 	"config": 0,
 }
 

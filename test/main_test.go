@@ -37,6 +37,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// The rootless tests run the binary as an unprivileged user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	aishellBin = filepath.Join(dir, "aishell")
 	out, err := exec.Command("go", "build", "-o", aishellBin, "../cmd/aishell").CombinedOutput()
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,34 +76,6 @@ func TestExecIdentityAndProject(t *testing.T) {
 	}
 }
 
-func TestExecFilesOwnedByUser(t *testing.T) {
-	needEnv(t)
-	env := runEnv(t)
-	for _, id := range []struct{ uid, gid int }{{os.Getuid(), os.Getgid()}, {1234, 4321}} {
-		proj := project(t, fmt.Sprintf("owner%d", id.uid))
-		if err := os.Chown(proj, id.uid, id.gid); err != nil {
-			t.Fatal(err)
-		}
-		args := []string{"exec", "--", "sh", "-c", "touch new.txt && id -u && whoami && echo $HOME"}
-		if id.uid != os.Getuid() {
-			args = append([]string{"--run-as", fmt.Sprintf("%d:%d", id.uid, id.gid)}, args...)
-		}
-		r := aishellIn(t, proj, env, args...)
-		mustSucceed(t, r)
-		if !strings.HasPrefix(r.Stdout, strconv.Itoa(id.uid)+"\n") {
-			t.Errorf("uid inside: %q", r.Stdout)
-		}
-		fi, err := os.Stat(filepath.Join(proj, "new.txt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if int(st.Uid) != id.uid || int(st.Gid) != id.gid {
-			t.Errorf("new.txt owned by %d:%d, want %d:%d", st.Uid, st.Gid, id.uid, id.gid)
-		}
-	}
-}
-
 func TestExecHarnessesReadOnly(t *testing.T) {
 	needEnv(t)
 	env := runEnv(t)
@@ -164,7 +135,7 @@ func TestExecEnvironmentFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.PassEnv = []string{"SOME_HOST_VAR"}
-	if err := config.Save(cfgPath, cfg); err != nil {
+	if err := config.Save(cfgPath, cfg, config.Person{Mode: config.ModeRoot}); err != nil {
 		t.Fatal(err)
 	}
 	r = aishellIn(t, proj, env, "exec", "--", "env")

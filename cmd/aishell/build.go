@@ -73,7 +73,7 @@ func (c *UpdateCmd) Run(ctx context.Context, g *Globals) error {
 func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(*config.File) build.Request, pull, extension bool) error {
 	start := time.Now()
 	ep := g.Endpoints()
-	cfg, path, err := config.LoadUser()
+	cfg, path, person, err := g.UserConfig()
 	if err != nil {
 		return err
 	}
@@ -95,14 +95,14 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(*co
 	if err != nil {
 		return err
 	}
-	if err := config.Save(path, cfg); err != nil {
+	if err := config.Save(path, cfg, person); err != nil {
 		return err
 	}
 	report := buildReport(res, req.Update)
 	fmt.Print(report)
 	if !req.Update {
 		// In a project with an extension, build brings it up to date too.
-		if err := buildExtension(ctx, b, ep, cfg, path, extension); err != nil {
+		if err := buildExtension(ctx, b, ep, person, path, extension); err != nil {
 			return err
 		}
 	}
@@ -230,7 +230,8 @@ func harnessFlagArgs(args []string) []string {
 
 // globalValueFlags are the global flags that take their value as the next argument.
 var globalValueFlags = map[string]bool{
-	"-a": true, "--address": true, "-n": true, "--namespace": true, "--buildkit-host": true, "--snapshotter": true, "--run-as": true,
+	"-a": true, "--address": true, "-n": true, "--namespace": true, "--buildkit-host": true, "--snapshotter": true,
+	"--tlsservername": true, "--tlscacert": true, "--tlscert": true, "--tlskey": true, "--tlsdir": true,
 }
 
 // harnessVars are the help-text variables naming the generated per-harness flags.

@@ -35,7 +35,7 @@ type DoctorCmd struct{}
 
 // Run prints one verdict per piece and fails when something needed is missing.
 func (DoctorCmd) Run(ctx context.Context, g *Globals) error {
-	checks := doctor.Run(ctx, g.Endpoints(), doctor.DefaultOptions())
+	checks := doctor.Run(ctx, g.Endpoints(), doctor.DefaultOptions(g.host()))
 	doctor.Print(os.Stdout, checks)
 	if failed := doctor.Failed(checks); len(failed) > 0 {
 		fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))

@@ -65,7 +65,7 @@ func (ExtStatusCmd) Run(ctx context.Context, g *Globals) error {
 // withProjectExtension runs fn with the current project's extension, or says there is none.
 func withProjectExtension(ctx context.Context, g *Globals, fn func(context.Context, *build.Builder, config.Endpoints, config.File, string, *build.Extension) error, out BuildOutput) error {
 	ep := g.Endpoints()
-	cfg, path, err := config.LoadUser()
+	cfg, path, _, err := g.UserConfig()
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (ExtLsCmd) Run(ctx context.Context, g *Globals) error {
 }
 
 // buildExtension brings the current project's extension up to date during `aishell build`.
-func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, cfg config.File, cfgPath string, force bool) error {
+func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, person config.Person, cfgPath string, force bool) error {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return nil
@@ -156,7 +156,7 @@ func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, 
 	if err != nil || ext == nil {
 		return err
 	}
-	baseNotice(cfgPath, ext)
+	baseNotice(cfgPath, person, ext)
 	ref, built, err := b.EnsureExtension(ctx, ext, ep.Snapshotter, force)
 	if err != nil {
 		return err
@@ -170,7 +170,7 @@ func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, 
 }
 
 // baseNotice says once per project that FROM aishell:base is the old name.
-func baseNotice(cfgPath string, ext *build.Extension) {
+func baseNotice(cfgPath string, person config.Person, ext *build.Extension) {
 	if !ext.BaseAlias {
 		return
 	}
@@ -179,7 +179,7 @@ func baseNotice(cfgPath string, ext *build.Extension) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "aishell: notice: %s says FROM aishell:base, the old name of the foundation; FROM aishell:foundation names the same image (shown once)\n", ext.Path)
-	if os.MkdirAll(filepath.Dir(mark), 0o755) == nil {
-		os.WriteFile(mark, nil, 0o644)
+	if person.MkdirAll(filepath.Dir(mark), 0o755) == nil && os.WriteFile(mark, nil, 0o644) == nil {
+		person.Own(mark)
 	}
 }

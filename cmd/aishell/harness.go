@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/aishell/aishell/build"
-	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/run"
@@ -42,7 +41,7 @@ func (HarnessLsCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	configured, err := configuredRefs()
+	configured, err := configuredRefs(g)
 	if err != nil {
 		return err
 	}
@@ -81,7 +80,7 @@ func (c GcCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	defer cc.Close()
-	keep, err := configuredRefs()
+	keep, err := configuredRefs(g)
 	if err != nil {
 		return err
 	}
@@ -127,8 +126,8 @@ func (c GcCmd) Run(ctx context.Context, g *Globals) error {
 }
 
 // configuredRefs are the harness images the user's config names.
-func configuredRefs() (map[string]bool, error) {
-	cfg, _, err := config.LoadUser()
+func configuredRefs(g *Globals) (map[string]bool, error) {
+	cfg, _, _, err := g.UserConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/rootless"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,14 +25,39 @@ type Globals struct {
 	BuildkitHost string `placeholder:"ADDR" help:"buildkitd address (env BUILDKIT_HOST; default unix:///run/buildkit/buildkitd.sock, rootless under $XDG_RUNTIME_DIR)."`
 	Snapshotter  string `placeholder:"NAME" help:"containerd snapshotter (env CONTAINERD_SNAPSHOTTER; default overlayfs)."`
 	NoRebuild    bool   `help:"Run on the project's extension image as it is, even if stale; never build it."`
-	RunAs        string `placeholder:"UID[:GID]" hidden:"" help:"Run containers as this uid/gid instead of the invoking user's (for root acting on a user's behalf, tests)."`
+
+	TLSServerName string `name:"tlsservername" placeholder:"NAME" help:"Name to verify a tcp:// buildkitd's certificate against (default: the address's host)."`
+	TLSCACert     string `name:"tlscacert" placeholder:"FILE" type:"path" help:"CA certificate that signed a tcp:// buildkitd's certificate."`
+	TLSCert       string `name:"tlscert" placeholder:"FILE" type:"path" help:"Client certificate for a tcp:// buildkitd."`
+	TLSKey        string `name:"tlskey" placeholder:"FILE" type:"path" help:"Client key for a tcp:// buildkitd."`
+	TLSDir        string `name:"tlsdir" placeholder:"DIR" type:"path" help:"Directory with ca.pem, cert.pem and key.pem (or ca.crt, tls.crt, tls.key) for a tcp:// buildkitd."`
+}
+
+// host describes the invoking user as aishell sees them, inside rootlesskit's namespaces too.
+func (g *Globals) host() config.Host {
+	euid, egid, child := rootless.HostIDs()
+	return config.Host{Getenv: os.Getenv, EUID: euid, EGID: egid, Rootless: child || euid != 0, Exists: fileExists}
 }
 
 // Endpoints resolves flags, environment and defaults.
 func (g *Globals) Endpoints() config.Endpoints {
 	return config.Resolve(config.Overrides{
 		ContainerdAddress: g.Address, Namespace: g.Namespace, BuildkitHost: g.BuildkitHost, Snapshotter: g.Snapshotter,
-	}, config.Host{Getenv: os.Getenv, EUID: os.Geteuid(), Exists: fileExists})
+		BuildkitTLS: config.TLS{ServerName: g.TLSServerName, CACert: g.TLSCACert, Cert: g.TLSCert, Key: g.TLSKey, Dir: g.TLSDir},
+	}, g.host())
+}
+
+// Person is whoever typed the command (through sudo, or rootless, too).
+func (g *Globals) Person() (config.Person, error) { return config.WhoInvoked(g.host()) }
+
+// UserConfig loads the person's config file; it returns the file, its path and the person.
+func (g *Globals) UserConfig() (config.File, string, config.Person, error) {
+	p, err := g.Person()
+	if err != nil {
+		return config.File{}, "", p, err
+	}
+	f, path, err := config.LoadUser(p)
+	return f, path, p, err
 }
 
 func fileExists(p string) bool {
@@ -56,15 +82,12 @@ type CLI struct {
 
 func main() {
 	var cli CLI
-	ctx, cancel := context.WithCancel(context.Background())
-	hub := newSignalHub(cancel)
 	options := []kong.Option{
 		kong.Name("aishell"),
 		kong.Description("Run AI coding agents (Claude Code, Codex, Gemini CLI, OpenCode) in ephemeral containers on containerd, built with buildkitd. No Docker engine needed."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars(harnessVars()),
-		kong.Bind(hub),
 	}
 	for _, h := range harness.Catalog {
 		options = append(options, kong.DynamicCommand(h.Name, fmt.Sprintf("Run %s (%s) in the sandbox; arguments go to it untouched.", h.Name, h.Package),
@@ -81,6 +104,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "hint: aishell --help")
 		os.Exit(2)
 	}
+	// A user's rootless containerd is reached from inside rootlesskit's namespaces: aishell
+	// re-executes itself there (and does not come back) before anything else happens.
+	if err := enterRootless(kctx.Command(), cli.Globals.host()); err != nil {
+		os.Exit(report(err))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := newSignalHub(cancel)
+	kctx.Bind(hub)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(&cli.Globals)
 	cancel()
@@ -88,6 +119,24 @@ func main() {
 		err = fmt.Errorf("interrupted by %s; nothing was left behind", s)
 	}
 	os.Exit(report(err))
+}
+
+// enterRootless re-executes aishell inside rootlesskit's namespaces when a user who is not
+// root runs a command that needs containerd. Root (also through sudo) and aishell already
+// inside have nothing to enter. Without a rootless containerd the error names both ways to get
+// one; doctor goes on outside and reports what is missing.
+func enterRootless(command string, h config.Host) error {
+	if !h.Rootless || rootless.InChild() || command == "version" {
+		return nil
+	}
+	kit, err := rootless.Find(h.Getenv, h.RuntimeDir())
+	if err != nil {
+		if command == "doctor" {
+			return nil
+		}
+		return err
+	}
+	return rootless.Enter(kit, os.Args[1:])
 }
 
 // exitError carries an exit code chosen by a command (a container's, or a usage error's).

@@ -55,7 +55,7 @@ func (c *HarnessRunCmd) Run(ctx context.Context, g *Globals, hub *signalHub) err
 
 func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harnessName string, args []string, tty bool) error {
 	ep := g.Endpoints()
-	cfg, path, err := config.LoadUser()
+	cfg, path, person, err := g.UserConfig()
 	if err != nil {
 		return err
 	}
@@ -64,12 +64,12 @@ func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harn
 		return err
 	}
 	defer cc.Close()
-	image, err := projectImage(ctx, g, ep, cc, cfg, path)
+	image, err := projectImage(ctx, g, ep, cc, cfg, path, person)
 	if err != nil {
 		return err
 	}
 	opts, err := run.Prepare(ctx, cc, run.Request{
-		Purpose: purpose, Harness: harnessName, Args: args, TTY: tty, RunAs: g.RunAs,
+		Purpose: purpose, Harness: harnessName, Args: args, TTY: tty, Person: person, Runtime: run.DetectRuntime(g.host()),
 		Image: image, Snapshotter: ep.Snapshotter, Config: cfg, Warn: os.Stderr,
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harn
 // projectImage is the rootfs image of a run: the project's extension, built first when it is
 // missing or stale, or the foundation when the project has no .aishell/Dockerfile. A fresh
 // extension costs no buildkitd call.
-func projectImage(ctx context.Context, g *Globals, ep config.Endpoints, cc *containerd.Client, cfg config.File, cfgPath string) (string, error) {
+func projectImage(ctx context.Context, g *Globals, ep config.Endpoints, cc *containerd.Client, cfg config.File, cfgPath string, person config.Person) (string, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return build.FoundationImage, nil // Prepare reports it
@@ -103,7 +103,7 @@ func projectImage(ctx context.Context, g *Globals, ep config.Endpoints, cc *cont
 	if err != nil || ext == nil {
 		return build.FoundationImage, err
 	}
-	baseNotice(cfgPath, ext)
+	baseNotice(cfgPath, person, ext)
 	b := newBuilder(ep, cc, cfg, BuildOutput{Progress: "auto"}, false)
 	defer b.Close()
 	if g.NoRebuild {

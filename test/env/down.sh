@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stops the containerd and buildkitd that up.sh started (by pid, nothing else), after killing
 # the tasks left in that containerd, and unmounts whatever they left mounted under
-# $AISHELL_TEST_DIR. Images and state stay for the next `up`; `down.sh --purge` removes them too.
+# $AISHELL_TEST_DIR; and the rootless environment under it (rootless-down.sh). Images and state
+# stay for the next `up`; `down.sh --purge` removes them too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
@@ -36,6 +37,8 @@ if [ -f "$dir/containerd.pid" ] && grep -qF "$dir" "/proc/$(cat "$dir/containerd
 		done
 	done
 fi
+# The rootless environment lives under the same directory.
+"$here/rootless-down.sh" "$@"
 stop_pid buildkitd "$dir/buildkitd.pid"
 stop_pid containerd "$dir/containerd.pid"
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need into a cache directory outside the clone:
 # containerd + ctr + containerd-shim-runc-v2, runc, buildkitd + buildctl (built from the Go module
-# proxy), and Debian's mmdebstrap for seeding base images. A second run finds the cache and
-# finishes in seconds.
+# proxy), Debian's mmdebstrap for seeding base images, and Debian's rootlesskit and uidmap for
+# the rootless environment. A second run finds the cache and finishes in seconds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 command -v go >/dev/null || die "go is not installed (Go 1.26 is needed to build the daemons and aishell)"
 
-apt_packages=(mmdebstrap libseccomp-dev pkg-config gcc curl ca-certificates git)
+apt_packages=(mmdebstrap libseccomp-dev pkg-config gcc curl ca-certificates git rootlesskit uidmap util-linux)
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,9 +27,11 @@ build_image() {
 }
 
 debian_rootfs() {
-	local tar=$SEED_DIR/debian-$DEBIAN_SUITE-minbase.tar
+	# No device nodes under /dev (--skip=output/dev), as in the registry's image: a rootless
+	# buildkitd cannot create them.
+	local tar=$SEED_DIR/debian-$DEBIAN_SUITE-minbase-nodev.tar
 	if [ ! -s "$tar" ]; then
-		mmdebstrap --quiet --format=tar --variant=minbase --include=ca-certificates "$DEBIAN_SUITE" "$tar.tmp" \
+		mmdebstrap --quiet --format=tar --variant=minbase --skip=output/dev --include=ca-certificates "$DEBIAN_SUITE" "$tar.tmp" \
 			"deb http://deb.debian.org/debian $DEBIAN_SUITE main" \
 			"deb http://deb.debian.org/debian $DEBIAN_SUITE-updates main" \
 			"deb http://deb.debian.org/debian-security $DEBIAN_SUITE-security main"

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/aishell/aishell/config"
 )
 
 // Variables rootlesskit defines for its children; nerdctl sets the same ones when it enters.
@@ -38,16 +40,6 @@ type Kit struct {
 	// to enter then, and a user could not enter the host's anyway.
 	SharedNetNS bool
 }
-
-// Error is a problem with the rootless set-up, with the command that fixes it.
-type Error struct {
-	Err  error
-	Hint string
-}
-
-func (e *Error) Error() string     { return e.Err.Error() }
-func (e *Error) Unwrap() error     { return e.Err }
-func (e *Error) ErrorHint() string { return e.Hint }
 
 // SetupHint names both ways to get a containerd a non-root user can use.
 const SetupHint = "set up rootless containerd (containerd-rootless-setuptool.sh install, then " +
@@ -69,22 +61,19 @@ func Find(getenv func(string) string, runtimeDir string) (Kit, error) {
 	dir := StateDir(getenv, runtimeDir)
 	k := Kit{StateDir: dir}
 	if _, err := os.Stat(dir); err != nil {
-		return k, &Error{Err: fmt.Errorf("no rootless containerd for %s: rootlesskit's state directory %s %s, and aishell is not running as root",
-			userName(), dir, statWhy(err)), Hint: SetupHint}
+		return k, config.WithHint(fmt.Errorf("no rootless containerd for %s: rootlesskit's state directory %s %s, and aishell is not running as root",
+			userName(), dir, statWhy(err)), SetupHint)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "child_pid"))
 	if err != nil {
-		return k, &Error{Err: fmt.Errorf("rootless containerd is not running: %s/child_pid %s", dir, statWhy(err)),
-			Hint: "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)"}
+		return k, config.WithHint(fmt.Errorf("rootless containerd is not running: %s/child_pid %s", dir, statWhy(err)), "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)")
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return k, &Error{Err: fmt.Errorf("rootlesskit's %s/child_pid holds %q, not a pid", dir, strings.TrimSpace(string(b))),
-			Hint: "restart rootless containerd: systemctl --user restart containerd"}
+		return k, config.WithHint(fmt.Errorf("rootlesskit's %s/child_pid holds %q, not a pid", dir, strings.TrimSpace(string(b))), "restart rootless containerd: systemctl --user restart containerd")
 	}
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return k, &Error{Err: fmt.Errorf("rootless containerd is not running: rootlesskit's child %d (from %s/child_pid) is gone", pid, dir),
-			Hint: "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)"}
+		return k, config.WithHint(fmt.Errorf("rootless containerd is not running: rootlesskit's child %d (from %s/child_pid) is gone", pid, dir), "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)")
 	}
 	k.ChildPID = pid
 	k.SharedNetNS = sameNetNS(pid)
@@ -137,8 +126,7 @@ func (k Kit) Args(nsenter, exe, wd string, args []string) []string {
 func Enter(k Kit, args []string) error {
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {
-		return &Error{Err: errors.New("rootless mode needs nsenter to enter rootlesskit's namespaces, and it is not on PATH"),
-			Hint: "install util-linux (Debian/Ubuntu: sudo apt-get install util-linux)"}
+		return config.WithHint(errors.New("rootless mode needs nsenter to enter rootlesskit's namespaces, and it is not on PATH"), "install util-linux (Debian/Ubuntu: sudo apt-get install util-linux)")
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -23,7 +23,7 @@ func TestFind(t *testing.T) {
 	dir := t.TempDir()
 	rt := filepath.Join(dir, "run")
 	_, err := Find(env(nil), rt)
-	if err == nil || !strings.Contains(err.Error(), "no rootless containerd") || !strings.Contains(err.(*Error).Hint, "sudo aishell") {
+	if err == nil || !strings.Contains(err.Error(), "no rootless containerd") || !strings.Contains(err.(interface{ ErrorHint() string }).ErrorHint(), "sudo aishell") {
 		t.Fatalf("no state dir: %v", err)
 	}
 	state := filepath.Join(rt, "containerd-rootless")

@@ -6,7 +6,6 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -57,23 +56,12 @@ func loadEnvFile() {
 	if os.Getenv("CONTAINERD_ADDRESS") != "" {
 		return
 	}
-	path := os.Getenv("AISHELL_TEST_ENV")
-	if path == "" {
-		path = "/tmp/aishell-test-env/env"
-	}
-	f, err := os.Open(path)
+	vars, err := readEnvFile(envFilePath())
 	if err != nil {
 		envErr = fmt.Errorf("no test environment (%v): run `make env-up`", err)
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
+	for k, v := range vars {
 		if k == "PATH" {
 			v = strings.ReplaceAll(v, "$PATH", os.Getenv("PATH"))
 		}
@@ -106,18 +94,27 @@ func needEnv(t *testing.T) *containerd.Client {
 	if _, err := os.Stat(addr); err != nil {
 		stop("containerd socket %q: %v (run `make env-up`)", addr, err)
 	}
-	c, err := containerd.New(addr, containerd.WithDefaultNamespace(namespace()), containerd.WithTimeout(5*time.Second))
+	c, err := connect(addr, namespace())
 	if err != nil {
-		stop("containerd client: %v", err)
+		stop("%v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// connect opens containerd at addr and checks that it answers.
+func connect(addr, ns string) (*containerd.Client, error) {
+	c, err := containerd.New(addr, containerd.WithDefaultNamespace(ns), containerd.WithTimeout(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("containerd client for %s: %v", addr, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if ok, err := c.IsServing(ctx); err != nil || !ok {
 		c.Close()
-		stop("containerd at %s is not serving: %v", addr, err)
+		return nil, fmt.Errorf("containerd at %s is not serving: %v", addr, err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return c, nil
 }
 
 func namespace() string {

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,15 +54,9 @@ func needRootless(t *testing.T) (*rootlessEnv, *containerd.Client) {
 	r.UID, _ = strconv.Atoi(u.Uid)
 	r.GID, _ = strconv.Atoi(u.Gid)
 	r.Home = u.HomeDir
-	c, err := containerd.New(r.Containerd, containerd.WithDefaultNamespace("aishell"), containerd.WithTimeout(5*time.Second))
+	c, err := connect(r.Containerd, "aishell")
 	if err != nil {
-		stop("rootless containerd client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if ok, err := c.IsServing(ctx); err != nil || !ok {
-		c.Close()
-		stop("rootless containerd at %s is not serving: %v", r.Containerd, err)
+		stop("rootless environment: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return r, c

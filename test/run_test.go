@@ -46,18 +46,7 @@ func aishellIn(t *testing.T, dir string, env []string, args ...string) result {
 	cmd := exec.Command(aishellBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	var so, se syncBuffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	start := time.Now()
-	err := cmd.Run()
-	r := result{Stdout: so.String(), Stderr: se.String(), Took: time.Since(start)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("(in %s) aishell %s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", dir, strings.Join(args, " "), r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
-	return r
+	return runCmd(t, cmd, "(in "+dir+") aishell "+strings.Join(args, " "))
 }
 
 func TestExecIdentityAndProject(t *testing.T) {

@@ -23,3 +23,15 @@ timed() {
 	"$@" || return $?
 	log "$name: $((SECONDS - t0)) s"
 }
+# kill_tasks SOCKET: kills and deletes every task left in the containerd at SOCKET (their shims
+# outlive containerd otherwise).
+kill_tasks() {
+	local ns t
+	for ns in $(ctr --address "$1" namespaces ls -q 2>/dev/null); do
+		for t in $(ctr --address "$1" -n "$ns" tasks ls -q 2>/dev/null); do
+			ctr --address "$1" -n "$ns" tasks kill -s KILL "$t" >/dev/null 2>&1 || true
+			ctr --address "$1" -n "$ns" tasks delete -f "$t" >/dev/null 2>&1 || true
+			log "killed leftover task $ns/$t"
+		done
+	done
+}

@@ -29,13 +29,7 @@ stop_pid() { # stop_pid NAME PIDFILE
 ctd_sock=$dir/ctd/containerd.sock
 if [ -f "$dir/containerd.pid" ] && grep -qF "$dir" "/proc/$(cat "$dir/containerd.pid")/cmdline" 2>/dev/null && [ -S "$ctd_sock" ]; then
 	# Tasks keep their shims alive after containerd stops: end them first.
-	for ns in $(ctr --address "$ctd_sock" namespaces ls -q 2>/dev/null); do
-		for t in $(ctr --address "$ctd_sock" -n "$ns" tasks ls -q 2>/dev/null); do
-			ctr --address "$ctd_sock" -n "$ns" tasks kill -s KILL "$t" >/dev/null 2>&1 || true
-			ctr --address "$ctd_sock" -n "$ns" tasks delete -f "$t" >/dev/null 2>&1 || true
-			log "killed leftover task $ns/$t"
-		done
-	done
+	kill_tasks "$ctd_sock"
 fi
 # The rootless environment lives under the same directory.
 "$here/rootless-down.sh" "$@"

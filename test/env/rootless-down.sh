@@ -10,13 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export PATH="$BIN_DIR:$PATH"
 
 if rl_alive "$RL_DIR/rootlesskit.pid" && [ -S "$RL_CTD_SOCK" ]; then
-	for ns in $(ctr --address "$RL_CTD_SOCK" namespaces ls -q 2>/dev/null); do
-		for t in $(ctr --address "$RL_CTD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
-			ctr --address "$RL_CTD_SOCK" -n "$ns" tasks kill -s KILL "$t" >/dev/null 2>&1 || true
-			ctr --address "$RL_CTD_SOCK" -n "$ns" tasks delete -f "$t" >/dev/null 2>&1 || true
-			log "killed leftover rootless task $ns/$t"
-		done
-	done
+	kill_tasks "$RL_CTD_SOCK"
 fi
 stop() { # stop NAME PIDFILE
 	local pid i

@@ -17,15 +17,11 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
-	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/project"
 	"github.com/aishell/aishell/snapshot"
-)
-
-// Labels of extension images.
-const (
-	LabelProject         = "dev.aishell.project"
-	LabelFoundationChain = "dev.aishell.foundation-chain"
 )
 
 // ExtensionDockerfile is where a project keeps its extension, relative to the project root.
@@ -46,6 +42,18 @@ type Extension struct {
 	Sources    []string // context paths COPY and ADD read, relative to ContextDir
 	BaseAlias  bool     // its final stage is FROM aishell:base
 	Bases      []string // images its FROM lines name (not stages, not scratch)
+}
+
+// ProjectExtension finds the project of the current directory and loads its extension; ext
+// is nil when the project has none. When the current directory is in no project, root is ""
+// and err says why (with a hint).
+func ProjectExtension() (root string, ext *Extension, err error) {
+	root, _, err = project.Current()
+	if err != nil {
+		return "", nil, err
+	}
+	ext, err = LoadExtension(root)
+	return root, ext, err
 }
 
 var contextDirective = regexp.MustCompile(`(?m)^#\s*aishell:\s*context\s*=\s*(\S+)\s*$`)
@@ -138,7 +146,7 @@ func refuse(path string, line int, why, hint string) error {
 	if line > 0 {
 		where = fmt.Sprintf("%s:%d", path, line)
 	}
-	return config.WithHint(fmt.Errorf("%s: %s; not building", where, why), hint)
+	return errs.WithHint(fmt.Errorf("%s: %s; not building", where, why), hint)
 }
 
 // commandSeparators split a shell line into simple commands.
@@ -279,13 +287,13 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension, snapshotter 
 		return st, nil
 	}
 	st.Exists = true
-	if got := img.Labels[LabelDockerfileHash]; got != hash {
+	if got := img.Labels[labels.DockerfileHash]; got != hash {
 		st.Reason = "its Dockerfile or build context changed"
 		return st, nil
 	}
 	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
 	if err != nil {
-		return st, config.WithHint(fmt.Errorf("no foundation image yet: %w", err), "run `aishell build` first")
+		return st, errs.WithHint(fmt.Errorf("no foundation image yet: %w", err), "run `aishell build` first")
 	}
 	top, err := snapshot.ChainID(ctx, b.Images, st.Ref)
 	if err != nil {
@@ -321,7 +329,7 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, snapshotter
 	}
 	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
 	if err != nil {
-		return "", false, config.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
+		return "", false, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
 	}
 	err = b.solve(ctx, solveRequest{
 		Name:       st.Ref,
@@ -330,10 +338,10 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, snapshotter
 		ContextDir: e.ContextDir,
 		Bases:      e.Bases,
 		Labels: map[string]string{
-			LabelTier:            "extension",
-			LabelDockerfileHash:  st.Hash,
-			LabelProject:         e.Project,
-			LabelFoundationChain: foundation,
+			labels.Tier:            labels.TierExtension,
+			labels.DockerfileHash:  st.Hash,
+			labels.Project:         e.Project,
+			labels.FoundationChain: foundation,
 		},
 	})
 	if err != nil {

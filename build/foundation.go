@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/aishell/aishell/labels"
 	"github.com/containerd/errdefs"
 )
 
@@ -84,8 +85,8 @@ func (b *Builder) Foundation(ctx context.Context, spec FoundationSpec, force boo
 			Bases:      []string{spec.BaseImage, spec.NodeImage},
 			Pull:       b.Pull,
 			Labels: map[string]string{
-				LabelTier:           "foundation",
-				LabelDockerfileHash: spec.Hash(),
+				labels.Tier:           labels.TierFoundation,
+				labels.DockerfileHash: spec.Hash(),
 			},
 		})
 		if err != nil {
@@ -106,8 +107,8 @@ func (b *Builder) alias(ctx context.Context, target string, names ...string) err
 		return fmt.Errorf("look up %s: %w", target, err)
 	}
 	for _, n := range names {
-		labels := map[string]string{LabelTier: "foundation", "dev.aishell.alias-of": target}
-		if err := b.tag(ctx, n, img.Target, labels); err != nil {
+		l := map[string]string{labels.Tier: labels.TierFoundation, labels.AliasOf: target}
+		if err := b.tag(ctx, n, img.Target, l); err != nil {
 			return fmt.Errorf("tag %s: %w", n, err)
 		}
 	}
@@ -123,7 +124,7 @@ func (b *Builder) CurrentFoundation(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if ref := img.Labels["dev.aishell.alias-of"]; ref != "" {
+	if ref := img.Labels[labels.AliasOf]; ref != "" {
 		return ref, nil
 	}
 	return FoundationImage, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/labels"
 )
 
 //go:embed dockerfiles/harness.Dockerfile
@@ -36,10 +37,10 @@ func (b *Builder) Harness(ctx context.Context, h harness.Harness, version, regis
 		},
 		Bases: []string{foundation},
 		Labels: map[string]string{
-			LabelTier:           "harness",
-			LabelHarness:        h.Name,
-			LabelHarnessVersion: version,
-			LabelHarnessPackage: h.Package,
+			labels.Tier:           labels.TierHarness,
+			labels.Harness:        h.Name,
+			labels.HarnessVersion: version,
+			labels.HarnessPackage: h.Package,
 		},
 	})
 	if err != nil {

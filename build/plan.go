@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 )
 
@@ -61,7 +62,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 	for _, n := range names {
 		h, err := harness.Lookup(n)
 		if err != nil {
-			return res, &config.UsageError{Err: err, Hint: "aishell build --help lists the harness flags"}
+			return res, &errs.UsageError{Err: err, Hint: "aishell build --help lists the harness flags"}
 		}
 		spec := req.Versions[n]
 		if spec == "" {
@@ -82,7 +83,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 			v, err := resolver.Resolve(ctx, h.Package, spec)
 			if err != nil {
 				if errors.Is(err, harness.ErrVersionNotFound) {
-					return res, config.WithHint(fmt.Errorf("%s: %w", n, err), fmt.Sprintf("list the versions with: npm view %s versions", h.Package))
+					return res, errs.WithHint(fmt.Errorf("%s: %w", n, err), fmt.Sprintf("list the versions with: npm view %s versions", h.Package))
 				}
 				return res, fmt.Errorf("resolve %s version %q: %w", n, spec, err)
 			}
@@ -111,7 +112,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 			return res, fmt.Errorf("look up the foundation: %w", err)
 		}
 		if res.FoundationRef == "" {
-			return res, config.WithHint(errors.New("no foundation image yet"), "run `aishell build` first; update only refreshes harness snapshots")
+			return res, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first; update only refreshes harness snapshots")
 		}
 	}
 
@@ -147,10 +148,10 @@ func harnessSet(cfg *config.File, req Request) ([]string, error) {
 	}
 	for _, n := range req.Remove {
 		if req.Versions[n] != "" || slices.Contains(req.Add, n) {
-			return nil, &config.UsageError{Err: fmt.Errorf("%s is both added and removed", n)}
+			return nil, &errs.UsageError{Err: fmt.Errorf("%s is both added and removed", n)}
 		}
 		if !set[n] {
-			return nil, &config.UsageError{Err: fmt.Errorf("%s is not in the harness set", n), Hint: "aishell harness ls shows what is built"}
+			return nil, &errs.UsageError{Err: fmt.Errorf("%s is not in the harness set", n), Hint: "aishell harness ls shows what is built"}
 		}
 		delete(set, n)
 	}

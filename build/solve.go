@@ -22,19 +22,10 @@ import (
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/snapshot"
-)
-
-// Label keys aishell puts on the images it builds (containerd image labels, readable with
-// `nerdctl --namespace aishell image inspect` and `ctr -n aishell images ls`).
-const (
-	LabelTier           = "dev.aishell.tier"
-	LabelDockerfileHash = "dev.aishell.dockerfile-hash"
-	LabelHarness        = "dev.aishell.harness"
-	LabelHarnessVersion = "dev.aishell.harness.version"
-	LabelHarnessPackage = "dev.aishell.harness.package"
 )
 
 // Builder runs builds on buildkitd and finds their results in containerd's image store.
@@ -124,7 +115,7 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
-	tmpName := req.Name + "-building-" + hex.EncodeToString(suffix)
+	tmpName := labels.TempTag(req.Name, hex.EncodeToString(suffix))
 	defer b.Images.ImageService().Delete(context.WithoutCancel(ctx), tmpName)
 
 	attrs := map[string]string{"filename": "Dockerfile", "image-resolve-mode": b.resolveMode(ctx, req.Bases, req.Pull)}
@@ -250,7 +241,7 @@ func solveError(ctx context.Context, name string, err error) error {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return fmt.Errorf("build %s cancelled: nothing was tagged", name)
 	case strings.Contains(msg, "no space left on device"):
-		return config.WithHint(fmt.Errorf("build %s failed: disk full (%s)", name, msg),
+		return errs.WithHint(fmt.Errorf("build %s failed: disk full (%s)", name, msg),
 			"free space where containerd and buildkitd keep their data (aishell gc removes unused harness versions)")
 	}
 	return fmt.Errorf("build %s failed: %s", name, msg)

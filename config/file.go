@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aishell/aishell/errs"
 	"gopkg.in/yaml.v3"
 )
 
@@ -97,7 +98,7 @@ func Load(path string) (File, error) {
 		return f, fmt.Errorf("read config: %w", err)
 	}
 	if err := yaml.Unmarshal(b, &f); err != nil {
-		return f, &UsageError{Err: fmt.Errorf("config %s: %w", path, err), Hint: "fix or remove the file"}
+		return f, &errs.UsageError{Err: fmt.Errorf("config %s: %w", path, err), Hint: "fix or remove the file"}
 	}
 	return f, nil
 }
@@ -133,26 +134,3 @@ func Save(path string, f File, owner Person) error {
 	}
 	return nil
 }
-
-// UsageError is a mistake in what the user asked for or configured: exit code 2.
-type UsageError struct {
-	Err  error
-	Hint string
-}
-
-func (e *UsageError) Error() string     { return e.Err.Error() }
-func (e *UsageError) Unwrap() error     { return e.Err }
-func (e *UsageError) ErrorHint() string { return e.Hint }
-
-// HintedError is an error with the next step for the user.
-type HintedError struct {
-	Err  error
-	Hint string
-}
-
-// WithHint attaches a next step to err.
-func WithHint(err error, hint string) error { return &HintedError{Err: err, Hint: hint} }
-
-func (e *HintedError) Error() string     { return e.Err.Error() }
-func (e *HintedError) Unwrap() error     { return e.Err }
-func (e *HintedError) ErrorHint() string { return e.Hint }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/aishell/aishell/errs"
 )
 
 func TestLoadMissingIsEmpty(t *testing.T) {
@@ -40,7 +42,7 @@ func TestLoadBadYAMLIsUsageError(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "config.yaml")
 	os.WriteFile(p, []byte("harnesses: [oops"), 0o644)
 	_, err := Load(p)
-	var ue *UsageError
+	var ue *errs.UsageError
 	if !errors.As(err, &ue) {
 		t.Fatalf("want UsageError, got %v", err)
 	}

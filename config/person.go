@@ -6,6 +6,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+
+	"github.com/aishell/aishell/errs"
 )
 
 // Mode says how aishell reaches containerd, and so who the container's process runs as.
@@ -129,7 +131,7 @@ func WhoInvoked(h Host) (Person, error) {
 	case getenv("SUDO_UID") != "" && getenv("SUDO_UID") != "0":
 		uid, err := strconv.Atoi(getenv("SUDO_UID"))
 		if err != nil || uid < 0 {
-			return Person{}, &UsageError{Err: fmt.Errorf("SUDO_UID=%q is not a uid", getenv("SUDO_UID")), Hint: "run aishell through sudo, which sets it, or unset it"}
+			return Person{}, &errs.UsageError{Err: fmt.Errorf("SUDO_UID=%q is not a uid", getenv("SUDO_UID")), Hint: "run aishell through sudo, which sets it, or unset it"}
 		}
 		p = Person{Mode: ModeSudo, UID: uid, GID: -1, Name: getenv("SUDO_USER")}
 		if g, err := strconv.Atoi(getenv("SUDO_GID")); err == nil && g >= 0 {
@@ -137,7 +139,7 @@ func WhoInvoked(h Host) (Person, error) {
 		}
 		name, home, ok := h.Users.byUID(uid)
 		if !ok {
-			return Person{}, WithHint(fmt.Errorf("sudo: no account with uid %d (SUDO_UID) in the user database", uid),
+			return Person{}, errs.WithHint(fmt.Errorf("sudo: no account with uid %d (SUDO_UID) in the user database", uid),
 				"run aishell as that user, or through sudo from an account that exists")
 		}
 		if p.Name == "" {

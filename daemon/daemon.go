@@ -43,9 +43,6 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Hinted is implemented by errors that carry a next step for the user.
-type Hinted interface{ ErrorHint() string }
-
 // ErrorHint says what to do next.
 func (e *Error) ErrorHint() string { return e.Hint }
 

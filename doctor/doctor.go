@@ -17,6 +17,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/rootless"
 )
 
@@ -168,7 +169,7 @@ func Failed(checks []Check) []string {
 
 func failure(name string, err error) Check {
 	c := Check{Name: name, Status: Fail, Detail: err.Error()}
-	var h daemon.Hinted
+	var h errs.Hinted
 	if errors.As(err, &h) {
 		c.Hint = h.ErrorHint()
 	}

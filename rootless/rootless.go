@@ -21,7 +21,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
 )
 
 // Variables rootlesskit defines for its children; nerdctl sets the same ones when it enters.
@@ -61,19 +61,19 @@ func Find(getenv func(string) string, runtimeDir string) (Kit, error) {
 	dir := StateDir(getenv, runtimeDir)
 	k := Kit{StateDir: dir}
 	if _, err := os.Stat(dir); err != nil {
-		return k, config.WithHint(fmt.Errorf("no rootless containerd for %s: rootlesskit's state directory %s %s, and aishell is not running as root",
+		return k, errs.WithHint(fmt.Errorf("no rootless containerd for %s: rootlesskit's state directory %s %s, and aishell is not running as root",
 			userName(), dir, statWhy(err)), SetupHint)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "child_pid"))
 	if err != nil {
-		return k, config.WithHint(fmt.Errorf("rootless containerd is not running: %s/child_pid %s", dir, statWhy(err)), "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)")
+		return k, errs.WithHint(fmt.Errorf("rootless containerd is not running: %s/child_pid %s", dir, statWhy(err)), "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)")
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return k, config.WithHint(fmt.Errorf("rootlesskit's %s/child_pid holds %q, not a pid", dir, strings.TrimSpace(string(b))), "restart rootless containerd: systemctl --user restart containerd")
+		return k, errs.WithHint(fmt.Errorf("rootlesskit's %s/child_pid holds %q, not a pid", dir, strings.TrimSpace(string(b))), "restart rootless containerd: systemctl --user restart containerd")
 	}
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return k, config.WithHint(fmt.Errorf("rootless containerd is not running: rootlesskit's child %d (from %s/child_pid) is gone", pid, dir), "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)")
+		return k, errs.WithHint(fmt.Errorf("rootless containerd is not running: rootlesskit's child %d (from %s/child_pid) is gone", pid, dir), "start it: systemctl --user start containerd (or containerd-rootless-setuptool.sh install)")
 	}
 	k.ChildPID = pid
 	k.SharedNetNS = sameNetNS(pid)
@@ -126,7 +126,7 @@ func (k Kit) Args(nsenter, exe, wd string, args []string) []string {
 func Enter(k Kit, args []string) error {
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {
-		return config.WithHint(errors.New("rootless mode needs nsenter to enter rootlesskit's namespaces, and it is not on PATH"), "install util-linux (Debian/Ubuntu: sudo apt-get install util-linux)")
+		return errs.WithHint(errors.New("rootless mode needs nsenter to enter rootlesskit's namespaces, and it is not on PATH"), "install util-linux (Debian/Ubuntu: sudo apt-get install util-linux)")
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/project"
 )
 
 // Request is what the user asked to run.
@@ -43,16 +45,16 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 			if req.Harness != "" {
 				first = "aishell build --with-" + req.Harness
 			}
-			return o, config.WithHint(errors.New("no foundation image yet"), "run `"+first+"` first")
+			return o, errs.WithHint(errors.New("no foundation image yet"), "run `"+first+"` first")
 		}
 		return o, fmt.Errorf("look up %s: %w", req.Image, err)
 	}
 	if req.Harness != "" {
 		if _, err := harness.Lookup(req.Harness); err != nil {
-			return o, &config.UsageError{Err: err}
+			return o, &errs.UsageError{Err: err}
 		}
 		if _, ok := req.Config.Harnesses[req.Harness]; !ok {
-			return o, config.WithHint(fmt.Errorf("%s is not built", req.Harness), "run `aishell build --with-"+req.Harness+"`")
+			return o, errs.WithHint(fmt.Errorf("%s is not built", req.Harness), "run `aishell build --with-"+req.Harness+"`")
 		}
 	}
 	for _, name := range req.Config.HarnessNames() {
@@ -64,7 +66,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 		ref := h.ImageRef(req.Config.Harnesses[name].Resolved)
 		if _, err := c.ImageService().Get(ctx, ref); err != nil {
 			if name == req.Harness {
-				return o, config.WithHint(fmt.Errorf("%s %s is not built (%s missing)", name, req.Config.Harnesses[name].Resolved, ref),
+				return o, errs.WithHint(fmt.Errorf("%s %s is not built (%s missing)", name, req.Config.Harnesses[name].Resolved, ref),
 					"run `aishell build --with-"+name+"`")
 			}
 			fmt.Fprintf(req.Warn, "aishell: %s is configured but %s is missing; run `aishell build` to restore it\n", name, ref)
@@ -74,16 +76,9 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	}
 
 	user := ContainerUser(req.Person)
-	cwd, err := os.Getwd()
+	proj, cwd, err := project.Current()
 	if err != nil {
-		return o, config.WithHint(fmt.Errorf("current directory: %w", err), "cd into a project directory that exists")
-	}
-	project, err := ProjectDir(cwd)
-	if err != nil {
-		return o, config.WithHint(err, "cd into your project, then run aishell again")
-	}
-	if resolved, err := filepath.EvalSymlinks(cwd); err == nil {
-		cwd = resolved
+		return o, err
 	}
 
 	env := []string{}
@@ -100,13 +95,13 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	// It is a sandbox: Claude Code's documented switch for running as uid 0 (root and
 	// rootless mode), where it otherwise refuses some flags.
 	env = append(env, "IS_SANDBOX=1")
-	env = append(env, GitIdentity(project, req.Person)...)
+	env = append(env, GitIdentity(proj, req.Person)...)
 
 	var binds []string
 	for _, h := range o.Harnesses {
 		for _, p := range h.ConfigPaths {
 			full := filepath.Join(user.Home, p)
-			if _, err := os.Stat(full); err == nil && !isWithin(full, project) {
+			if _, err := os.Stat(full); err == nil && !project.Within(full, proj) {
 				binds = append(binds, full)
 			}
 		}
@@ -120,7 +115,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	o.Image = req.Image
 	o.Args = req.Args
 	o.Purpose = req.Purpose
-	o.Project = project
+	o.Project = proj
 	o.Cwd = cwd
 	o.User = user
 	o.Env = env

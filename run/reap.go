@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/aishell/aishell/labels"
 	containerd "github.com/containerd/containerd/v2/client"
 )
 
@@ -17,17 +18,17 @@ import (
 // lease. A container is left alone while its owner process is alive. It returns the IDs it
 // removed (or would remove, with dryRun).
 func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun bool) ([]string, error) {
-	ctrs, err := c.Containers(ctx, `labels."`+LabelPID+`"`)
+	ctrs, err := c.Containers(ctx, labels.HasKey(labels.PID))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	var reaped []string
 	for _, ctr := range ctrs {
-		labels, err := ctr.Labels(ctx)
+		l, err := ctr.Labels(ctx)
 		if err != nil {
 			continue
 		}
-		if !ownerGone(labels) {
+		if !ownerGone(l) {
 			continue
 		}
 		id := ctr.ID()
@@ -43,13 +44,7 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun 
 		}
 		// Its rootfs snapshot and the views its labels name.
 		sn := c.SnapshotService(snapshotter)
-		keys := []string{id}
-		for k, v := range labels {
-			if strings.HasPrefix(k, "containerd.io/gc.ref.snapshot.") {
-				keys = append(keys, v)
-			}
-		}
-		for _, k := range keys {
+		for _, k := range append([]string{id}, labels.RefSnapshots(l)...) {
 			sn.Remove(ctx, k)
 		}
 		c.LeasesService().Delete(ctx, leaseOf(id))
@@ -57,37 +52,31 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun 
 	return reaped, nil
 }
 
-// Labels that name the aishell process owning a container.
-const (
-	labelPIDNS    = "dev.aishell.pidns"     // the owner's pid namespace, e.g. pid:[4026531836]
-	labelPIDStart = "dev.aishell.pid-start" // the owner's start time in clock ticks since boot
-)
-
 // ownerLabels identify this process: pid, pid namespace and start time, so a reused pid is
 // not mistaken for the owner.
 func ownerLabels() map[string]string {
 	ns, _ := os.Readlink("/proc/self/ns/pid")
 	return map[string]string{
-		LabelPID:      strconv.Itoa(os.Getpid()),
-		labelPIDNS:    ns,
-		labelPIDStart: startTime(os.Getpid()),
+		labels.PID:      strconv.Itoa(os.Getpid()),
+		labels.PIDNS:    ns,
+		labels.PIDStart: startTime(os.Getpid()),
 	}
 }
 
 // ownerGone reports whether the aishell process that created a container is certainly gone.
 // A container from another pid namespace (aishell in a container, another machine's view of a
 // shared containerd) is never judged.
-func ownerGone(labels map[string]string) bool {
+func ownerGone(l map[string]string) bool {
 	ns, _ := os.Readlink("/proc/self/ns/pid")
-	pid, err := strconv.Atoi(labels[LabelPID])
-	if err != nil || pid <= 0 || labels[labelPIDNS] == "" || labels[labelPIDNS] != ns {
+	pid, err := strconv.Atoi(l[labels.PID])
+	if err != nil || pid <= 0 || l[labels.PIDNS] == "" || l[labels.PIDNS] != ns {
 		return false
 	}
 	err = syscall.Kill(pid, 0)
 	if err != nil && !errors.Is(err, syscall.EPERM) {
 		return true // no such process
 	}
-	return startTime(pid) != labels[labelPIDStart] // the pid was reused
+	return startTime(pid) != l[labels.PIDStart] // the pid was reused
 }
 
 // startTime is field 22 of /proc/PID/stat: when the process started, in clock ticks.

@@ -31,15 +31,10 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/project"
 	"github.com/aishell/aishell/snapshot"
-)
-
-// Labels aishell sets on its containers and leases.
-const (
-	LabelProject = "dev.aishell.project"
-	LabelPurpose = "dev.aishell.purpose" // shell, exec or a harness name
-	LabelPID     = "dev.aishell.pid"     // the aishell process that owns the container
 )
 
 // Harness is one harness to mount: its catalog entry and the image holding its snapshot.
@@ -144,7 +139,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 
 	// The lease holds the snapshots while the container is assembled and runs.
 	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(24*time.Hour),
-		leases.WithLabels(map[string]string{LabelPID: strconv.Itoa(os.Getpid())}))
+		leases.WithLabels(map[string]string{labels.PID: strconv.Itoa(os.Getpid())}))
 	if err != nil {
 		return 0, fmt.Errorf("create lease: %w", err)
 	}
@@ -194,16 +189,16 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		args = append([]string{"/usr/bin/tini", "-s", "-g", "--"}, args...)
 	}
 
-	labels := map[string]string{LabelProject: o.Project, LabelPurpose: o.Purpose}
+	ctrLabels := map[string]string{labels.Project: o.Project, labels.Purpose: o.Purpose}
 	for k, v := range ownerLabels() {
-		labels[k] = v
+		ctrLabels[k] = v
 	}
 	uses := []string{o.Image}
 	opts := []ctroci.SpecOpts{
 		ctroci.WithImageConfig(img),
 		ctroci.WithProcessArgs(args...),
 		ctroci.WithProcessCwd(o.Cwd),
-		oci.WithUser(user, user.Home == "/" || isWithin(user.Home, o.Project)),
+		oci.WithUser(user, user.Home == "/" || project.Within(user.Home, o.Project)),
 		oci.WithBind(o.Project, true),
 	}
 	for _, b := range o.Binds {
@@ -224,9 +219,9 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		path = append(path, h.MountPoint()+"/bin")
 		uses = append(uses, h.Ref)
 		// The container record keeps its views from the garbage collector too.
-		labels[fmt.Sprintf("containerd.io/gc.ref.snapshot.%s/%d", o.Snapshotter, i)] = key
+		ctrLabels[labels.GCRefSnapshot(o.Snapshotter, i)] = key
 	}
-	labels[snapshot.LabelUses] = strings.Join(uses, ",")
+	ctrLabels[labels.Uses] = strings.Join(uses, ",")
 	opts = append(opts,
 		oci.WithPathPrepend(path...),
 		oci.WithEnv(o.Env...),
@@ -251,7 +246,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 			Root: o.Runtime.runcRoot(), SystemdCgroup: o.Runtime.SystemdCgroup,
 		}))
 	}
-	ctrOpts = append(ctrOpts, containerd.WithNewSpec(opts...), containerd.WithContainerLabels(labels))
+	ctrOpts = append(ctrOpts, containerd.WithNewSpec(opts...), containerd.WithContainerLabels(ctrLabels))
 
 	tr.mark("views + passwd")
 	ctr, err := c.NewContainer(lctx, id, ctrOpts...)
@@ -434,12 +429,6 @@ func (c *closingReader) Read(p []byte) (int, error) {
 		c.once.Do(func() { close(c.eof) })
 	}
 	return n, err
-}
-
-// isWithin reports whether path is dir or below it.
-func isWithin(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // leaseOf is the lease that holds a run's resources: it carries the container's ID.

@@ -10,24 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aishell/aishell/labels"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/image-spec/identity"
-)
-
-// LabelUses is set on every container aishell creates: the comma-separated image refs whose
-// snapshots it uses (its rootfs image and each harness). gc keeps those images.
-const LabelUses = "dev.aishell.uses"
-
-// Label keys read from harness images (set by the build package).
-const (
-	labelTier           = "dev.aishell.tier"
-	labelHarness        = "dev.aishell.harness"
-	labelHarnessVersion = "dev.aishell.harness.version"
-	labelAliasOf        = "dev.aishell.alias-of"
-	labelProject        = "dev.aishell.project"
 )
 
 // ChainID returns the chain ID of an image's top layer: the key of its committed snapshot.
@@ -82,13 +70,13 @@ type HarnessImage struct {
 
 // HarnessImages lists the harness images in the namespace, by name then version.
 func HarnessImages(ctx context.Context, c *containerd.Client, snapshotter string) ([]HarnessImage, error) {
-	imgs, err := c.ImageService().List(ctx, `labels."`+labelHarness+`"`)
+	imgs, err := c.ImageService().List(ctx, labels.HasKey(labels.Harness))
 	if err != nil {
 		return nil, fmt.Errorf("list harness images: %w", err)
 	}
 	var out []HarnessImage
 	for _, i := range imgs {
-		h := HarnessImage{Ref: i.Name, Name: i.Labels[labelHarness], Version: i.Labels[labelHarnessVersion], Created: i.CreatedAt}
+		h := HarnessImage{Ref: i.Name, Name: i.Labels[labels.Harness], Version: i.Labels[labels.HarnessVersion], Created: i.CreatedAt}
 		if chain, err := ChainID(ctx, c, i.Name); err == nil {
 			h.ChainID = chain
 			h.Size, _ = Size(ctx, c, snapshotter, chain)
@@ -106,17 +94,17 @@ func HarnessImages(ctx context.Context, c *containerd.Client, snapshotter string
 
 // InUse maps each image ref that a container in the namespace uses to how many containers use it.
 func InUse(ctx context.Context, c *containerd.Client) (map[string]int, error) {
-	ctrs, err := c.Containers(ctx, `labels."`+LabelUses+`"`)
+	ctrs, err := c.Containers(ctx, labels.HasKey(labels.Uses))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	used := map[string]int{}
 	for _, ctr := range ctrs {
-		labels, err := ctr.Labels(ctx)
+		l, err := ctr.Labels(ctx)
 		if err != nil {
 			continue // removed meanwhile
 		}
-		for _, ref := range strings.Split(labels[LabelUses], ",") {
+		for _, ref := range strings.Split(l[labels.Uses], ",") {
 			if ref != "" {
 				used[ref]++
 			}
@@ -152,13 +140,13 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 		return nil, err
 	}
 	is := c.ImageService()
-	all, err := is.List(ctx, `labels."`+labelTier+`"`)
+	all, err := is.List(ctx, labels.HasKey(labels.Tier))
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
 	protected := map[string]bool{}
 	for _, i := range all {
-		if target := i.Labels[labelAliasOf]; target != "" {
+		if target := i.Labels[labels.AliasOf]; target != "" {
 			protected[target] = true // what aishell:foundation and aishell:base point at
 			protected[i.Name] = true // the alias tags themselves
 		}
@@ -168,7 +156,7 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 	// minutes, not hours, so an old one is certainly abandoned).
 	if everything, err := is.List(ctx); err == nil {
 		for _, i := range everything {
-			if strings.Contains(i.Name, "-building-") && time.Since(i.CreatedAt) > time.Hour {
+			if labels.IsTempTag(i.Name) && time.Since(i.CreatedAt) > time.Hour {
 				if !dryRun {
 					if err := is.Delete(ctx, i.Name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
 						return removed, fmt.Errorf("remove %s: %w", i.Name, err)
@@ -179,14 +167,14 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 		}
 	}
 	for _, i := range all {
-		tier := i.Labels[labelTier]
+		tier := i.Labels[labels.Tier]
 		if keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {
 			continue
 		}
 		switch tier {
-		case "harness", "foundation":
-		case "extension":
-			if o.ProjectAlive == nil || o.ProjectAlive(i.Labels[labelProject]) {
+		case labels.TierHarness, labels.TierFoundation:
+		case labels.TierExtension:
+			if o.ProjectAlive == nil || o.ProjectAlive(i.Labels[labels.Project]) {
 				continue
 			}
 		default:

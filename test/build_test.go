@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/snapshot"
 )
 
@@ -46,7 +47,7 @@ func TestBuildFoundationAndClaude(t *testing.T) {
 		t.Errorf("harness snapshot has parent %s: want a single layer", info.Parent)
 	}
 	img, _ := c.ImageService().Get(ctx, ref)
-	if img.Labels["dev.aishell.harness.version"] != claudeV1 {
+	if img.Labels[labels.HarnessVersion] != claudeV1 {
 		t.Errorf("harness image labels %v", img.Labels)
 	}
 

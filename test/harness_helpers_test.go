@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/labels"
 	aoci "github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/snapshot"
 )
@@ -114,7 +115,7 @@ func startSandbox(t *testing.T, c *containerd.Client, harnesses map[string]strin
 		containerd.WithImage(img),
 		containerd.WithNewSnapshot(id, img),
 		containerd.WithNewSpec(opts...),
-		containerd.WithAdditionalContainerLabels(map[string]string{snapshot.LabelUses: strings.Join(uses, ",")}),
+		containerd.WithAdditionalContainerLabels(map[string]string{labels.Uses: strings.Join(uses, ",")}),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -12,18 +12,42 @@ import (
 
 const module = "github.com/aishell/aishell/"
 
-// rank orders the packages as shared/DESIGN.md does: a package may import only packages of a
-// lower rank. cmd -> (doctor) -> (run, build) -> (oci, snapshot, harness, daemon, rootless) -> config.
+// rank orders the packages as DESIGN.md's "Dependency direction" does: a package may import only
+// packages of a lower rank.
+//
+//	cmd/aishell, bench -> doctor -> (run, build) -> (oci, snapshot, harness, daemon, rootless, project) -> config -> (labels, errs)
 var rank = map[string]int{
-	"cmd/aishell": 4, "bench": 4,
-	"doctor": 3,
-	"run":    2, "build": 2,
-	"oci": 1, "snapshot": 1, "harness": 1, "daemon": 1, "rootless": 1,
-	"config": 0,
+	"cmd/aishell": 5, "bench": 5,
+	"doctor": 4,
+	"run":    3, "build": 3,
+	"oci": 2, "snapshot": 2, "harness": 2, "daemon": 2, "rootless": 2, "project": 2,
+	"config": 1,
+	"labels": 0, "errs": 0,
 }
 
-// TestLayering fails when a package imports against the design's dependency direction, or when
-// the harness catalog depends on containerd.
+// Import path prefixes outside the module that a package must not use, where the design has a
+// rule for them.
+const (
+	containerdMod    = "github.com/containerd/"
+	containerdClient = "github.com/containerd/containerd/v2/client"
+	buildkitMod      = "github.com/moby/buildkit"
+)
+
+var forbidden = map[string][]struct{ prefix, why string }{
+	"harness":  {{containerdMod, "the harness catalog knows nothing of containerd"}, {buildkitMod, "the catalog knows nothing of BuildKit"}},
+	"config":   {{containerdMod, "config reads files and the environment only"}, {buildkitMod, "config reads files and the environment only"}},
+	"oci":      {{containerdClient, "specs are built as SpecOpts without the containerd client, so they are tested without a daemon"}, {buildkitMod, "oci builds runtime specs, not images"}},
+	"run":      {{buildkitMod, "running never builds: build owns BuildKit"}},
+	"snapshot": {{buildkitMod, "snapshot reads containerd's store; build owns BuildKit"}},
+	"rootless": {{containerdMod, "rootless finds and enters rootlesskit; it talks to no daemon"}, {buildkitMod, "rootless talks to no daemon"}},
+	"project":  {{containerdMod, "project finds directories on the host"}, {buildkitMod, "project finds directories on the host"}},
+}
+
+// leaves import nothing but the standard library.
+var leaves = map[string]bool{"labels": true, "errs": true}
+
+// TestLayering fails when a package imports against the design's dependency direction, or
+// uses an outside package its rule forbids.
 func TestLayering(t *testing.T) {
 	root := ".."
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
@@ -36,7 +60,7 @@ func TestLayering(t *testing.T) {
 		}
 		own, known := rank[rel]
 		if !known {
-			t.Errorf("package %s has no place in the layering: add it to rank in test/layout_test.go", rel)
+			t.Errorf("package %s has no place in the layering: add it to rank in test/layout_test.go and to DESIGN.md", rel)
 			return nil
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
@@ -45,8 +69,13 @@ func TestLayering(t *testing.T) {
 		}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			if rel == "harness" && strings.Contains(p, "containerd") {
-				t.Errorf("%s imports %s: the harness catalog must not depend on containerd", path, p)
+			for _, rule := range forbidden[rel] {
+				if strings.HasPrefix(p, rule.prefix) {
+					t.Errorf("%s imports %s: %s", path, p, rule.why)
+				}
+			}
+			if leaves[rel] && strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
+				t.Errorf("%s imports %s: %s is a leaf and imports only the standard library", path, p, rel)
 			}
 			dep, ok := strings.CutPrefix(p, module)
 			if !ok {
@@ -60,5 +89,26 @@ func TestLayering(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLayeringMatchesDesign fails when DESIGN.md's dependency line and rank above disagree.
+func TestLayeringMatchesDesign(t *testing.T) {
+	b, err := os.ReadFile("../DESIGN.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "cmd/aishell, bench -> doctor -> (run, build) -> (oci, snapshot, harness, daemon, rootless, project) -> config -> (labels, errs)"
+	if !strings.Contains(string(b), line) {
+		t.Errorf("DESIGN.md does not state the layering this test enforces:\n  %s", line)
+	}
+	levels := strings.Split(line, " -> ")
+	for i, level := range levels {
+		for _, pkg := range strings.Split(strings.Trim(level, "()"), ", ") {
+			want := len(levels) - 1 - i
+			if got, ok := rank[pkg]; !ok || got != want {
+				t.Errorf("DESIGN.md puts %s at level %d, rank says %d (known: %v)", pkg, want, got, ok)
+			}
+		}
 	}
 }

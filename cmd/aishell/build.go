@@ -13,6 +13,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 )
 
@@ -80,7 +81,7 @@ func runBuild(ctx context.Context, g *Globals, out BuildOutput, request func(*co
 	req := request(&cfg)
 	req.Registry = cfg.NPMRegistry
 	if req.Update && len(cfg.Harnesses) == 0 && len(req.Add) == 0 && len(req.Versions) == 0 {
-		return &config.UsageError{Err: fmt.Errorf("no harnesses configured in %s", path),
+		return &errs.UsageError{Err: fmt.Errorf("no harnesses configured in %s", path),
 			Hint: "choose some first: aishell build --with-claude (or --with-codex, --with-gemini, --with-opencode)"}
 	}
 	cc, err := daemon.Containerd(ctx, ep)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aishell/aishell/doctor"
+	"github.com/aishell/aishell/errs"
 )
 
 // VersionCmd prints the version.
@@ -39,7 +40,7 @@ func (DoctorCmd) Run(ctx context.Context, g *Globals) error {
 	doctor.Print(os.Stdout, checks)
 	if failed := doctor.Failed(checks); len(failed) > 0 {
 		fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))
-		return exitError{1}
+		return errs.Exit(errs.CodeError)
 	}
 	return nil
 }

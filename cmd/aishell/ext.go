@@ -14,7 +14,8 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
-	"github.com/aishell/aishell/run"
+	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/labels"
 )
 
 // ExtCmd groups the project extension commands.
@@ -69,20 +70,12 @@ func withProjectExtension(ctx context.Context, g *Globals, fn func(context.Conte
 	if err != nil {
 		return err
 	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	project, err := run.ProjectDir(cwd)
-	if err != nil {
-		return config.WithHint(err, "cd into your project first")
-	}
-	ext, err := build.LoadExtension(project)
+	project, ext, err := build.ProjectExtension()
 	if err != nil {
 		return err
 	}
 	if ext == nil {
-		return config.WithHint(fmt.Errorf("%s has no %s", project, build.ExtensionDockerfile), "write one FROM aishell:foundation to add tools to this project's sandbox")
+		return errs.WithHint(fmt.Errorf("%s has no %s", project, build.ExtensionDockerfile), "write one FROM aishell:foundation to add tools to this project's sandbox")
 	}
 	cc, err := daemon.Containerd(ctx, ep)
 	if err != nil {
@@ -105,7 +98,7 @@ func (ExtLsCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	defer cc.Close()
-	imgs, err := cc.ImageService().List(ctx, `labels."dev.aishell.tier"==extension`)
+	imgs, err := cc.ImageService().List(ctx, labels.Equals(labels.Tier, labels.TierExtension))
 	if err != nil {
 		return fmt.Errorf("list extensions: %w", err)
 	}
@@ -117,7 +110,7 @@ func (ExtLsCmd) Run(ctx context.Context, g *Globals) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECT\tSTATE\tSIZE\tIMAGE")
 	for _, img := range imgs {
-		project := img.Labels[build.LabelProject]
+		project := img.Labels[labels.Project]
 		state := "fresh"
 		ext, err := build.LoadExtension(project)
 		switch {
@@ -144,15 +137,10 @@ func (ExtLsCmd) Run(ctx context.Context, g *Globals) error {
 
 // buildExtension brings the current project's extension up to date during `aishell build`.
 func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, person config.Person, cfgPath string, force bool) error {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil
-	}
-	project, err := run.ProjectDir(cwd)
-	if err != nil {
+	project, ext, err := build.ProjectExtension()
+	if project == "" {
 		return nil // not in a project: nothing to do
 	}
-	ext, err := build.LoadExtension(project)
 	if err != nil || ext == nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/aishell/aishell/config"
-	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/rootless"
 )
@@ -107,7 +107,7 @@ func main() {
 	// A user's rootless containerd is reached from inside rootlesskit's namespaces: aishell
 	// re-executes itself there (and does not come back) before anything else happens.
 	if err := enterRootless(kctx.Command(), cli.Globals.host()); err != nil {
-		os.Exit(report(err))
+		os.Exit(errs.Report(os.Stderr, err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	hub := newSignalHub(cancel)
@@ -118,7 +118,7 @@ func main() {
 	if s := hub.Caught(); s != nil && err != nil && errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("interrupted by %s; nothing was left behind", s)
 	}
-	os.Exit(report(err))
+	os.Exit(errs.Report(os.Stderr, err))
 }
 
 // enterRootless re-executes aishell inside rootlesskit's namespaces when a user who is not
@@ -137,30 +137,4 @@ func enterRootless(command string, h config.Host) error {
 		return err
 	}
 	return rootless.Enter(kit, os.Args[1:])
-}
-
-// exitError carries an exit code chosen by a command (a container's, or a usage error's).
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
-// report prints err as one line plus a hint and returns the process exit code.
-func report(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	fmt.Fprintln(os.Stderr, "aishell:", err)
-	var h daemon.Hinted
-	if errors.As(err, &h) && h.ErrorHint() != "" {
-		fmt.Fprintln(os.Stderr, "hint:", h.ErrorHint())
-	}
-	var ue *config.UsageError
-	if errors.As(err, &ue) {
-		return 2
-	}
-	return 1
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/run"
 )
 
@@ -33,7 +34,7 @@ func (c ExecCmd) Run(ctx context.Context, g *Globals, hub *signalHub) error {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return &config.UsageError{Err: fmt.Errorf("exec needs a command"), Hint: "aishell exec -- CMD [ARGS...]"}
+		return &errs.UsageError{Err: fmt.Errorf("exec needs a command"), Hint: "aishell exec -- CMD [ARGS...]"}
 	}
 	return runContainer(ctx, g, hub, "exec", "", args, run.IsTerminal())
 }
@@ -84,22 +85,17 @@ func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harn
 	if err != nil {
 		return err
 	}
-	return exitError{code}
+	return errs.Exit(code)
 }
 
 // projectImage is the rootfs image of a run: the project's extension, built first when it is
 // missing or stale, or the foundation when the project has no .aishell/Dockerfile. A fresh
 // extension costs no buildkitd call.
 func projectImage(ctx context.Context, g *Globals, ep config.Endpoints, cc *containerd.Client, cfg config.File, cfgPath string, person config.Person) (string, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
+	project, ext, err := build.ProjectExtension()
+	if project == "" {
 		return build.FoundationImage, nil // Prepare reports it
 	}
-	project, err := run.ProjectDir(cwd)
-	if err != nil {
-		return build.FoundationImage, nil // Prepare reports it
-	}
-	ext, err := build.LoadExtension(project)
 	if err != nil || ext == nil {
 		return build.FoundationImage, err
 	}
@@ -112,7 +108,7 @@ func projectImage(ctx context.Context, g *Globals, ep config.Endpoints, cc *cont
 			return "", err
 		}
 		if !st.Exists {
-			return "", config.WithHint(fmt.Errorf("--no-rebuild: %s has no extension image yet", project), "run without --no-rebuild to build it")
+			return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no extension image yet", project), "run without --no-rebuild to build it")
 		}
 		if !st.Fresh {
 			fmt.Fprintf(os.Stderr, "aishell: using the stale extension %s (%s) as asked\n", st.Ref, st.Reason)

@@ -1,19 +1,24 @@
-package run
+// Package project finds the project a command runs in: the directory mounted read-write at its
+// own path, which is the git work tree holding the current directory, or the directory itself.
+package project
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/aishell/aishell/errs"
 )
 
 // systemDirs are never mounted as a project: they would shadow the container's own.
 var systemDirs = []string{"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
 	"/proc", "/run", "/sbin", "/sys", "/usr", "/var"}
 
-// ProjectDir is the directory mounted read-write at its own path: the git work tree that
-// holds cwd, or cwd itself.
-func ProjectDir(cwd string) (string, error) {
+// Root is the project of cwd: the git work tree that holds it, or cwd itself, with symbolic
+// links resolved. A system directory (/, /usr, /proc/…) is refused: mounted over the
+// container's own it would hide it.
+func Root(cwd string) (string, error) {
 	cwd, err := filepath.Abs(cwd)
 	if err != nil {
 		return "", err
@@ -56,4 +61,27 @@ func checkMountable(dir string) error {
 		}
 	}
 	return nil
+}
+
+// Current is the project of the current directory, with its working directory (symbolic links
+// resolved). Errors carry the next step.
+func Current() (root, cwd string, err error) {
+	cwd, err = os.Getwd()
+	if err != nil {
+		return "", "", errs.WithHint(fmt.Errorf("current directory: %w", err), "cd into a project directory that exists")
+	}
+	root, err = Root(cwd)
+	if err != nil {
+		return "", "", errs.WithHint(err, "cd into your project, then run aishell again")
+	}
+	if resolved, err := filepath.EvalSymlinks(cwd); err == nil {
+		cwd = resolved
+	}
+	return root, cwd, nil
+}
+
+// Within reports whether path is dir or below it.
+func Within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

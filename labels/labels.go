@@ -1,0 +1,97 @@
+// Package labels holds every string contract between aishell's packages and the records it
+// leaves in containerd: label keys and values on images, containers and leases, the marker of a
+// build's temporary tag, and containerd's garbage-collection reference labels. One side writes
+// and another reads each of them (build writes what snapshot's gc reads, run writes what its
+// reaper reads), so both sides use these names and a rename cannot silently break gc.
+//
+// It imports nothing but the standard library.
+package labels
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Prefix starts every label aishell sets.
+const Prefix = "dev.aishell."
+
+// Image labels, set by build and read by snapshot (gc, harness ls) and by build itself.
+const (
+	// Tier is foundation, harness or extension (the values below).
+	Tier = Prefix + "tier"
+	// DockerfileHash is the hash of the Dockerfile (and build args or context) an image was
+	// built from: the foundation's tag and an extension's freshness are derived from it.
+	DockerfileHash = Prefix + "dockerfile-hash"
+	// Harness, HarnessVersion and HarnessPackage name the harness a harness image holds.
+	Harness        = Prefix + "harness"
+	HarnessVersion = Prefix + "harness.version"
+	HarnessPackage = Prefix + "harness.package"
+	// AliasOf is set on aishell:foundation and aishell:base: the content-addressed tag they
+	// point at. gc never removes either side.
+	AliasOf = Prefix + "alias-of"
+	// FoundationChain is the chain ID of the foundation an extension was built on.
+	FoundationChain = Prefix + "foundation-chain"
+)
+
+// Values of Tier.
+const (
+	TierFoundation = "foundation"
+	TierHarness    = "harness"
+	TierExtension  = "extension"
+)
+
+// Project is the project directory: on an extension image, the project it was built for; on a
+// container, the project it mounts.
+const Project = Prefix + "project"
+
+// Container and lease labels, set by run and read by its reaper and by snapshot (in-use counts).
+const (
+	// Purpose is shell, exec or the harness a container runs.
+	Purpose = Prefix + "purpose"
+	// Uses is the comma-separated image refs whose snapshots a container uses (its rootfs image
+	// and each harness); gc keeps those images.
+	Uses = Prefix + "uses"
+	// PID, PIDNS and PIDStart identify the aishell process that owns a container: its pid, pid
+	// namespace (e.g. pid:[4026531836]) and start time in clock ticks since boot, so a reused
+	// pid is not mistaken for the owner.
+	PID      = Prefix + "pid"
+	PIDNS    = Prefix + "pidns"
+	PIDStart = Prefix + "pid-start"
+)
+
+// HasKey is a containerd filter matching objects that carry the label key.
+func HasKey(key string) string { return fmt.Sprintf("labels.%q", key) }
+
+// Equals is a containerd filter matching objects whose label key is value.
+func Equals(key, value string) string { return fmt.Sprintf("labels.%q==%s", key, value) }
+
+// buildingMarker sits between the real name and a random suffix in the temporary tag a build
+// exports to before its result is complete and takes the real tag.
+const buildingMarker = "-building-"
+
+// TempTag is the temporary tag a build of name exports to.
+func TempTag(name, suffix string) string { return name + buildingMarker + suffix }
+
+// IsTempTag reports whether an image name is a build's temporary tag.
+func IsTempTag(name string) bool { return strings.Contains(name, buildingMarker) }
+
+// gcRefSnapshot is containerd's label prefix through which a container (or any object) keeps
+// a snapshot from the garbage collector: containerd.io/gc.ref.snapshot.<snapshotter>/<n>.
+const gcRefSnapshot = "containerd.io/gc.ref.snapshot."
+
+// GCRefSnapshot is the label key by which an object holds its n-th extra snapshot in the
+// snapshotter; its value is the snapshot key.
+func GCRefSnapshot(snapshotter string, n int) string {
+	return fmt.Sprintf("%s%s/%d", gcRefSnapshot, snapshotter, n)
+}
+
+// RefSnapshots returns the snapshot keys a label set holds through GCRefSnapshot labels.
+func RefSnapshots(l map[string]string) []string {
+	var keys []string
+	for k, v := range l {
+		if strings.HasPrefix(k, gcRefSnapshot) {
+			keys = append(keys, v)
+		}
+	}
+	return keys
+}

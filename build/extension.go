@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/aishell/aishell/errs"
@@ -28,10 +29,16 @@ import (
 const ExtensionDockerfile = ".aishell/Dockerfile"
 
 // ExtensionRef is the project's extension image: aishell:ext-<hash12 of the project path>.
-func ExtensionRef(project string) string {
+func ExtensionRef(project string) string { return FoundationRepo + ":ext-" + projectKey(project) }
+
+// projectKey is the first 12 hex digits of the SHA-256 of the project path.
+func projectKey(project string) string {
 	sum := sha256.Sum256([]byte(project))
-	return FoundationRepo + ":ext-" + hex.EncodeToString(sum[:])[:12]
+	return hex.EncodeToString(sum[:])[:12]
 }
+
+// Key names the extension's project in file names (its hash12, as in ExtensionRef).
+func (e *Extension) Key() string { return projectKey(e.Project) }
 
 // Extension is a project's parsed .aishell/Dockerfile.
 type Extension struct {
@@ -274,7 +281,7 @@ type ExtensionStatus struct {
 // CheckExtension decides, without buildkitd, whether the extension is fresh: it exists, its
 // recorded Dockerfile hash is the current one, and the foundation's current top snapshot is in
 // its snapshot parent chain.
-func (b *Builder) CheckExtension(ctx context.Context, e *Extension, snapshotter string) (ExtensionStatus, error) {
+func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionStatus, error) {
 	st := ExtensionStatus{Ref: ExtensionRef(e.Project), Project: e.Project}
 	hash, err := e.Hash()
 	if err != nil {
@@ -299,7 +306,7 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension, snapshotter 
 	if err != nil {
 		return st, err
 	}
-	ok, err := snapshot.ChainContains(ctx, b.Images, snapshotter, top, foundation)
+	ok, err := snapshot.ChainContains(ctx, b.Images, b.snapshotter(), top, foundation)
 	if err != nil {
 		st.Reason = "its snapshots are incomplete (" + err.Error() + ")"
 		return st, nil
@@ -315,8 +322,8 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension, snapshotter 
 // EnsureExtension builds the project's extension when it is missing or stale (or when force is
 // set) and returns its ref and whether it was built. A failed build leaves the previous image
 // tagged.
-func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, snapshotter string, force bool) (string, bool, error) {
-	st, err := b.CheckExtension(ctx, e, snapshotter)
+func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool) (string, bool, error) {
+	st, err := b.CheckExtension(ctx, e)
 	if err != nil {
 		return "", false, err
 	}
@@ -348,4 +355,76 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, snapshotter
 		return "", false, err
 	}
 	return st.Ref, true, nil
+}
+
+// RunImage is the rootfs image of a run in project: the foundation when the project has no
+// extension; else its extension, built first when it is missing or stale. A fresh extension
+// costs no buildkitd call. With noRebuild the extension is used as it is, stale or not (and
+// said so), and never built.
+func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) (string, error) {
+	if ext == nil {
+		return FoundationImage, nil
+	}
+	if !noRebuild {
+		ref, _, err := b.EnsureExtension(ctx, ext, false)
+		return ref, err
+	}
+	st, err := b.CheckExtension(ctx, ext)
+	if err != nil {
+		return "", err
+	}
+	if !st.Exists {
+		return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no extension image yet", ext.Project), "run without --no-rebuild to build it")
+	}
+	if !st.Fresh {
+		fmt.Fprintf(b.Log, "aishell: using the stale extension %s (%s) as asked\n", st.Ref, st.Reason)
+	}
+	return st.Ref, nil
+}
+
+// ExtensionImage is one extension image in the store and its state.
+type ExtensionImage struct {
+	Ref, Project string
+	State        string // fresh, stale, orphaned (its project or Dockerfile is gone) or unknown
+	Reason       string // why it is not fresh
+	Size         int64  // bytes of its snapshots
+}
+
+// Extensions lists the extension images in the namespace with the state of each, checked as
+// a run would check it (no buildkitd call).
+func (b *Builder) Extensions(ctx context.Context) ([]ExtensionImage, error) {
+	imgs, err := b.Images.ImageService().List(ctx, labels.Equals(labels.Tier, labels.TierExtension))
+	if err != nil {
+		return nil, fmt.Errorf("list extensions: %w", err)
+	}
+	var out []ExtensionImage
+	for _, img := range imgs {
+		x := ExtensionImage{Ref: img.Name, Project: img.Labels[labels.Project], State: "fresh"}
+		ext, err := LoadExtension(x.Project)
+		switch {
+		case err != nil:
+			x.State, x.Reason = "stale", strings.SplitN(err.Error(), ";", 2)[0]
+		case ext == nil:
+			x.State, x.Reason = "orphaned", "no "+filepath.Join(x.Project, ExtensionDockerfile)+" (aishell gc removes it)"
+		default:
+			st, err := b.CheckExtension(ctx, ext)
+			if err != nil {
+				x.State, x.Reason = "unknown", err.Error()
+			} else if !st.Fresh {
+				x.State, x.Reason = "stale", st.Reason
+			}
+		}
+		if i, err := b.Images.GetImage(ctx, img.Name); err == nil {
+			x.Size, _ = i.Usage(ctx, containerd.WithSnapshotUsage())
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// ProjectAlive reports whether an extension's project may still use it: only a project whose
+// Dockerfile is certainly gone is dead; an unreadable or unmounted path counts as alive.
+func ProjectAlive(project string) bool {
+	_, err := os.Stat(filepath.Join(project, ExtensionDockerfile))
+	return project == "" || !errors.Is(err, fs.ErrNotExist)
 }

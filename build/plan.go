@@ -24,10 +24,12 @@ type Request struct {
 	// Force rebuilds what exists already (build only).
 	Force bool
 	// Update never builds the foundation: it builds only harness snapshots whose version changed.
-	Update     bool
-	Foundation FoundationSpec
-	// Registry is the npm registry (empty: NPM_CONFIG_REGISTRY or the public one).
-	Registry string
+	Update bool
+	// BaseImage and NodeImage replace the foundation's upstream images (build only); given once,
+	// they are kept in the config for later builds.
+	BaseImage, NodeImage string
+	// ConfigPath is where cfg is kept, for messages.
+	ConfigPath string
 }
 
 // Change is what happened to one harness.
@@ -49,20 +51,70 @@ type planned struct {
 	exists        bool
 }
 
+// Check refuses, before anything is built or dialled, a request that cannot be done with cfg:
+// an update when no harness is configured or named.
+func (req Request) Check(cfg config.File) error {
+	if req.Update && len(cfg.Harnesses) == 0 && len(req.Add) == 0 && len(req.Versions) == 0 {
+		return errs.Usage(fmt.Errorf("no harnesses configured in %s", req.ConfigPath),
+			"choose some first: aishell build --with-claude (or --with-codex, --with-gemini, --with-opencode)")
+	}
+	return nil
+}
+
 // Apply resolves every requested harness version first (so a bad version fails before any
 // build starts), builds the foundation unless this is an update, builds the harness snapshots
 // that are missing, and records the set in cfg. The caller saves cfg.
 func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resolver *harness.Resolver) (Result, error) {
 	var res Result
-	names, err := harnessSet(cfg, req)
+	if err := req.Check(*cfg); err != nil {
+		return res, err
+	}
+	if !req.Update {
+		// A base or node image given once is kept for later builds.
+		if req.BaseImage != "" {
+			cfg.BaseImage = req.BaseImage
+		}
+		if req.NodeImage != "" {
+			cfg.NodeImage = req.NodeImage
+		}
+	}
+	plan, err := planHarnesses(ctx, b, cfg, req, resolver)
 	if err != nil {
 		return res, err
+	}
+	force := req.Force && !req.Update // update never forces
+	if res.FoundationRef, res.FoundationBuilt, err = foundationFor(ctx, b, cfg, req, plan); err != nil {
+		return res, err
+	}
+	for _, p := range plan {
+		built := false
+		if !p.exists || force {
+			built, err = b.Harness(ctx, p.h, p.version, cfg.NPMRegistry, res.FoundationRef, force)
+			if err != nil {
+				return res, err
+			}
+		}
+		res.Harnesses = append(res.Harnesses, Change{Name: p.h.Name, From: cfg.Harnesses[p.h.Name].Resolved, To: p.version, Built: built})
+	}
+	cfg.Harnesses = map[string]config.HarnessChoice{}
+	for _, p := range plan {
+		cfg.Harnesses[p.h.Name] = config.HarnessChoice{Version: p.spec, Resolved: p.version}
+	}
+	return res, nil
+}
+
+// planHarnesses resolves the version of every harness in the requested set, and whether its
+// image is built already.
+func planHarnesses(ctx context.Context, b *Builder, cfg *config.File, req Request, resolver *harness.Resolver) ([]planned, error) {
+	names, err := harnessSet(cfg, req)
+	if err != nil {
+		return nil, err
 	}
 	var plan []planned
 	for _, n := range names {
 		h, err := harness.Lookup(n)
 		if err != nil {
-			return res, &errs.UsageError{Err: err, Hint: "aishell build --help lists the harness flags"}
+			return nil, errs.Usage(err, "aishell build --help lists the harness flags")
 		}
 		spec := req.Versions[n]
 		if spec == "" {
@@ -71,67 +123,55 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 		if spec == "" {
 			spec = "latest"
 		}
-		p := planned{h: h, spec: spec}
-		// A pinned version that is built already needs no registry look-up.
-		if harness.IsExact(spec) {
-			v := strings.TrimPrefix(spec, "v")
-			if ok, err := b.imageExists(ctx, h.ImageRef(v)); err == nil && ok {
-				p.version, p.exists = v, true
-			}
-		}
-		if p.version == "" {
-			v, err := resolver.Resolve(ctx, h.Package, spec)
-			if err != nil {
-				if errors.Is(err, harness.ErrVersionNotFound) {
-					return res, errs.WithHint(fmt.Errorf("%s: %w", n, err), fmt.Sprintf("list the versions with: npm view %s versions", h.Package))
-				}
-				return res, fmt.Errorf("resolve %s version %q: %w", n, spec, err)
-			}
-			p.version = v
-			p.exists, err = b.imageExists(ctx, h.ImageRef(v))
-			if err != nil {
-				return res, err
-			}
+		p, err := planOne(ctx, b, h, spec, resolver)
+		if err != nil {
+			return nil, err
 		}
 		plan = append(plan, p)
 	}
+	return plan, nil
+}
 
-	needBuild := req.Force && !req.Update
-	for _, p := range plan {
-		needBuild = needBuild || !p.exists
-	}
-	switch {
-	case !req.Update:
-		res.FoundationRef, res.FoundationBuilt, err = b.Foundation(ctx, req.Foundation, req.Force)
-		if err != nil {
-			return res, err
-		}
-	case needBuild:
-		res.FoundationRef, err = b.CurrentFoundation(ctx)
-		if err != nil {
-			return res, fmt.Errorf("look up the foundation: %w", err)
-		}
-		if res.FoundationRef == "" {
-			return res, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first; update only refreshes harness snapshots")
+// planOne resolves spec for h. A pinned version that is built already needs no registry
+// look-up.
+func planOne(ctx context.Context, b *Builder, h harness.Harness, spec string, resolver *harness.Resolver) (planned, error) {
+	p := planned{h: h, spec: spec}
+	if harness.IsExact(spec) {
+		v := strings.TrimPrefix(spec, "v")
+		if ok, err := b.imageExists(ctx, h.ImageRef(v)); err == nil && ok {
+			p.version, p.exists = v, true
+			return p, nil
 		}
 	}
+	v, err := resolver.Resolve(ctx, h.Package, spec)
+	if err != nil {
+		if errors.Is(err, harness.ErrVersionNotFound) {
+			return p, errs.WithHint(fmt.Errorf("%s: %w", h.Name, err), fmt.Sprintf("list the versions with: npm view %s versions", h.Package))
+		}
+		return p, fmt.Errorf("resolve %s version %q: %w", h.Name, spec, err)
+	}
+	p.version = v
+	p.exists, err = b.imageExists(ctx, h.ImageRef(v))
+	return p, err
+}
 
-	for _, p := range plan {
-		built := false
-		if !p.exists || (req.Force && !req.Update) {
-			built, err = b.Harness(ctx, p.h, p.version, req.Registry, res.FoundationRef, req.Force && !req.Update)
-			if err != nil {
-				return res, err
-			}
-		}
-		res.Harnesses = append(res.Harnesses, Change{Name: p.h.Name, From: cfg.Harnesses[p.h.Name].Resolved, To: p.version, Built: built})
+// foundationFor is the foundation the harnesses build on: for build, the one cfg names, built
+// when missing (or forced); for update, the current one, and only when a harness must be built.
+func foundationFor(ctx context.Context, b *Builder, cfg *config.File, req Request, plan []planned) (ref string, built bool, err error) {
+	if !req.Update {
+		return b.Foundation(ctx, FoundationSpec{BaseImage: cfg.BaseImage, NodeImage: cfg.NodeImage}, req.Force)
 	}
-
-	cfg.Harnesses = map[string]config.HarnessChoice{}
-	for _, p := range plan {
-		cfg.Harnesses[p.h.Name] = config.HarnessChoice{Version: p.spec, Resolved: p.version}
+	if !slices.ContainsFunc(plan, func(p planned) bool { return !p.exists }) {
+		return "", false, nil
 	}
-	return res, nil
+	ref, err = b.CurrentFoundation(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("look up the foundation: %w", err)
+	}
+	if ref == "" {
+		return "", false, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first; update only refreshes harness snapshots")
+	}
+	return ref, false, nil
 }
 
 // harnessSet works out which harnesses the request is about, sorted by name.

@@ -80,7 +80,7 @@ type solveRequest struct {
 // solve builds req and tags the result. A failed or cancelled build leaves every existing tag
 // as it was: BuildKit exports to a temporary name, and only a complete, unpacked result is
 // then given req.Name and its labels, in one step that Ctrl-C does not interrupt.
-func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
+func (b *Builder) solve(ctx context.Context, req solveRequest) error {
 	if b.bk == nil {
 		c, err := b.Connect(ctx)
 		if err != nil {
@@ -94,30 +94,55 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "Dockerfile"), req.Dockerfile, 0o644); err != nil {
-		return err
-	}
-	dfFS, err := fsutil.NewFS(tmp)
-	if err != nil {
-		return err
-	}
-	ctxDir := req.ContextDir
-	if ctxDir == "" {
-		ctxDir = filepath.Join(tmp, "empty")
-		if err := os.Mkdir(ctxDir, 0o755); err != nil {
-			return err
-		}
-	}
-	ctxFS, err := fsutil.NewFS(ctxDir)
-	if err != nil {
-		return fmt.Errorf("build context %s: %w", ctxDir, err)
-	}
-
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
 	tmpName := labels.TempTag(req.Name, hex.EncodeToString(suffix))
 	defer b.Images.ImageService().Delete(context.WithoutCancel(ctx), tmpName)
 
+	opt, err := b.solveOpt(ctx, req, tmp, tmpName)
+	if err != nil {
+		return err
+	}
+	mode := b.Progress
+	if mode == "" {
+		mode = string(progressui.AutoMode)
+	}
+	display, err := progressui.NewDisplay(b.Out, progressui.DisplayMode(mode))
+	if err != nil {
+		return fmt.Errorf("progress display: %w", err)
+	}
+	b.solves.Add(1)
+	if err := b.run(ctx, opt, display); err != nil {
+		return solveError(ctx, req.Name, err)
+	}
+	if err := b.finish(context.WithoutCancel(ctx), tmpName, req.Name, req.Labels); err != nil {
+		return fmt.Errorf("tag %s: %w", req.Name, err)
+	}
+	return nil
+}
+
+// solveOpt is the BuildKit request for req: the Dockerfile (written into tmp) and its context,
+// the build args, the export to tmpName, and the CA bundle as the secret "ca-bundle".
+func (b *Builder) solveOpt(ctx context.Context, req solveRequest, tmp, tmpName string) (bkclient.SolveOpt, error) {
+	var opt bkclient.SolveOpt
+	if err := os.WriteFile(filepath.Join(tmp, "Dockerfile"), req.Dockerfile, 0o644); err != nil {
+		return opt, err
+	}
+	dfFS, err := fsutil.NewFS(tmp)
+	if err != nil {
+		return opt, err
+	}
+	ctxDir := req.ContextDir
+	if ctxDir == "" {
+		ctxDir = filepath.Join(tmp, "empty")
+		if err := os.Mkdir(ctxDir, 0o755); err != nil {
+			return opt, err
+		}
+	}
+	ctxFS, err := fsutil.NewFS(ctxDir)
+	if err != nil {
+		return opt, fmt.Errorf("build context %s: %w", ctxDir, err)
+	}
 	attrs := map[string]string{"filename": "Dockerfile", "image-resolve-mode": b.resolveMode(ctx, req.Bases, req.Pull)}
 	if b.NoCache {
 		attrs["no-cache"] = ""
@@ -125,7 +150,7 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 	for k, v := range req.Args {
 		attrs["build-arg:"+k] = v
 	}
-	opt := bkclient.SolveOpt{
+	opt = bkclient.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
@@ -136,23 +161,18 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 			Attrs: map[string]string{"name": tmpName, "unpack": "true", "compression": "zstd"},
 		}},
 	}
-
 	if b.CABundle != "" {
 		pem, err := os.ReadFile(b.CABundle)
 		if err != nil {
-			return fmt.Errorf("read CA bundle: %w", err)
+			return opt, fmt.Errorf("read CA bundle: %w", err)
 		}
 		opt.Session = append(opt.Session, secretsprovider.FromMap(map[string][]byte{"ca-bundle": pem}))
 	}
+	return opt, nil
+}
 
-	mode := b.Progress
-	if mode == "" {
-		mode = string(progressui.AutoMode)
-	}
-	display, err := progressui.NewDisplay(b.Out, progressui.DisplayMode(mode))
-	if err != nil {
-		return fmt.Errorf("progress display: %w", err)
-	}
+// run sends opt to buildkitd and shows its progress on display until the build ends.
+func (b *Builder) run(ctx context.Context, opt bkclient.SolveOpt, display progressui.Display) error {
 	ch := make(chan *bkclient.SolveStatus)
 	eg, egctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
@@ -165,14 +185,7 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) (err error) {
 		_, err := display.UpdateFrom(context.WithoutCancel(egctx), ch)
 		return err
 	})
-	b.solves.Add(1)
-	if err := eg.Wait(); err != nil {
-		return solveError(ctx, req.Name, err)
-	}
-	if err := b.finish(context.WithoutCancel(ctx), tmpName, req.Name, req.Labels); err != nil {
-		return fmt.Errorf("tag %s: %w", req.Name, err)
-	}
-	return nil
+	return eg.Wait()
 }
 
 // finish checks that the built image is unpacked and points name, with labels, at it.

@@ -134,3 +134,17 @@ func Save(path string, f File, owner Person) error {
 	}
 	return nil
 }
+
+// NoticeOnce reports whether the notice called name has not been shown to the person yet, and
+// records that it now has (a mark file under notices/ beside the config file at cfgPath, owned
+// by the person). When the mark cannot be written the notice shows again next time.
+func NoticeOnce(cfgPath string, p Person, name string) bool {
+	mark := filepath.Join(filepath.Dir(cfgPath), "notices", name)
+	if _, err := os.Stat(mark); err == nil {
+		return false
+	}
+	if p.MkdirAll(filepath.Dir(mark), 0o755) == nil && os.WriteFile(mark, nil, 0o644) == nil {
+		p.Own(mark)
+	}
+	return true
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/aishell/aishell/config"
 )
 
 // Harness describes one installable agent.
@@ -90,4 +92,18 @@ func EnvKeys() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// ConfiguredRefs are the harness images a configured set names (one per harness at its
+// resolved version); gc keeps them and `harness ls` marks them.
+func ConfiguredRefs(set map[string]config.HarnessChoice) map[string]bool {
+	refs := map[string]bool{}
+	for name, choice := range set {
+		h, err := Lookup(name)
+		if err != nil || choice.Resolved == "" {
+			continue
+		}
+		refs[h.ImageRef(choice.Resolved)] = true
+	}
+	return refs
 }

@@ -49,14 +49,40 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 		}
 		return o, fmt.Errorf("look up %s: %w", req.Image, err)
 	}
+	hs, err := configuredHarnesses(ctx, c, req)
+	if err != nil {
+		return o, err
+	}
+	proj, cwd, err := project.Current()
+	if err != nil {
+		return o, err
+	}
+	o = Options{
+		Snapshotter: req.Snapshotter, Image: req.Image, Harnesses: hs, Args: req.Args, Purpose: req.Purpose,
+		Project: proj, Cwd: cwd, User: ContainerUser(req.Person), TTY: req.TTY, Runtime: req.Runtime,
+	}
+	o.Env = passEnv(req, os.LookupEnv)
+	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
+	o.Binds = configBinds(hs, o.User.Home, proj)
+	if ca := req.Config.CABundlePath(os.Getenv, fileExists); ca != "" {
+		o.CABundle = ca
+		o.Env = append(o.Env, "NODE_EXTRA_CA_CERTS="+hostCABundle)
+	}
+	return o, nil
+}
+
+// configuredHarnesses are the harnesses of the user's config whose images are built. The
+// harness asked to run must be among them; any other that is missing is only warned about.
+func configuredHarnesses(ctx context.Context, c *containerd.Client, req Request) ([]Harness, error) {
 	if req.Harness != "" {
 		if _, err := harness.Lookup(req.Harness); err != nil {
-			return o, &errs.UsageError{Err: err}
+			return nil, errs.Usage(err, "")
 		}
 		if _, ok := req.Config.Harnesses[req.Harness]; !ok {
-			return o, errs.WithHint(fmt.Errorf("%s is not built", req.Harness), "run `aishell build --with-"+req.Harness+"`")
+			return nil, errs.WithHint(fmt.Errorf("%s is not built", req.Harness), "run `aishell build --with-"+req.Harness+"`")
 		}
 	}
+	var hs []Harness
 	for _, name := range req.Config.HarnessNames() {
 		h, err := harness.Lookup(name)
 		if err != nil {
@@ -66,23 +92,23 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 		ref := h.ImageRef(req.Config.Harnesses[name].Resolved)
 		if _, err := c.ImageService().Get(ctx, ref); err != nil {
 			if name == req.Harness {
-				return o, errs.WithHint(fmt.Errorf("%s %s is not built (%s missing)", name, req.Config.Harnesses[name].Resolved, ref),
+				return nil, errs.WithHint(fmt.Errorf("%s %s is not built (%s missing)", name, req.Config.Harnesses[name].Resolved, ref),
 					"run `aishell build --with-"+name+"`")
 			}
 			fmt.Fprintf(req.Warn, "aishell: %s is configured but %s is missing; run `aishell build` to restore it\n", name, ref)
 			continue
 		}
-		o.Harnesses = append(o.Harnesses, Harness{Harness: h, Ref: ref})
+		hs = append(hs, Harness{Harness: h, Ref: ref})
 	}
+	return hs, nil
+}
 
-	user := ContainerUser(req.Person)
-	proj, cwd, err := project.Current()
-	if err != nil {
-		return o, err
-	}
-
+// passEnv is the environment a run gets from the host: TERM, LANG, every harness's keys and
+// settings and what the user's pass_env names, when set; a TERM for a TTY; and IS_SANDBOX=1,
+// Claude Code's documented switch for running as uid 0 in a sandbox (root and rootless mode),
+// where it otherwise refuses some flags.
+func passEnv(req Request, lookup func(string) (string, bool)) []string {
 	env := []string{}
-	lookup := func(k string) (string, bool) { return os.LookupEnv(k) }
 	keys := append([]string{"TERM", "LANG"}, harness.EnvKeys()...)
 	for _, k := range append(keys, req.Config.PassEnv...) {
 		if v, ok := lookup(k); ok {
@@ -92,37 +118,22 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if _, ok := lookup("TERM"); !ok && req.TTY {
 		env = append(env, "TERM=xterm-256color")
 	}
-	// It is a sandbox: Claude Code's documented switch for running as uid 0 (root and
-	// rootless mode), where it otherwise refuses some flags.
-	env = append(env, "IS_SANDBOX=1")
-	env = append(env, GitIdentity(proj, req.Person)...)
+	return append(env, "IS_SANDBOX=1")
+}
 
+// configBinds are the harnesses' config paths under home that exist on the host, mounted
+// read-write; one inside the project is already there.
+func configBinds(hs []Harness, home, proj string) []string {
 	var binds []string
-	for _, h := range o.Harnesses {
+	for _, h := range hs {
 		for _, p := range h.ConfigPaths {
-			full := filepath.Join(user.Home, p)
+			full := filepath.Join(home, p)
 			if _, err := os.Stat(full); err == nil && !project.Within(full, proj) {
 				binds = append(binds, full)
 			}
 		}
 	}
-	if ca := req.Config.CABundlePath(os.Getenv, fileExists); ca != "" {
-		o.CABundle = ca
-		env = append(env, "NODE_EXTRA_CA_CERTS="+hostCABundle)
-	}
-
-	o.Snapshotter = req.Snapshotter
-	o.Image = req.Image
-	o.Args = req.Args
-	o.Purpose = req.Purpose
-	o.Project = proj
-	o.Cwd = cwd
-	o.User = user
-	o.Env = env
-	o.Binds = binds
-	o.TTY = req.TTY
-	o.Runtime = req.Runtime
-	return o, nil
+	return binds
 }
 
 func fileExists(p string) bool {

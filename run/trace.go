@@ -21,7 +21,7 @@ func newTracer() *tracer {
 }
 
 func (t *tracer) mark(step string) {
-	if !t.on {
+	if t == nil || !t.on {
 		return
 	}
 	now := time.Now()
@@ -30,7 +30,7 @@ func (t *tracer) mark(step string) {
 }
 
 func (t *tracer) done() {
-	if t.on {
+	if t != nil && t.on {
 		fmt.Fprintf(os.Stderr, "aishell: trace: %s; total %.1fms\n", strings.Join(t.steps, ", "), float64(time.Since(t.start).Microseconds())/1000)
 	}
 }

@@ -35,8 +35,8 @@ func (VersionCmd) Run() error {
 type DoctorCmd struct{}
 
 // Run prints one verdict per piece and fails when something needed is missing.
-func (DoctorCmd) Run(ctx context.Context, g *Globals) error {
-	checks := doctor.Run(ctx, g.Endpoints(), doctor.DefaultOptions(g.host()))
+func (DoctorCmd) Run(ctx context.Context, s *session) error {
+	checks := doctor.Run(ctx, s.Endpoints(), doctor.DefaultOptions(s.host))
 	doctor.Print(os.Stdout, checks)
 	if failed := doctor.Failed(checks); len(failed) > 0 {
 		fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))

@@ -4,18 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
-
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
-	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/errs"
-	"github.com/aishell/aishell/labels"
 )
 
 // ExtCmd groups the project extension commands.
@@ -31,112 +25,97 @@ type ExtRebuildCmd struct {
 }
 
 // Run rebuilds the current project's extension.
-func (c ExtRebuildCmd) Run(ctx context.Context, g *Globals) error {
-	return withProjectExtension(ctx, g, func(ctx context.Context, b *build.Builder, ep config.Endpoints, cfg config.File, cfgPath string, ext *build.Extension) error {
-		ref, _, err := b.EnsureExtension(ctx, ext, ep.Snapshotter, true)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("extension %s rebuilt for %s\n", ref, ext.Project)
-		return nil
-	}, c.BuildOutput)
+func (c ExtRebuildCmd) Run(ctx context.Context, s *session) error {
+	b, ext, err := projectBuilder(ctx, s, c.options())
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ref, _, err := b.EnsureExtension(ctx, ext, true)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("extension %s rebuilt for %s\n", ref, ext.Project)
+	return nil
 }
 
 // ExtStatusCmd reports freshness.
 type ExtStatusCmd struct{}
 
 // Run prints the current project's extension status and how long the check took.
-func (ExtStatusCmd) Run(ctx context.Context, g *Globals) error {
-	return withProjectExtension(ctx, g, func(ctx context.Context, b *build.Builder, ep config.Endpoints, cfg config.File, cfgPath string, ext *build.Extension) error {
-		start := time.Now()
-		st, err := b.CheckExtension(ctx, ext, ep.Snapshotter)
-		if err != nil {
-			return err
-		}
-		took := time.Since(start)
-		state := "fresh"
-		if !st.Fresh {
-			state = "stale: " + st.Reason
-		}
-		fmt.Printf("%s %s (%s; checked in %.1f ms, no buildkitd call)\n", st.Ref, state, ext.Path, float64(took.Microseconds())/1000)
-		return nil
-	}, BuildOutput{Progress: "auto"})
-}
-
-// withProjectExtension runs fn with the current project's extension, or says there is none.
-func withProjectExtension(ctx context.Context, g *Globals, fn func(context.Context, *build.Builder, config.Endpoints, config.File, string, *build.Extension) error, out BuildOutput) error {
-	ep := g.Endpoints()
-	cfg, path, _, err := g.UserConfig()
+func (ExtStatusCmd) Run(ctx context.Context, s *session) error {
+	b, ext, err := projectBuilder(ctx, s, build.Options{Progress: "auto"})
 	if err != nil {
 		return err
+	}
+	defer b.Close()
+	start := time.Now()
+	st, err := b.CheckExtension(ctx, ext)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	state := "fresh"
+	if !st.Fresh {
+		state = "stale: " + st.Reason
+	}
+	fmt.Printf("%s %s (%s; checked in %.1f ms, no buildkitd call)\n", st.Ref, state, ext.Path, float64(took.Microseconds())/1000)
+	return nil
+}
+
+// projectBuilder is a builder for the current project's extension, or an error saying there
+// is none.
+func projectBuilder(ctx context.Context, s *session, o build.Options) (*build.Builder, *build.Extension, error) {
+	uc, err := s.User()
+	if err != nil {
+		return nil, nil, err
 	}
 	project, ext, err := build.ProjectExtension()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if ext == nil {
-		return errs.WithHint(fmt.Errorf("%s has no %s", project, build.ExtensionDockerfile), "write one FROM aishell:foundation to add tools to this project's sandbox")
+		return nil, nil, errs.WithHint(fmt.Errorf("%s has no %s", project, build.ExtensionDockerfile), "write one FROM aishell:foundation to add tools to this project's sandbox")
 	}
-	cc, err := daemon.Containerd(ctx, ep)
+	cc, err := s.Containerd(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer cc.Close()
-	b := newBuilder(ep, cc, cfg, out, false)
-	defer b.Close()
-	return fn(ctx, b, ep, cfg, path, ext)
+	return build.New(cc, s.Endpoints(), uc.File, o), ext, nil
 }
 
 // ExtLsCmd lists extension images.
 type ExtLsCmd struct{}
 
 // Run prints one line per extension image.
-func (ExtLsCmd) Run(ctx context.Context, g *Globals) error {
-	ep := g.Endpoints()
-	cc, err := daemon.Containerd(ctx, ep)
+func (ExtLsCmd) Run(ctx context.Context, s *session) error {
+	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
-	imgs, err := cc.ImageService().List(ctx, labels.Equals(labels.Tier, labels.TierExtension))
+	b := &build.Builder{Images: cc, Snapshotter: s.Endpoints().Snapshotter}
+	list, err := b.Extensions(ctx)
 	if err != nil {
-		return fmt.Errorf("list extensions: %w", err)
+		return err
 	}
-	if len(imgs) == 0 {
+	if len(list) == 0 {
 		fmt.Println("no extension images: a project gets one from its .aishell/Dockerfile on its first run")
 		return nil
 	}
-	b := &build.Builder{Images: cc, Snapshotter: ep.Snapshotter}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECT\tSTATE\tSIZE\tIMAGE")
-	for _, img := range imgs {
-		project := img.Labels[labels.Project]
-		state := "fresh"
-		ext, err := build.LoadExtension(project)
-		switch {
-		case err != nil:
-			state = "stale: " + strings.SplitN(err.Error(), ";", 2)[0]
-		case ext == nil:
-			state = "orphaned: no " + filepath.Join(project, build.ExtensionDockerfile) + " (aishell gc removes it)"
-		default:
-			st, err := b.CheckExtension(ctx, ext, ep.Snapshotter)
-			if err != nil {
-				state = "unknown: " + err.Error()
-			} else if !st.Fresh {
-				state = "stale: " + st.Reason
-			}
+	for _, x := range list {
+		state := x.State
+		if x.Reason != "" {
+			state += ": " + x.Reason
 		}
-		var size int64
-		if i, err := cc.GetImage(ctx, img.Name); err == nil {
-			size, _ = i.Usage(ctx, containerd.WithSnapshotUsage())
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", project, state, humanSize(size), img.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Project, state, humanSize(x.Size), x.Ref)
 	}
 	return tw.Flush()
 }
 
 // buildExtension brings the current project's extension up to date during `aishell build`.
-func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, person config.Person, cfgPath string, force bool) error {
+func buildExtension(ctx context.Context, b *build.Builder, uc *userConfig, force bool) error {
 	project, ext, err := build.ProjectExtension()
 	if project == "" {
 		return nil // not in a project: nothing to do
@@ -144,8 +123,8 @@ func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, 
 	if err != nil || ext == nil {
 		return err
 	}
-	baseNotice(cfgPath, person, ext)
-	ref, built, err := b.EnsureExtension(ctx, ext, ep.Snapshotter, force)
+	baseNotice(uc, ext)
+	ref, built, err := b.EnsureExtension(ctx, ext, force)
 	if err != nil {
 		return err
 	}
@@ -158,16 +137,8 @@ func buildExtension(ctx context.Context, b *build.Builder, ep config.Endpoints, 
 }
 
 // baseNotice says once per project that FROM aishell:base is the old name.
-func baseNotice(cfgPath string, person config.Person, ext *build.Extension) {
-	if !ext.BaseAlias {
-		return
-	}
-	mark := filepath.Join(filepath.Dir(cfgPath), "notices", "base-"+strings.TrimPrefix(build.ExtensionRef(ext.Project), build.FoundationRepo+":ext-"))
-	if _, err := os.Stat(mark); err == nil {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "aishell: notice: %s says FROM aishell:base, the old name of the foundation; FROM aishell:foundation names the same image (shown once)\n", ext.Path)
-	if person.MkdirAll(filepath.Dir(mark), 0o755) == nil && os.WriteFile(mark, nil, 0o644) == nil {
-		person.Own(mark)
+func baseNotice(uc *userConfig, ext *build.Extension) {
+	if ext != nil && ext.BaseAlias && config.NoticeOnce(uc.Path, uc.Person, "base-"+ext.Key()) {
+		fmt.Fprintf(os.Stderr, "aishell: notice: %s says FROM aishell:base, the old name of the foundation; FROM aishell:foundation names the same image (shown once)\n", ext.Path)
 	}
 }

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/aishell/aishell/build"
-	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/run"
 	"github.com/aishell/aishell/snapshot"
@@ -26,14 +22,12 @@ type HarnessCmd struct {
 type HarnessLsCmd struct{}
 
 // Run prints one line per harness version in the store.
-func (HarnessLsCmd) Run(ctx context.Context, g *Globals) error {
-	ep := g.Endpoints()
-	cc, err := daemon.Containerd(ctx, ep)
+func (HarnessLsCmd) Run(ctx context.Context, s *session) error {
+	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
-	list, err := snapshot.HarnessImages(ctx, cc, ep.Snapshotter)
+	list, err := snapshot.HarnessImages(ctx, cc, s.Endpoints().Snapshotter)
 	if err != nil {
 		return err
 	}
@@ -41,10 +35,11 @@ func (HarnessLsCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	configured, err := configuredRefs(g)
+	uc, err := s.User()
 	if err != nil {
 		return err
 	}
+	configured := harness.ConfiguredRefs(uc.Harnesses)
 	if len(list) == 0 {
 		fmt.Println("no harness snapshots yet: aishell build --with-claude (or another harness)")
 		return nil
@@ -73,39 +68,32 @@ type GcCmd struct {
 }
 
 // Run removes what no config and no container uses.
-func (c GcCmd) Run(ctx context.Context, g *Globals) error {
-	ep := g.Endpoints()
-	cc, err := daemon.Containerd(ctx, ep)
+func (c GcCmd) Run(ctx context.Context, s *session) error {
+	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
-	keep, err := configuredRefs(g)
+	uc, err := s.User()
 	if err != nil {
 		return err
+	}
+	snapshotter := s.Endpoints().Snapshotter
+	verb := "removed"
+	if c.DryRun {
+		verb = "would remove"
 	}
 	// Containers whose aishell process died without cleaning up (kill -9, a crash) go first,
 	// so the images they pinned can go too.
-	reaped, err := run.Reap(ctx, cc, ep.Snapshotter, c.DryRun)
+	reaped, err := run.Reap(ctx, cc, snapshotter, c.DryRun)
 	for _, id := range reaped {
-		fmt.Printf("%s leftover container %s (its aishell process is gone)\n", map[bool]string{true: "would remove", false: "removed"}[c.DryRun], id)
+		fmt.Printf("%s leftover container %s (its aishell process is gone)\n", verb, id)
 	}
 	if err != nil {
 		return err
 	}
 	removed, err := snapshot.GC(ctx, cc, snapshot.GCOptions{
-		Snapshotter: ep.Snapshotter, Keep: keep, DryRun: c.DryRun,
-		// Only a project that is certainly gone loses its extension: an unreadable or
-		// unmounted path keeps it.
-		ProjectAlive: func(project string) bool {
-			_, err := os.Stat(filepath.Join(project, build.ExtensionDockerfile))
-			return project == "" || !errors.Is(err, fs.ErrNotExist)
-		},
+		Snapshotter: snapshotter, Keep: harness.ConfiguredRefs(uc.Harnesses), DryRun: c.DryRun, ProjectAlive: build.ProjectAlive,
 	})
-	verb := "removed"
-	if c.DryRun {
-		verb = "would remove"
-	}
 	var total int64
 	for _, r := range removed {
 		total += r.Size
@@ -114,32 +102,13 @@ func (c GcCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if len(removed) == 0 && len(reaped) == 0 {
+	switch {
+	case len(removed) == 0 && len(reaped) == 0:
 		fmt.Println("nothing to remove")
-		return nil
+	case len(removed) > 0:
+		fmt.Printf("%s %d image(s), %s\n", verb, len(removed), humanSize(total))
 	}
-	if len(removed) == 0 {
-		return nil
-	}
-	fmt.Printf("%s %d image(s), %s\n", verb, len(removed), humanSize(total))
 	return nil
-}
-
-// configuredRefs are the harness images the user's config names.
-func configuredRefs(g *Globals) (map[string]bool, error) {
-	cfg, _, _, err := g.UserConfig()
-	if err != nil {
-		return nil, err
-	}
-	refs := map[string]bool{}
-	for name, choice := range cfg.Harnesses {
-		h, err := harness.Lookup(name)
-		if err != nil || choice.Resolved == "" {
-			continue
-		}
-		refs[h.ImageRef(choice.Resolved)] = true
-	}
-	return refs, nil
 }
 
 func shortID(chain string) string {

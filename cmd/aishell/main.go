@@ -13,6 +13,7 @@ import (
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/rootless"
+	"github.com/aishell/aishell/run"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,36 +34,12 @@ type Globals struct {
 	TLSDir        string `name:"tlsdir" placeholder:"DIR" type:"path" help:"Directory with ca.pem, cert.pem and key.pem (or ca.crt, tls.crt, tls.key) for a tcp:// buildkitd."`
 }
 
-// host describes the invoking user as aishell sees them, inside rootlesskit's namespaces too.
-func (g *Globals) host() config.Host {
-	euid, egid, child := rootless.HostIDs()
-	return config.Host{Getenv: os.Getenv, EUID: euid, EGID: egid, Rootless: child || euid != 0, Exists: fileExists}
-}
-
-// Endpoints resolves flags, environment and defaults.
-func (g *Globals) Endpoints() config.Endpoints {
-	return config.Resolve(config.Overrides{
+// overrides are the endpoint flags as given.
+func (g *Globals) overrides() config.Overrides {
+	return config.Overrides{
 		ContainerdAddress: g.Address, Namespace: g.Namespace, BuildkitHost: g.BuildkitHost, Snapshotter: g.Snapshotter,
 		BuildkitTLS: config.TLS{ServerName: g.TLSServerName, CACert: g.TLSCACert, Cert: g.TLSCert, Key: g.TLSKey, Dir: g.TLSDir},
-	}, g.host())
-}
-
-// Person is whoever typed the command (through sudo, or rootless, too).
-func (g *Globals) Person() (config.Person, error) { return config.WhoInvoked(g.host()) }
-
-// UserConfig loads the person's config file; it returns the file, its path and the person.
-func (g *Globals) UserConfig() (config.File, string, config.Person, error) {
-	p, err := g.Person()
-	if err != nil {
-		return config.File{}, "", p, err
 	}
-	f, path, err := config.LoadUser(p)
-	return f, path, p, err
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // CLI is the whole command line.
@@ -80,43 +57,53 @@ type CLI struct {
 	Version VersionCmd `cmd:"" help:"Print aishell's version."`
 }
 
-func main() {
-	var cli CLI
+// newParser builds the command line: the static commands, one `aishell <harness>` command and
+// the --with-X, --without-X and --X-version flags of build and update for each catalog entry.
+func newParser(cli *CLI) (*kong.Kong, error) {
+	cli.Build.HarnessFlags = newHarnessFlags()
+	cli.Update.HarnessFlags = newHarnessFlags()
 	options := []kong.Option{
 		kong.Name("aishell"),
 		kong.Description("Run AI coding agents (Claude Code, Codex, Gemini CLI, OpenCode) in ephemeral containers on containerd, built with buildkitd. No Docker engine needed."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars(harnessVars()),
+		kong.Vars(helpVars()),
 	}
 	for _, h := range harness.Catalog {
 		options = append(options, kong.DynamicCommand(h.Name, fmt.Sprintf("Run %s (%s) in the sandbox; arguments go to it untouched.", h.Name, h.Package),
 			"Harnesses", &HarnessRunCmd{name: h.Name}, `cmd:""`, `passthrough:""`))
 	}
-	parser, err := kong.New(&cli, options...)
+	return kong.New(cli, options...)
+}
+
+func main() {
+	var cli CLI
+	parser, err := newParser(&cli)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aishell:", err)
-		os.Exit(2)
+		os.Exit(errs.CodeUsage)
 	}
-	kctx, err := parser.Parse(harnessFlagArgs(os.Args[1:]))
+	kctx, err := parser.Parse(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aishell:", err)
 		fmt.Fprintln(os.Stderr, "hint: aishell --help")
-		os.Exit(2)
+		os.Exit(errs.CodeUsage)
 	}
+	s := newSession(&cli.Globals)
 	// A user's rootless containerd is reached from inside rootlesskit's namespaces: aishell
 	// re-executes itself there (and does not come back) before anything else happens.
-	if err := enterRootless(kctx.Command(), cli.Globals.host()); err != nil {
+	if err := enterRootless(kctx.Command(), s.host); err != nil {
 		os.Exit(errs.Report(os.Stderr, err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	hub := newSignalHub(cancel)
-	kctx.Bind(hub)
+	hub := run.NewSignalHub(cancel)
+	kctx.Bind(hub, s)
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	err = kctx.Run(&cli.Globals)
+	err = kctx.Run()
+	s.Close()
 	cancel()
-	if s := hub.Caught(); s != nil && err != nil && errors.Is(err, context.Canceled) {
-		err = fmt.Errorf("interrupted by %s; nothing was left behind", s)
+	if sig := hub.Caught(); sig != nil && err != nil && errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("interrupted by %s; nothing was left behind", sig)
 	}
 	os.Exit(errs.Report(os.Stderr, err))
 }

@@ -5,11 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	containerd "github.com/containerd/containerd/v2/client"
-
 	"github.com/aishell/aishell/build"
-	"github.com/aishell/aishell/config"
-	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/run"
 )
@@ -18,8 +14,8 @@ import (
 type ShellCmd struct{}
 
 // Run starts bash.
-func (ShellCmd) Run(ctx context.Context, g *Globals, hub *signalHub) error {
-	return runContainer(ctx, g, hub, "shell", "", nil, run.IsTerminal())
+func (ShellCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
+	return runSandbox(ctx, s, hub, "shell", "", nil)
 }
 
 // ExecCmd runs one command, for scripts and CI: no terminal needed, stdin passed through.
@@ -28,15 +24,12 @@ type ExecCmd struct {
 }
 
 // Run runs the command and exits with its exit code.
-func (c ExecCmd) Run(ctx context.Context, g *Globals, hub *signalHub) error {
-	args := c.Command
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
+func (c ExecCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
+	args := dropDashes(c.Command)
 	if len(args) == 0 {
-		return &errs.UsageError{Err: fmt.Errorf("exec needs a command"), Hint: "aishell exec -- CMD [ARGS...]"}
+		return errs.Usage(fmt.Errorf("exec needs a command"), "aishell exec -- CMD [ARGS...]")
 	}
-	return runContainer(ctx, g, hub, "exec", "", args, run.IsTerminal())
+	return runSandbox(ctx, s, hub, "exec", "", args)
 }
 
 // HarnessRunCmd is `aishell <harness> [args...]`: one per catalog entry, added dynamically.
@@ -46,32 +39,45 @@ type HarnessRunCmd struct {
 }
 
 // Run starts the harness with its arguments.
-func (c *HarnessRunCmd) Run(ctx context.Context, g *Globals, hub *signalHub) error {
-	args := c.Args
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
-	return runContainer(ctx, g, hub, c.name, c.name, append([]string{c.name}, args...), run.IsTerminal())
+func (c *HarnessRunCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
+	return runSandbox(ctx, s, hub, c.name, c.name, append([]string{c.name}, dropDashes(c.Args)...))
 }
 
-func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harnessName string, args []string, tty bool) error {
-	ep := g.Endpoints()
-	cfg, path, person, err := g.UserConfig()
+// dropDashes strips the leading -- that separates aishell's flags from the command's.
+func dropDashes(args []string) []string {
+	if len(args) > 0 && args[0] == "--" {
+		return args[1:]
+	}
+	return args
+}
+
+// runSandbox runs args (or bash) in the project's sandbox, on its extension (built first when
+// missing or stale) or the foundation, and exits with the process's code.
+func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, purpose, harnessName string, args []string) error {
+	ep := s.Endpoints()
+	uc, err := s.User()
 	if err != nil {
 		return err
 	}
-	cc, err := daemon.Containerd(ctx, ep)
+	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
-	image, err := projectImage(ctx, g, ep, cc, cfg, path, person)
-	if err != nil {
-		return err
+	image := build.FoundationImage
+	if project, ext, err := build.ProjectExtension(); project != "" { // outside a project, Prepare says so
+		if err != nil {
+			return err
+		}
+		baseNotice(uc, ext)
+		b := build.New(cc, ep, uc.File, build.Options{Progress: "auto"})
+		defer b.Close()
+		if image, err = b.RunImage(ctx, ext, s.g.NoRebuild); err != nil {
+			return err
+		}
 	}
 	opts, err := run.Prepare(ctx, cc, run.Request{
-		Purpose: purpose, Harness: harnessName, Args: args, TTY: tty, Person: person, Runtime: run.DetectRuntime(g.host()),
-		Image: image, Snapshotter: ep.Snapshotter, Config: cfg, Warn: os.Stderr,
+		Purpose: purpose, Harness: harnessName, Args: args, TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
+		Image: image, Snapshotter: ep.Snapshotter, Config: uc.File, Warn: os.Stderr,
 	})
 	if err != nil {
 		return err
@@ -86,38 +92,4 @@ func runContainer(ctx context.Context, g *Globals, hub *signalHub, purpose, harn
 		return err
 	}
 	return errs.Exit(code)
-}
-
-// projectImage is the rootfs image of a run: the project's extension, built first when it is
-// missing or stale, or the foundation when the project has no .aishell/Dockerfile. A fresh
-// extension costs no buildkitd call.
-func projectImage(ctx context.Context, g *Globals, ep config.Endpoints, cc *containerd.Client, cfg config.File, cfgPath string, person config.Person) (string, error) {
-	project, ext, err := build.ProjectExtension()
-	if project == "" {
-		return build.FoundationImage, nil // Prepare reports it
-	}
-	if err != nil || ext == nil {
-		return build.FoundationImage, err
-	}
-	baseNotice(cfgPath, person, ext)
-	b := newBuilder(ep, cc, cfg, BuildOutput{Progress: "auto"}, false)
-	defer b.Close()
-	if g.NoRebuild {
-		st, err := b.CheckExtension(ctx, ext, ep.Snapshotter)
-		if err != nil {
-			return "", err
-		}
-		if !st.Exists {
-			return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no extension image yet", project), "run without --no-rebuild to build it")
-		}
-		if !st.Fresh {
-			fmt.Fprintf(os.Stderr, "aishell: using the stale extension %s (%s) as asked\n", st.Ref, st.Reason)
-		}
-		return st.Ref, nil
-	}
-	ref, _, err := b.EnsureExtension(ctx, ext, ep.Snapshotter, false)
-	if err != nil {
-		return "", err
-	}
-	return ref, nil
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/daemon"
+	"github.com/aishell/aishell/rootless"
+)
+
+// session is what every command works with, bound once for all of them: the host and the
+// endpoints the flags resolve to, and, made when a command first asks and kept for the rest of
+// it, the person who typed the command with their config, and the containerd client. Close
+// releases the client.
+type session struct {
+	g    *Globals
+	host config.Host
+
+	cc   *containerd.Client
+	user *userConfig
+}
+
+// userConfig is the person and their config file.
+type userConfig struct {
+	config.File
+	Path   string
+	Person config.Person
+}
+
+func newSession(g *Globals) *session {
+	euid, egid, child := rootless.HostIDs()
+	return &session{g: g, host: config.Host{Getenv: os.Getenv, EUID: euid, EGID: egid, Rootless: child || euid != 0, Exists: fileExists}}
+}
+
+// Endpoints are the daemons' addresses, from flags, environment and defaults.
+func (s *session) Endpoints() config.Endpoints { return config.Resolve(s.g.overrides(), s.host) }
+
+// Containerd is the containerd client, connected (and checked to answer) on first use.
+func (s *session) Containerd(ctx context.Context) (*containerd.Client, error) {
+	if s.cc == nil {
+		cc, err := daemon.Containerd(ctx, s.Endpoints())
+		if err != nil {
+			return nil, err
+		}
+		s.cc = cc
+	}
+	return s.cc, nil
+}
+
+// User is whoever typed the command (through sudo, or rootless, too) and their config file.
+func (s *session) User() (*userConfig, error) {
+	if s.user == nil {
+		p, err := config.WhoInvoked(s.host)
+		if err != nil {
+			return nil, err
+		}
+		f, path, err := config.LoadUser(p)
+		if err != nil {
+			return nil, err
+		}
+		s.user = &userConfig{File: f, Path: path, Person: p}
+	}
+	return s.user, nil
+}
+
+// Close releases the containerd client, if one was opened.
+func (s *session) Close() {
+	if s.cc != nil {
+		s.cc.Close()
+		s.cc = nil
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

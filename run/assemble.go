@@ -1,0 +1,107 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/snapshot"
+)
+
+// parts are what a run's container is made of, once they exist in containerd and on disk.
+type parts struct {
+	id      string
+	image   containerd.Image
+	hasTini bool     // the rootfs has /usr/bin/tini to run as PID 1
+	user    oci.User // o.User, with the passwd and group files written for it
+	views   []view
+}
+
+// view is one harness's read-only view, named key, and its mounts.
+type view struct {
+	Harness
+	key    string
+	mounts []mount.Mount
+}
+
+// assemble creates, under the lease in ctx, the container's rootfs snapshot, its passwd and
+// group files and a view of each harness snapshot, pushing the removal of each onto stack.
+func assemble(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (parts, error) {
+	p := parts{id: id}
+	img, rootMounts, err := rootfs(ctx, c, o, id, stack)
+	if err != nil {
+		return p, err
+	}
+	p.image = img
+	stack.tr.mark("rootfs snapshot")
+	p.hasTini = rootfsHas(rootMounts, "usr/bin/tini")
+	if p.user, err = userFiles(o.User, id, rootMounts, stack); err != nil {
+		return p, err
+	}
+	if p.views, err = harnessViews(ctx, c, o, id, stack); err != nil {
+		return p, err
+	}
+	stack.tr.mark("views + passwd")
+	return p, nil
+}
+
+// rootfs prepares the container's writable snapshot on top of the image's committed one.
+func rootfs(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (containerd.Image, []mount.Mount, error) {
+	img, err := c.GetImage(ctx, o.Image)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("layers of %s: %w", o.Image, err)
+	}
+	sn := c.SnapshotService(o.Snapshotter)
+	mounts, err := sn.Prepare(ctx, id, identity.ChainID(diffIDs).String())
+	if err != nil {
+		return nil, nil, fmt.Errorf("rootfs snapshot of %s: %w", o.Image, err)
+	}
+	stack.push("rootfs snapshot", func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, id)) })
+	return img, mounts, nil
+}
+
+// userFiles writes /etc/passwd and /etc/group for the container: the image's own (read from
+// its layers without following links), with the user in them.
+func userFiles(u oci.User, id string, rootMounts []mount.Mount, stack *cleanupStack) (oci.User, error) {
+	etc, err := os.MkdirTemp("", id+"-etc-")
+	if err != nil {
+		return u, fmt.Errorf("passwd and group files: %w", err)
+	}
+	stack.push("passwd and group files", func(context.Context) error { return os.RemoveAll(etc) })
+	u.PasswdFile, u.GroupFile = filepath.Join(etc, "passwd"), filepath.Join(etc, "group")
+	passwd, _ := rootfsFile(rootMounts, "etc/passwd")
+	group, _ := rootfsFile(rootMounts, "etc/group")
+	if err := os.WriteFile(u.PasswdFile, oci.Passwd(passwd, u), 0o644); err != nil {
+		return u, fmt.Errorf("passwd file: %w", err)
+	}
+	if err := os.WriteFile(u.GroupFile, oci.Group(group, u), 0o644); err != nil {
+		return u, fmt.Errorf("group file: %w", err)
+	}
+	return u, nil
+}
+
+// harnessViews makes a read-only view of each harness's committed snapshot.
+func harnessViews(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) ([]view, error) {
+	sn := c.SnapshotService(o.Snapshotter)
+	var views []view
+	for _, h := range o.Harnesses {
+		key := id + "-" + h.Name
+		mounts, err := snapshot.View(ctx, c, o.Snapshotter, h.Ref, key)
+		if err != nil {
+			return nil, err
+		}
+		stack.push("view of "+h.Name, func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, key)) })
+		views = append(views, view{Harness: h, key: key, mounts: mounts})
+	}
+	return views, nil
+}

@@ -1,0 +1,103 @@
+package run
+
+import (
+	"strings"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	ctroci "github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/containerd/v2/plugins"
+
+	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/project"
+)
+
+// containerOpts create the run's container: its snapshot, its spec (the image's config, then
+// specOpts), its labels and, in rootless mode, runc's options.
+func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
+	opts := []containerd.NewContainerOpts{
+		containerd.WithSnapshotter(o.Snapshotter),
+		containerd.WithSnapshot(p.id),
+		containerd.WithImageName(p.image.Name()),
+	}
+	if o.Runtime.Rootless {
+		opts = append(opts, containerd.WithRuntime(plugins.RuntimeRuncV2, &runcoptions.Options{
+			Root: o.Runtime.runcRoot(), SystemdCgroup: o.Runtime.SystemdCgroup,
+		}))
+	}
+	spec := append([]ctroci.SpecOpts{ctroci.WithImageConfig(p.image)}, specOpts(o, p)...)
+	return append(opts, containerd.WithNewSpec(spec...), containerd.WithContainerLabels(containerLabels(o, p, ownerLabels())))
+}
+
+// specOpts is the run's spec on top of the image's config: the process (under tini when the
+// rootfs has it), the user, the project and harness config binds, the CA bundle, the harness
+// views with their bin on PATH, the environment, the network, the security defaults, a TTY, and
+// the rootless adaptations. It is a pure function of the options and the parts: no daemon, no
+// I/O.
+func specOpts(o Options, p parts) []ctroci.SpecOpts {
+	opts := []ctroci.SpecOpts{
+		ctroci.WithProcessArgs(processArgs(o.Args, p.hasTini)...),
+		ctroci.WithProcessCwd(o.Cwd),
+		oci.WithUser(p.user, p.user.Home == "/" || project.Within(p.user.Home, o.Project)),
+		oci.WithBind(o.Project, true),
+	}
+	for _, b := range o.Binds {
+		opts = append(opts, oci.WithBind(b, true))
+	}
+	if o.CABundle != "" {
+		opts = append(opts, oci.WithBindAt(o.CABundle, hostCABundle, false))
+	}
+	var path []string
+	for _, v := range p.views {
+		opts = append(opts, oci.WithReadOnlySnapshot(v.MountPoint(), v.mounts))
+		path = append(path, v.MountPoint()+"/bin")
+	}
+	opts = append(opts,
+		oci.WithPathPrepend(path...),
+		oci.WithEnv(o.Env...),
+		oci.WithHostNetwork(),
+		oci.WithSecurityDefaults(),
+	)
+	if o.TTY {
+		opts = append(opts, ctroci.WithTTY)
+	}
+	if o.Runtime.Rootless {
+		scope := ""
+		if o.Runtime.SystemdCgroup {
+			scope = "user.slice:aishell:" + p.id
+		}
+		opts = append(opts, oci.WithRootless(scope))
+	}
+	return opts
+}
+
+// processArgs is the process to run: args, or an interactive login bash, under tini as PID 1
+// when the rootfs has it (the foundation installs it): PID 1 itself ignores SIGINT and SIGTERM
+// it has no handler for, and tini forwards them and reaps zombies.
+func processArgs(args []string, hasTini bool) []string {
+	if len(args) == 0 {
+		args = []string{"bash", "-l"}
+	}
+	if hasTini {
+		args = append([]string{"/usr/bin/tini", "-s", "-g", "--"}, args...)
+	}
+	return args
+}
+
+// containerLabels name the run's project, purpose and owner process, the images it uses (gc
+// keeps them), and hold its harness views through gc.ref labels, so containerd's garbage
+// collector keeps them for as long as the container record exists.
+func containerLabels(o Options, p parts, owner map[string]string) map[string]string {
+	l := map[string]string{labels.Project: o.Project, labels.Purpose: o.Purpose}
+	for k, v := range owner {
+		l[k] = v
+	}
+	uses := []string{o.Image}
+	for i, v := range p.views {
+		l[labels.GCRefSnapshot(o.Snapshotter, i)] = v.key
+		uses = append(uses, v.Ref)
+	}
+	l[labels.Uses] = strings.Join(uses, ",")
+	return l
+}

@@ -1,0 +1,251 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	ctroci "github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/oci"
+)
+
+// testRun is a run of claude in /src/app as uid 1000, with the claude harness viewed.
+func testRun(t *testing.T) (Options, parts) {
+	t.Helper()
+	claude, err := harness.Lookup("claude")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Harness{Harness: claude, Ref: "docker.io/aishell/harness-claude:1.0.0"}
+	o := Options{
+		Snapshotter: "overlayfs", Image: "docker.io/library/aishell:foundation", Harnesses: []Harness{h},
+		Args: []string{"claude", "--help"}, Purpose: "claude", Project: "/src/app", Cwd: "/src/app/sub",
+		Env: []string{"ANTHROPIC_API_KEY=k"}, Binds: []string{"/home/alice/.claude"}, CABundle: "/etc/ca.pem",
+	}
+	p := parts{
+		id: "aishell-app-claude-abc123", hasTini: true,
+		user:  oci.User{UID: 1000, GID: 1000, Name: "alice", Group: "alice", Home: "/home/alice", PasswdFile: "/tmp/p", GroupFile: "/tmp/g"},
+		views: []view{{Harness: h, key: "aishell-app-claude-abc123-claude", mounts: []mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"ro", "rbind"}}}}},
+	}
+	return o, p
+}
+
+func generate(t *testing.T, opts []ctroci.SpecOpts) *specs.Spec {
+	t.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), "aishell")
+	s, err := ctroci.GenerateSpec(ctx, nil, &containers.Container{ID: "t"}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mountAt(s *specs.Spec, dst string) *specs.Mount {
+	for i := range s.Mounts {
+		if s.Mounts[i].Destination == dst {
+			return &s.Mounts[i]
+		}
+	}
+	return nil
+}
+
+func envOf(s *specs.Spec, key string) string {
+	for _, e := range s.Process.Env {
+		if v, ok := strings.CutPrefix(e, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func TestSpecOpts(t *testing.T) {
+	o, p := testRun(t)
+	s := generate(t, specOpts(o, p))
+	if want := []string{"/usr/bin/tini", "-s", "-g", "--", "claude", "--help"}; !slices.Equal(s.Process.Args, want) {
+		t.Errorf("args %q, want %q", s.Process.Args, want)
+	}
+	if s.Process.Cwd != "/src/app/sub" || s.Process.User.UID != 1000 || s.Process.Terminal {
+		t.Errorf("cwd %q, user %+v, terminal %v", s.Process.Cwd, s.Process.User, s.Process.Terminal)
+	}
+	for dst, want := range map[string]string{"/src/app": "rw", "/home/alice/.claude": "rw", hostCABundle: "ro", "/opt/harness/claude": "ro"} {
+		m := mountAt(s, dst)
+		if m == nil || !slices.Contains(m.Options, want) {
+			t.Errorf("mount at %s: %+v, want %s", dst, m, want)
+		}
+	}
+	if m := mountAt(s, "/opt/harness/claude"); m == nil || m.Source != "/snap/7/fs" {
+		t.Errorf("harness view mount %+v", m)
+	}
+	if m := mountAt(s, "/home/alice"); m == nil || m.Type != "tmpfs" {
+		t.Errorf("HOME is not a tmpfs: %+v", m)
+	}
+	if path := envOf(s, "PATH"); !strings.HasPrefix(path, "/opt/harness/claude/bin:") {
+		t.Errorf("PATH %q", path)
+	}
+	if envOf(s, "ANTHROPIC_API_KEY") != "k" || envOf(s, "HOME") != "/home/alice" {
+		t.Errorf("env %q", s.Process.Env)
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			t.Errorf("own network namespace %+v; the run shares the host's", ns)
+		}
+	}
+	if !s.Process.NoNewPrivileges || slices.Contains(s.Process.Capabilities.Bounding, "CAP_NET_RAW") || s.Linux.Seccomp == nil {
+		t.Errorf("security defaults missing: nnp %v, caps %v, seccomp %v", s.Process.NoNewPrivileges, s.Process.Capabilities.Bounding, s.Linux.Seccomp != nil)
+	}
+	if s.Linux.CgroupsPath == "" {
+		t.Error("a root run lost its cgroup")
+	}
+}
+
+func TestSpecOptsShellTTYRootless(t *testing.T) {
+	o, p := testRun(t)
+	o.Args, o.TTY, p.hasTini = nil, true, false
+	o.Project = "/home/alice" // HOME is the project: no tmpfs over it
+	o.Runtime = Runtime{Rootless: true, RuntimeDir: "/run/user/1000"}
+	s := generate(t, specOpts(o, p))
+	if !slices.Equal(s.Process.Args, []string{"bash", "-l"}) || !s.Process.Terminal {
+		t.Errorf("args %q, terminal %v", s.Process.Args, s.Process.Terminal)
+	}
+	if m := mountAt(s, "/home/alice"); m == nil || m.Type != "bind" {
+		t.Errorf("HOME that is the project is not the project's bind: %+v", m)
+	}
+	if m := mountAt(s, "/sys"); m == nil || m.Type != "bind" || !slices.Contains(m.Options, "ro") {
+		t.Errorf("rootless /sys %+v", m)
+	}
+	if s.Linux.CgroupsPath != "" {
+		t.Errorf("rootless without delegation got cgroup %q", s.Linux.CgroupsPath)
+	}
+	o.Runtime.SystemdCgroup = true
+	if s := generate(t, specOpts(o, p)); s.Linux.CgroupsPath != "user.slice:aishell:"+p.id {
+		t.Errorf("delegated rootless cgroup %q", s.Linux.CgroupsPath)
+	}
+}
+
+func TestContainerLabels(t *testing.T) {
+	o, p := testRun(t)
+	l := containerLabels(o, p, map[string]string{labels.PID: "42"})
+	if l[labels.Project] != "/src/app" || l[labels.Purpose] != "claude" || l[labels.PID] != "42" {
+		t.Errorf("labels %v", l)
+	}
+	if l[labels.Uses] != o.Image+","+p.views[0].Ref {
+		t.Errorf("uses %q", l[labels.Uses])
+	}
+	// The reaper finds the views through the same labels.
+	if got := labels.RefSnapshots(l); !slices.Equal(got, []string{p.views[0].key}) {
+		t.Errorf("gc.ref snapshots %v", got)
+	}
+}
+
+func TestCleanupStackUnwindsNewestFirstAfterCancel(t *testing.T) {
+	var order []string
+	var warn strings.Builder
+	s := &cleanupStack{id: "c1", warn: &warn}
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, what := range []string{"lease", "snapshot", "task"} {
+		s.push(what, func(ctx context.Context) error {
+			if ctx.Err() != nil {
+				t.Errorf("%s removed on a cancelled context", what)
+			}
+			order = append(order, what)
+			if what == "snapshot" {
+				return errors.New("busy")
+			}
+			return nil
+		})
+	}
+	cancel() // Ctrl-C before cleanup
+	s.unwind(ctx)
+	if !slices.Equal(order, []string{"task", "snapshot", "lease"}) {
+		t.Errorf("order %v", order)
+	}
+	if !strings.Contains(warn.String(), "clean up c1 (snapshot): busy") {
+		t.Errorf("warning %q", warn.String())
+	}
+	s.unwind(ctx) // nothing left: runs nothing again
+	if len(order) != 3 {
+		t.Errorf("second unwind ran steps again: %v", order)
+	}
+}
+
+// signalTask records the signals a killer sends.
+type signalTask struct {
+	containerd.Task
+	sent []syscall.Signal
+}
+
+func (f *signalTask) Kill(_ context.Context, s syscall.Signal, _ ...containerd.KillOpts) error {
+	f.sent = append(f.sent, s)
+	return nil
+}
+
+func TestKillerForward(t *testing.T) {
+	task := &signalTask{}
+	k := killer{task: task, ctx: context.Background()}
+	k.forward(syscall.SIGINT)
+	if k.deadline != nil {
+		t.Error("a first Ctrl-C started the kill deadline")
+	}
+	k.forward(syscall.SIGINT)
+	if !slices.Equal(task.sent, []syscall.Signal{syscall.SIGINT, syscall.SIGKILL}) || k.deadline == nil {
+		t.Errorf("second Ctrl-C: sent %v, deadline %v", task.sent, k.deadline != nil)
+	}
+	task2 := &signalTask{}
+	k2 := killer{task: task2, ctx: context.Background()}
+	k2.forward(syscall.SIGTERM)
+	first := k2.deadline
+	k2.send(syscall.SIGPIPE, PipeGrace)
+	if first == nil || k2.deadline != first {
+		t.Error("SIGTERM did not start the deadline, or a later signal moved it")
+	}
+}
+
+func TestPassEnv(t *testing.T) {
+	host := map[string]string{"ANTHROPIC_API_KEY": "k", "LANG": "C.UTF-8", "AWS_SECRET_ACCESS_KEY": "s", "DATABASE_URL": "pg://"}
+	lookup := func(k string) (string, bool) { v, ok := host[k]; return v, ok }
+	req := Request{TTY: true}
+	req.Config.PassEnv = []string{"DATABASE_URL"}
+	env := passEnv(req, lookup)
+	for _, want := range []string{"ANTHROPIC_API_KEY=k", "LANG=C.UTF-8", "DATABASE_URL=pg://", "TERM=xterm-256color", "IS_SANDBOX=1"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("%s missing from %q", want, env)
+		}
+	}
+	if slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "AWS_SECRET_ACCESS_KEY=") }) {
+		t.Errorf("a host secret nobody named passed: %q", env)
+	}
+}
+
+func TestConfigBinds(t *testing.T) {
+	home := t.TempDir()
+	for _, p := range []string{".claude", "proj/.codex"} {
+		if err := os.MkdirAll(filepath.Join(home, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var hs []Harness
+	for _, n := range []string{"claude", "gemini"} {
+		h, _ := harness.Lookup(n)
+		hs = append(hs, Harness{Harness: h})
+	}
+	if got := configBinds(hs, home, filepath.Join(home, "proj")); !slices.Equal(got, []string{filepath.Join(home, ".claude")}) {
+		t.Errorf("binds %q: want only the existing ~/.claude", got)
+	}
+	// A project that is HOME itself holds the config already: nothing is bound twice.
+	if got := configBinds(hs, home, home); len(got) != 0 {
+		t.Errorf("binds inside the project: %q", got)
+	}
+}

@@ -26,6 +26,13 @@ func Worker(ctx context.Context, bk *bkclient.Client, ep config.Endpoints, conta
 	if err != nil {
 		return "", listWorkersError(err)
 	}
+	return matchWorker(workers, ep, containerdUUID)
+}
+
+// matchWorker picks, among buildkitd's workers, the first containerd worker in ep's namespace
+// and containerd (containerdUUID, when not "") whose snapshotter is ep's (when both are known),
+// and describes it. Without one, the error lists what each worker is instead.
+func matchWorker(workers []*bkclient.WorkerInfo, ep config.Endpoints, containerdUUID string) (string, error) {
 	var seen []string
 	for _, w := range workers {
 		exe, ns, uuid, snap := w.Labels[labelExecutor], w.Labels[labelNamespace], w.Labels[labelUUID], w.Labels[labelSnapshotter]

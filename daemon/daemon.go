@@ -46,6 +46,20 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrorHint says what to do next.
 func (e *Error) ErrorHint() string { return e.Hint }
 
+// shortError reads as a few words about Err but keeps Err in the chain, so errors.Is and
+// errors.As still reach it when the message shows only the short account.
+type shortError struct {
+	msg string
+	err error
+}
+
+func (e *shortError) Error() string { return e.msg }
+
+func (e *shortError) Unwrap() error { return e.err }
+
+// shortened is err, reading as msg.
+func shortened(err error, msg string) error { return &shortError{msg: msg, err: err} }
+
 // Containerd connects to containerd at the resolved address and checks that it answers.
 // The caller closes the client.
 func Containerd(ctx context.Context, ep config.Endpoints) (*containerd.Client, error) {
@@ -139,7 +153,7 @@ func tlsOptions(addr string, t config.TLS) ([]bkclient.ClientOpt, error) {
 			continue
 		}
 		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("TLS file %s: %s", f, socketWhy(err))
+			return nil, fmt.Errorf("TLS file %s: %w", f, shortened(err, socketWhy(err)))
 		}
 	}
 	var opts []bkclient.ClientOpt

@@ -24,8 +24,15 @@ const (
 func Worker(ctx context.Context, bk *bkclient.Client, ep config.Endpoints, containerdUUID string) (string, error) {
 	workers, err := bk.ListWorkers(ctx)
 	if err != nil {
-		return "", fmt.Errorf("list buildkitd workers: %s", Short(err))
+		return "", listWorkersError(err)
 	}
+	return matchWorker(workers, ep, containerdUUID)
+}
+
+// matchWorker picks, among buildkitd's workers, the first containerd worker in ep's namespace
+// and containerd (containerdUUID, when not "") whose snapshotter is ep's (when both are known),
+// and describes it. Without one, the error lists what each worker is instead.
+func matchWorker(workers []*bkclient.WorkerInfo, ep config.Endpoints, containerdUUID string) (string, error) {
 	var seen []string
 	for _, w := range workers {
 		exe, ns, uuid, snap := w.Labels[labelExecutor], w.Labels[labelNamespace], w.Labels[labelUUID], w.Labels[labelSnapshotter]
@@ -49,4 +56,9 @@ func Worker(ctx context.Context, bk *bkclient.Client, ep config.Endpoints, conta
 		Why: fmt.Sprintf("no containerd worker for this containerd and namespace %s (%s)", ep.Namespace, strings.Join(seen, ", ")),
 		Hint: fmt.Sprintf("start buildkitd with --oci-worker=false --containerd-worker=true --containerd-worker-addr %s --containerd-worker-namespace %s",
 			ep.ContainerdAddress, ep.Namespace)}
+}
+
+// listWorkersError reports a failed ListWorkers in one short line, keeping err in the chain.
+func listWorkersError(err error) error {
+	return fmt.Errorf("list buildkitd workers: %w", shortened(err, Short(err)))
 }

@@ -144,54 +144,85 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
-	protected := map[string]bool{}
-	for _, i := range all {
-		if target := i.Labels[labels.AliasOf]; target != "" {
-			protected[target] = true // what aishell:foundation and aishell:base point at
-			protected[i.Name] = true // the alias tags themselves
-		}
+	// Temporary tags of builds whose aishell died between export and tagging; an image list
+	// that fails leaves them for the next gc.
+	everything, err := is.List(ctx)
+	if err != nil {
+		everything = nil
 	}
+	plan := planGC(all, everything, used, keep, o.ProjectAlive, time.Now())
 	var removed []Removed
-	// Temporary tags of builds whose aishell died between export and tagging (builds run for
-	// minutes, not hours, so an old one is certainly abandoned).
-	if everything, err := is.List(ctx); err == nil {
-		for _, i := range everything {
-			if labels.IsTempTag(i.Name) && time.Since(i.CreatedAt) > time.Hour {
-				if !dryRun {
-					if err := is.Delete(ctx, i.Name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
-						return removed, fmt.Errorf("remove %s: %w", i.Name, err)
-					}
-				}
-				removed = append(removed, Removed{Ref: i.Name})
+	for _, name := range plan.Temp {
+		if !dryRun {
+			if err := is.Delete(ctx, name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
+				return removed, fmt.Errorf("remove %s: %w", name, err)
 			}
 		}
+		removed = append(removed, Removed{Ref: name})
 	}
-	for _, i := range all {
-		tier := i.Labels[labels.Tier]
-		if keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {
-			continue
-		}
-		switch tier {
-		case labels.TierHarness, labels.TierFoundation:
-		case labels.TierExtension:
-			if o.ProjectAlive == nil || o.ProjectAlive(i.Labels[labels.Project]) {
-				continue
-			}
-		default:
-			continue
-		}
-		r := Removed{Ref: i.Name}
-		if chain, err := ChainID(ctx, c, i.Name); err == nil {
+	for _, name := range plan.Unused {
+		r := Removed{Ref: name}
+		if chain, err := ChainID(ctx, c, name); err == nil {
 			r.Size, _ = Size(ctx, c, snapshotter, chain)
 		}
 		if !dryRun {
-			if err := is.Delete(ctx, i.Name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
-				return removed, fmt.Errorf("remove %s: %w", i.Name, err)
+			if err := is.Delete(ctx, name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
+				return removed, fmt.Errorf("remove %s: %w", name, err)
 			}
 		}
 		removed = append(removed, r)
 	}
 	return removed, nil
+}
+
+// gcPlan is what gc removes, each list in the order the images were listed.
+type gcPlan struct {
+	Temp   []string // temporary tags of abandoned builds
+	Unused []string // tiered images nothing keeps
+}
+
+// abandonedAfter is the age past which a build's temporary tag is certainly abandoned: builds
+// run for minutes, not hours.
+const abandonedAfter = time.Hour
+
+// planGC decides what GC removes, without touching containerd. tiered are the images with a
+// tier label, everything every image in the namespace (nil when they could not be listed);
+// used counts the containers using each ref, keep are the refs a config names, and
+// projectAlive (nil: every project is) says whether an extension's project still exists.
+//
+// From everything: temporary build tags older than abandonedAfter. From tiered: harness and
+// foundation images, and extensions whose project is gone, that are neither kept, nor used,
+// nor an alias tag or the target of one.
+func planGC(tiered, everything []images.Image, used map[string]int, keep map[string]bool, projectAlive func(project string) bool, now time.Time) gcPlan {
+	protected := map[string]bool{}
+	for _, i := range tiered {
+		if target := i.Labels[labels.AliasOf]; target != "" {
+			protected[target] = true // what aishell:foundation and aishell:base point at
+			protected[i.Name] = true // the alias tags themselves
+		}
+	}
+	var p gcPlan
+	for _, i := range everything {
+		if labels.IsTempTag(i.Name) && now.Sub(i.CreatedAt) > abandonedAfter {
+			p.Temp = append(p.Temp, i.Name)
+		}
+	}
+	for _, i := range tiered {
+		if keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {
+			continue
+		}
+		switch i.Labels[labels.Tier] {
+		case labels.TierHarness, labels.TierFoundation:
+		case labels.TierExtension:
+			if projectAlive == nil || projectAlive(i.Labels[labels.Project]) {
+				continue
+			}
+		default:
+			continue
+		}
+		p.Unused = append(p.Unused, i.Name)
+	}
+	return p
 }
 
 // ChainContains walks the parents of the committed snapshot top and reports whether ancestor

@@ -1,0 +1,111 @@
+package snapshot
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/images"
+
+	"github.com/aishell/aishell/labels"
+)
+
+func TestPlanGC(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	img := func(name string, l ...string) images.Image {
+		i := images.Image{Name: name, Labels: map[string]string{}, CreatedAt: now.Add(-24 * time.Hour)}
+		for k := 0; k+1 < len(l); k += 2 {
+			i.Labels[l[k]] = l[k+1]
+		}
+		return i
+	}
+	harness := func(name string) images.Image { return img(name, labels.Tier, labels.TierHarness) }
+	foundation := func(name string) images.Image { return img(name, labels.Tier, labels.TierFoundation) }
+	alias := func(name, target string) images.Image {
+		return img(name, labels.Tier, labels.TierFoundation, labels.AliasOf, target)
+	}
+	extension := func(name, project string) images.Image {
+		return img(name, labels.Tier, labels.TierExtension, labels.Project, project)
+	}
+	temp := func(name string, age time.Duration) images.Image {
+		i := img(labels.TempTag(name, "0a1b2c3d"))
+		i.CreatedAt = now.Add(-age)
+		return i
+	}
+	alive := func(project string) bool { return project == "/src/alive" }
+
+	const (
+		claude1 = "aishell/harness-claude:1.0.0"
+		claude2 = "aishell/harness-claude:2.0.0"
+		found1  = "aishell:foundation-111111111111"
+		found2  = "aishell:foundation-222222222222"
+	)
+	for _, c := range []struct {
+		name         string
+		tiered       []images.Image
+		everything   []images.Image // besides tiered
+		used         map[string]int
+		keep         map[string]bool
+		projectAlive func(string) bool
+		unused, tmp  []string
+	}{
+		{name: "unused harness goes", tiered: []images.Image{harness(claude1)}, unused: []string{claude1}},
+		{name: "kept harness stays", tiered: []images.Image{harness(claude1), harness(claude2)},
+			keep: map[string]bool{claude2: true}, unused: []string{claude1}},
+		{name: "used harness stays", tiered: []images.Image{harness(claude1), harness(claude2)},
+			used: map[string]int{claude1: 2}, unused: []string{claude2}},
+		{name: "a zero in-use count does not keep", tiered: []images.Image{harness(claude1)},
+			used: map[string]int{claude1: 0}, unused: []string{claude1}},
+		{name: "alias targets and alias tags stay, an old foundation goes",
+			tiered: []images.Image{foundation(found1), foundation(found2), alias("aishell:foundation", found2), alias("aishell:base", found2)},
+			unused: []string{found1}},
+		{name: "unused foundation goes", tiered: []images.Image{foundation(found1)}, unused: []string{found1}},
+		{name: "extension of a live project stays, of a gone one goes",
+			tiered:       []images.Image{extension("aishell:ext-aaaaaaaaaaaa", "/src/alive"), extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")},
+			projectAlive: alive, unused: []string{"aishell:ext-bbbbbbbbbbbb"}},
+		{name: "extension with a nil ProjectAlive stays",
+			tiered: []images.Image{extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")}},
+		{name: "used extension of a gone project stays",
+			tiered:       []images.Image{extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")},
+			used:         map[string]int{"aishell:ext-bbbbbbbbbbbb": 1},
+			projectAlive: alive},
+		{name: "images without a tier label are never touched",
+			tiered:       []images.Image{img("docker.io/library/debian:bookworm"), img("aishell:odd", labels.Tier, "something-else")},
+			everything:   []images.Image{img("docker.io/library/alpine:latest"), img("aishell/harness-claude:3.0.0", labels.Harness, "claude")},
+			projectAlive: func(string) bool { return false }},
+		{name: "temp build tag older than an hour goes, a younger one stays",
+			everything: []images.Image{temp(claude1, 2*time.Hour), temp(claude2, 10*time.Minute), temp(found1, time.Hour), temp(found2, time.Hour+time.Second)},
+			tmp:        []string{labels.TempTag(claude1, "0a1b2c3d"), labels.TempTag(found2, "0a1b2c3d")}},
+		{name: "an old image that is not a temp tag is not one",
+			everything: []images.Image{img("aishell:foundation-building")}},
+		{name: "everything together",
+			tiered: []images.Image{harness(claude1), harness(claude2), foundation(found1), foundation(found2), alias("aishell:foundation", found2),
+				extension("aishell:ext-aaaaaaaaaaaa", "/src/alive"), extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")},
+			everything:   []images.Image{temp(claude2, 3*time.Hour)},
+			used:         map[string]int{claude2: 1},
+			projectAlive: alive,
+			unused:       []string{claude1, found1, "aishell:ext-bbbbbbbbbbbb"},
+			tmp:          []string{labels.TempTag(claude2, "0a1b2c3d")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			everything := append(slices.Clone(c.tiered), c.everything...)
+			p := planGC(c.tiered, everything, c.used, c.keep, c.projectAlive, now)
+			if !slices.Equal(p.Unused, c.unused) {
+				t.Errorf("unused = %q, want %q", p.Unused, c.unused)
+			}
+			if !slices.Equal(p.Temp, c.tmp) {
+				t.Errorf("temporary tags = %q, want %q", p.Temp, c.tmp)
+			}
+		})
+	}
+}
+
+// TestPlanGCWithoutFullList: when every image could not be listed, temporary tags wait and the
+// tiered images are still decided.
+func TestPlanGCWithoutFullList(t *testing.T) {
+	tiered := []images.Image{{Name: "aishell/harness-codex:1.0.0", Labels: map[string]string{labels.Tier: labels.TierHarness}}}
+	p := planGC(tiered, nil, nil, nil, nil, time.Now())
+	if len(p.Temp) != 0 || !slices.Equal(p.Unused, []string{"aishell/harness-codex:1.0.0"}) {
+		t.Errorf("plan = %+v", p)
+	}
+}

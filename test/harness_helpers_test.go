@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	aoci "github.com/aishell/aishell/oci"
@@ -34,10 +36,17 @@ func userEnv(t *testing.T) []string {
 	return []string{"XDG_CONFIG_HOME=" + t.TempDir()}
 }
 
+// signalCode is how a run ended by sig exits, as a shell reports it: 128 plus the signal's number.
+func signalCode(sig syscall.Signal) int { return 128 + int(sig) }
+
+// codeNotFound is a shell's exit code for a command it cannot find; aishell exec passes the
+// container's own exit code through.
+const codeNotFound = 127
+
 func mustSucceed(t *testing.T, r result) {
 	t.Helper()
-	if r.Code != 0 {
-		t.Fatalf("exit %d, want 0", r.Code)
+	if r.Code != errs.CodeOK {
+		t.Fatalf("exit %d, want %d", r.Code, errs.CodeOK)
 	}
 }
 
@@ -150,7 +159,7 @@ func (sb *sandbox) wait(t *testing.T) (int, string, string) {
 func (sb *sandbox) remove(t *testing.T) {
 	ctx := context.Background()
 	if sb.task != nil {
-		sb.task.Kill(ctx, 9)
+		sb.task.Kill(ctx, syscall.SIGKILL)
 		select {
 		case <-sb.exit:
 		case <-time.After(10 * time.Second):

@@ -170,6 +170,7 @@ func TestRootlessSigtermCleansUp(t *testing.T) {
 	if left := leftovers(t, c, id); len(left) < 4 {
 		t.Fatalf("a running rootless container should hold a container, task, lease and snapshots: %v", left)
 	}
+	waitForProcess(t, c, proj, "sleep")
 	cmd.Process.Signal(syscall.SIGTERM)
 	start := time.Now()
 	cmd.Wait()

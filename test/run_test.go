@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -191,6 +192,55 @@ func projectTasks(c *containerd.Client, proj string) []containerd.Task {
 	return running
 }
 
+// waitForProcess waits until a process called name (its comm) runs in the container of the
+// project proj: the container's command has started, and its init (tini) forwards signals by
+// then. It looks for name among the descendants of the task's init in /proc: the pids are the
+// host's (neither environment has a pid namespace of its own around containerd), and the
+// rootless containerd has no cgroups for task.Pids to read.
+func waitForProcess(t *testing.T, c *containerd.Client, proj, name string) {
+	t.Helper()
+	waitUntil(t, 30*time.Second, "a "+name+" process in the container of "+proj, func() bool {
+		for _, task := range projectTasks(c, proj) {
+			for _, pid := range descendants(int(task.Pid())) {
+				if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == name {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
+
+// descendants are the pids of the processes under pid, from the parent pids in /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses, so after the last ")".
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
 // runningID waits until a container of the project proj runs and returns its ID.
 func runningID(t *testing.T, c *containerd.Client, proj string) string {
 	t.Helper()
@@ -255,6 +305,7 @@ func TestCleanupOnExitInterruptAndTerm(t *testing.T) {
 			}
 			id := runningID(t, c, proj)
 			if tc.sig != nil {
+				waitForProcess(t, c, proj, "sleep")
 				cmd.Process.Signal(tc.sig)
 			} else {
 				release(t, proj)

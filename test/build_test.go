@@ -3,8 +3,8 @@ package test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,18 +245,15 @@ func TestBuildInterrupted(t *testing.T) {
 	c.ImageService().Delete(context.Background(), ref)
 
 	// --no-cache makes the build really run, whatever buildkitd has cached.
-	cmd := exec.Command(aishellBin, "build", "--force", "--no-cache", "--with-gemini", "--gemini-version="+geminiV0, "--progress=plain")
-	cmd.Env = append(os.Environ(), env...)
+	cmd := aishellCmd("", env, "build", "--force", "--no-cache", "--with-gemini", "--gemini-version="+geminiV0, "--progress=plain")
 	var out syncBuffer
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(out.String(), "RUN ") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // well inside a RUN step
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// Inside a RUN step: its process is running once it has written output.
+	waitUntil(t, 2*time.Minute, "output of a RUN step's process", func() bool { return runStepWrote(out.String()) })
 	cmd.Process.Signal(os.Interrupt)
 	start := time.Now()
 	err := cmd.Wait()
@@ -276,4 +273,18 @@ func TestBuildInterrupted(t *testing.T) {
 	if imageTarget(t, c, foundationImage) != foundation {
 		t.Error("an interrupted build moved aishell:foundation")
 	}
+}
+
+// runStepLine is the line of plain progress that starts a RUN step: #N [stage i/n] RUN ...
+var runStepLine = regexp.MustCompile(`(?m)^#(\d+) \[[^\]]*\] RUN `)
+
+// runStepWrote reports whether plain progress shows output of a RUN step's process: a log line
+// (#N <seconds> <text>) of a step that runStepLine started.
+func runStepWrote(progress string) bool {
+	for _, m := range runStepLine.FindAllStringSubmatch(progress, -1) {
+		if regexp.MustCompile(`(?m)^#` + m[1] + ` \d+\.\d+ `).MatchString(progress) {
+			return true
+		}
+	}
+	return false
 }

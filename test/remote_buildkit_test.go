@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bkclient "github.com/moby/buildkit/client"
 
 	"github.com/aishell/aishell/errs"
 )
@@ -124,24 +127,38 @@ func TestRemoteBuildkitOverTLS(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	})
-	tls := []string{"--buildkit-host", addr, "--tlsdir", clientDir}
-	var r result
-	for i := 0; i < 100; i++ {
-		if r = aishell(t, "", env, append(tls, "doctor")...); r.Code == 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	// Up once it answers a client holding the certificates aishell is given below.
+	bk, err := bkclient.New(context.Background(), addr,
+		bkclient.WithServerConfig("localhost", filepath.Join(clientDir, "ca.pem")),
+		bkclient.WithCredentials(filepath.Join(clientDir, "cert.pem"), filepath.Join(clientDir, "key.pem")))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer bk.Close()
+	waitUntil(t, 2*time.Minute, "buildkitd answering at "+addr, func() bool {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(filepath.Join(root, "buildkitd.log"))
+			t.Fatalf("buildkitd exited during start-up:\n%s", b)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := bk.ListWorkers(ctx)
+		return err == nil
+	})
+	tls := []string{"--buildkit-host", addr, "--tlsdir", clientDir}
+	r := aishell(t, "", env, append(tls, "doctor")...)
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "ok    buildkitd    buildkitd v") || !strings.Contains(r.Stdout, addr) {
 		t.Errorf("doctor through TLS: %q", r.Stdout)

@@ -3,14 +3,16 @@ package test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/snapshot"
 )
@@ -20,7 +22,7 @@ import (
 func TestBuildFoundationAndClaude(t *testing.T) {
 	c := needEnv(t)
 	env := userEnv(t)
-	r := aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain")
+	r := aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "claude "+claudeV1) || !strings.Contains(r.Stdout, "foundation docker.io/library/aishell:foundation-") {
 		t.Errorf("build output lacks the foundation or claude %s", claudeV1)
@@ -90,7 +92,7 @@ func loadUserConfig(t *testing.T, env []string) config.File {
 func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
 	c := needEnv(t)
 	env := userEnv(t)
-	mustSucceed(t, aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV1, "--with-gemini", "--gemini-version="+geminiV, "--progress=plain"))
+	mustSucceed(t, aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV1, "--with-gemini", "--gemini-version="+geminiV, "--progress=plain"))
 	foundation := imageTarget(t, c, foundationImage)
 	gemini := imageTarget(t, c, harnessRef("gemini", geminiV))
 	geminiChain, err := snapshot.ChainID(context.Background(), c, harnessRef("gemini", geminiV))
@@ -99,8 +101,9 @@ func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
 	}
 	// Start from a world where V2 was never built, so the update really builds it.
 	c.ImageService().Delete(context.Background(), harnessRef("claude", claudeV2))
+	before := storeImages(t, c)
 
-	r := aishell(t, env, "update", "--claude-version="+claudeV2, "--progress=plain")
+	r := aishell(t, "", env, "update", "--claude-version="+claudeV2, "--progress=plain")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "claude "+claudeV1+" -> "+claudeV2) {
 		t.Errorf("update output %q lacks the change line", r.Stdout)
@@ -108,8 +111,10 @@ func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
 	if strings.Contains(r.Stderr, "building foundation") || strings.Contains(r.Stderr, "building gemini") {
 		t.Error("update built something besides claude")
 	}
-	if n := strings.Count(r.Stderr, "naming to "); n != 1 {
-		t.Errorf("update tagged %d images, want exactly 1", n)
+	// What changed in containerd: one new image, the new harness, and nothing else written.
+	added, removed, changed := imageChanges(before, storeImages(t, c))
+	if want := []string{harnessRef("claude", claudeV2)}; !slices.Equal(added, want) || len(removed) != 0 || len(changed) != 0 {
+		t.Errorf("update added %v, removed %v, wrote again %v; want exactly %v added", added, removed, changed, want)
 	}
 	if !imageExists(c, harnessRef("claude", claudeV2)) {
 		t.Fatal("claude " + claudeV2 + " image missing after update")
@@ -133,7 +138,7 @@ func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
 	}
 
 	// Nothing changed: no build, so an unreachable buildkitd does not matter.
-	r = aishell(t, append(env, missingSocket(t)), "update")
+	r = aishell(t, "", append(env, missingSocket(t)), "update")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "nothing changed") {
 		t.Errorf("no-op update said %q", r.Stdout)
@@ -147,17 +152,17 @@ func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
 func TestGCKeepsWhatRunningContainersUse(t *testing.T) {
 	c := needEnv(t)
 	env := userEnv(t)
-	mustSucceed(t, aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain"))
-	mustSucceed(t, aishell(t, env, "update", "--claude-version="+claudeV2, "--progress=plain"))
+	mustSucceed(t, aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain"))
+	mustSucceed(t, aishell(t, "", env, "update", "--claude-version="+claudeV2, "--progress=plain"))
 	old := harnessRef("claude", claudeV1)
 	sb := startSandbox(t, c, map[string]string{"claude": old}, "sleep", "300")
 
-	r := aishell(t, env, "harness", "ls")
+	r := aishell(t, "", env, "harness", "ls")
 	mustSucceed(t, r)
 	if !strings.Contains(lineWith(r.Stdout, claudeV1), "1 container(s)") || !strings.Contains(lineWith(r.Stdout, claudeV2), "config") {
 		t.Errorf("harness ls does not show what uses each version:\n%s", r.Stdout)
 	}
-	r = aishell(t, env, "gc")
+	r = aishell(t, "", env, "gc")
 	mustSucceed(t, r)
 	if strings.Contains(r.Stdout, old) || !imageExists(c, old) {
 		t.Fatalf("gc removed %s while a container uses it", old)
@@ -169,7 +174,7 @@ func TestGCKeepsWhatRunningContainersUse(t *testing.T) {
 	sb.wait(t)
 	sb.remove(t)
 
-	r = aishell(t, env, "gc")
+	r = aishell(t, "", env, "gc")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "removed "+old) || imageExists(c, old) {
 		t.Errorf("gc kept unused %s", old)
@@ -194,9 +199,9 @@ func lineWith(out, s string) string {
 
 func TestBuildBadVersion(t *testing.T) {
 	c := needEnv(t)
-	r := aishell(t, userEnv(t), "build", "--with-claude", "--claude-version=0.0.0-nope")
-	if r.Code != 1 {
-		t.Errorf("exit %d, want 1", r.Code)
+	r := aishell(t, "", userEnv(t), "build", "--with-claude", "--claude-version=0.0.0-nope")
+	if r.Code != errs.CodeError {
+		t.Errorf("exit %d, want %d", r.Code, errs.CodeError)
 	}
 	first := strings.SplitN(r.Stderr, "\n", 2)[0]
 	if !strings.Contains(first, `npm has no version "0.0.0-nope" of @anthropic-ai/claude-code`) {
@@ -218,9 +223,9 @@ func TestBuildUnreachableBuildkitd(t *testing.T) {
 		before = imageTarget(t, c, foundationImage)
 	}
 	sock := missingSocket(t)
-	r := aishell(t, append(env, sock), "build", "--force", "--with-claude", "--claude-version="+claudeV1)
-	if r.Code != 1 {
-		t.Errorf("exit %d, want 1", r.Code)
+	r := aishell(t, "", append(env, sock), "build", "--force", "--with-claude", "--claude-version="+claudeV1)
+	if r.Code != errs.CodeError {
+		t.Errorf("exit %d, want %d", r.Code, errs.CodeError)
 	}
 	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], "cannot reach buildkitd at "+strings.TrimPrefix(sock, "BUILDKIT_HOST=")) || !strings.HasPrefix(lines[1], "hint: ") {
@@ -238,30 +243,27 @@ func TestBuildUnreachableBuildkitd(t *testing.T) {
 func TestBuildInterrupted(t *testing.T) {
 	c := needEnv(t)
 	env := userEnv(t)
-	mustSucceed(t, aishell(t, env, "build", "--progress=quiet"))
+	mustSucceed(t, aishell(t, "", env, "build", "--progress=quiet"))
 	foundation := imageTarget(t, c, foundationImage)
 	ref := harnessRef("gemini", geminiV0)
 	c.ImageService().Delete(context.Background(), ref)
 
 	// --no-cache makes the build really run, whatever buildkitd has cached.
-	cmd := exec.Command(aishellBin, "build", "--force", "--no-cache", "--with-gemini", "--gemini-version="+geminiV0, "--progress=plain")
-	cmd.Env = append(os.Environ(), env...)
+	cmd := aishellCmd("", env, "build", "--force", "--no-cache", "--with-gemini", "--gemini-version="+geminiV0, "--progress=plain")
 	var out syncBuffer
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(out.String(), "RUN ") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // well inside a RUN step
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// Inside a RUN step: its process is running once it has written output.
+	waitUntil(t, 2*time.Minute, "output of a RUN step's process", func() bool { return runStepWrote(out.String()) })
 	cmd.Process.Signal(os.Interrupt)
 	start := time.Now()
 	err := cmd.Wait()
 	t.Logf("stderr:\n%s", out.String())
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("exit %d after Ctrl-C, want 1 (%v)", code, err)
+	if code := cmd.ProcessState.ExitCode(); code != errs.CodeError {
+		t.Errorf("exit %d after Ctrl-C, want %d (%v)", code, errs.CodeError, err)
 	}
 	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("aishell took %s to stop after Ctrl-C", took)
@@ -275,4 +277,18 @@ func TestBuildInterrupted(t *testing.T) {
 	if imageTarget(t, c, foundationImage) != foundation {
 		t.Error("an interrupted build moved aishell:foundation")
 	}
+}
+
+// runStepLine is the line of plain progress that starts a RUN step: #N [stage i/n] RUN ...
+var runStepLine = regexp.MustCompile(`(?m)^#(\d+) \[[^\]]*\] RUN `)
+
+// runStepWrote reports whether plain progress shows output of a RUN step's process: a log line
+// (#N <seconds> <text>) of a step that runStepLine started.
+func runStepWrote(progress string) bool {
+	for _, m := range runStepLine.FindAllStringSubmatch(progress, -1) {
+		if regexp.MustCompile(`(?m)^#` + m[1] + ` \d+\.\d+ `).MatchString(progress) {
+			return true
+		}
+	}
+	return false
 }

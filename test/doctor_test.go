@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aishell/aishell/errs"
 )
 
 func TestDoctorPasses(t *testing.T) {
 	needEnv(t)
-	r := aishell(t, nil, "doctor")
-	if r.Code != 0 {
-		t.Fatalf("doctor exit %d, want 0", r.Code)
+	r := aishell(t, "", nil, "doctor")
+	if r.Code != errs.CodeOK {
+		t.Fatalf("doctor exit %d, want %d", r.Code, errs.CodeOK)
 	}
 	for _, want := range []string{
 		"ok    containerd   containerd v2.4.",
@@ -41,8 +43,8 @@ func lineOf(out, check string) string {
 
 func checkUnreachable(t *testing.T, env []string, check, socket string) {
 	t.Helper()
-	r := aishell(t, env, "doctor")
-	if r.Code == 0 {
+	r := aishell(t, "", env, "doctor")
+	if r.Code == errs.CodeOK {
 		t.Fatalf("doctor exit 0 with %s unreachable", check)
 	}
 	if r.Took > 5*time.Second {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/snapshot"
 )
 
@@ -39,7 +40,7 @@ func TestExtensionFromBaseAlias(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extjq", jqExtension)
-	r := aishellIn(t, proj, env, "exec", "--", "sh", "-c", "jq --version && echo 1+1 | bc")
+	r := aishell(t, proj, env, "exec", "--", "sh", "-c", "jq --version && echo 1+1 | bc")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "jq-1.") || !strings.HasSuffix(r.Stdout, "2\n") {
 		t.Errorf("extension tools: %q", r.Stdout)
@@ -50,7 +51,7 @@ func TestExtensionFromBaseAlias(t *testing.T) {
 	ref := build.ExtensionRef(proj)
 	digest := imageTarget(t, c, ref)
 	// Fresh: no build, so an unreachable buildkitd does not matter, and no second notice.
-	r = aishellIn(t, proj, append(env, missingSocket(t)), "exec", "--", "bc", "--version")
+	r = aishell(t, proj, append(env, missingSocket(t)), "exec", "--", "bc", "--version")
 	mustSucceed(t, r)
 	if strings.Contains(r.Stderr, "FROM aishell:base") {
 		t.Error("the base notice appeared twice")
@@ -59,15 +60,15 @@ func TestExtensionFromBaseAlias(t *testing.T) {
 		t.Error("a fresh extension was rebuilt")
 	}
 	// Everything after exec belongs to the command, even what looks like aishell's flags.
-	if r = aishellIn(t, proj, env, "exec", "--no-rebuild", "true"); r.Code != 127 {
+	if r = aishell(t, proj, env, "exec", "--no-rebuild", "true"); r.Code != codeNotFound {
 		t.Errorf("exec parsed a flag of its command: exit %d, want 127 (command not found)", r.Code)
 	}
-	r = aishellIn(t, proj, env, "ext", "status")
+	r = aishell(t, proj, env, "ext", "status")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, " fresh (") {
 		t.Errorf("ext status: %q", r.Stdout)
 	}
-	r = aishellIn(t, proj, env, "ext", "ls")
+	r = aishell(t, proj, env, "ext", "ls")
 	if !strings.Contains(lineWith(r.Stdout, proj), "fresh") {
 		t.Errorf("ext ls does not list %s as fresh:\n%s", proj, r.Stdout)
 	}
@@ -76,14 +77,14 @@ func TestExtensionFromBaseAlias(t *testing.T) {
 func TestExtensionSurvivesHarnessUpdate(t *testing.T) {
 	c := needEnv(t)
 	env := userEnv(t)
-	mustSucceed(t, aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain"))
+	mustSucceed(t, aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain"))
 	proj := extProject(t, "extupd", jqExtension)
-	mustSucceed(t, aishellIn(t, proj, env, "exec", "true"))
+	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	ref := build.ExtensionRef(proj)
 	digest := imageTarget(t, c, ref)
 
-	mustSucceed(t, aishell(t, env, "update", "--claude-version="+claudeV2, "--progress=plain"))
-	r := aishellIn(t, proj, append(env, missingSocket(t)), "exec", "--", "claude", "--version")
+	mustSucceed(t, aishell(t, "", env, "update", "--claude-version="+claudeV2, "--progress=plain"))
+	r := aishell(t, proj, append(env, missingSocket(t)), "exec", "--", "claude", "--version")
 	mustSucceed(t, r)
 	if builds(r) != 0 || imageTarget(t, c, ref) != digest {
 		t.Error("a harness update rebuilt the extension")
@@ -97,18 +98,18 @@ func TestExtensionFoundationChange(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extfnd", jqExtension)
-	mustSucceed(t, aishellIn(t, proj, env, "exec", "true"))
+	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	ref := build.ExtensionRef(proj)
-	defer aishell(t, env, "build", "--base-image=docker.io/library/debian:bookworm-slim", "--progress=quiet")
+	defer aishell(t, "", env, "build", "--base-image=docker.io/library/debian:bookworm-slim", "--progress=quiet")
 
 	// A different base makes a different foundation; aishell:foundation and aishell:base move to it.
-	mustSucceed(t, aishell(t, env, "build", "--base-image=docker.io/library/node:24-bookworm-slim", "--progress=plain"))
+	mustSucceed(t, aishell(t, "", env, "build", "--base-image=docker.io/library/node:24-bookworm-slim", "--progress=plain"))
 	ctx := context.Background()
 	foundation, err := snapshot.ChainID(ctx, c, foundationImage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := aishellIn(t, proj, env, "exec", "--", "jq", "--version")
+	r := aishell(t, proj, env, "exec", "--", "jq", "--version")
 	mustSucceed(t, r)
 	if builds(r) != 1 {
 		t.Errorf("extension built %d times after the foundation changed, want 1", builds(r))
@@ -120,7 +121,7 @@ func TestExtensionFoundationChange(t *testing.T) {
 	if ok, err := snapshot.ChainContains(ctx, c, "overlayfs", top, foundation); err != nil || !ok {
 		t.Errorf("the extension's snapshot chain lacks the new foundation %s (%v)", foundation, err)
 	}
-	r = aishellIn(t, proj, append(env, missingSocket(t)), "exec", "true")
+	r = aishell(t, proj, append(env, missingSocket(t)), "exec", "true")
 	mustSucceed(t, r)
 	if builds(r) != 0 {
 		t.Error("rebuilt a second time")
@@ -131,22 +132,22 @@ func TestExtensionDockerfileEditAndFailure(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extedit", "FROM aishell:foundation\nRUN echo v1 > /etc/ext-version\n")
-	mustSucceed(t, aishellIn(t, proj, env, "exec", "true"))
+	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	writeDockerfile(t, proj, "FROM aishell:foundation\nRUN echo v2 > /etc/ext-version\n")
-	r := aishellIn(t, proj, env, "exec", "cat", "/etc/ext-version")
+	r := aishell(t, proj, env, "exec", "cat", "/etc/ext-version")
 	mustSucceed(t, r)
 	if builds(r) != 1 || r.Stdout != "v2\n" {
 		t.Errorf("after an edit: %d builds, %q", builds(r), r.Stdout)
 	}
-	r = aishellIn(t, proj, append(env, missingSocket(t)), "exec", "cat", "/etc/ext-version")
+	r = aishell(t, proj, append(env, missingSocket(t)), "exec", "cat", "/etc/ext-version")
 	mustSucceed(t, r)
 
 	ref := build.ExtensionRef(proj)
 	digest := imageTarget(t, c, ref)
 	writeDockerfile(t, proj, "FROM aishell:foundation\nRUN echo about to fail && false\n")
-	r = aishellIn(t, proj, env, "exec", "--", "--progress=plain", "true")
-	if r.Code != 1 {
-		t.Errorf("failing Dockerfile: exit %d, want 1", r.Code)
+	r = aishell(t, proj, env, "exec", "--", "--progress=plain", "true")
+	if r.Code != errs.CodeError {
+		t.Errorf("failing Dockerfile: exit %d, want %d", r.Code, errs.CodeError)
 	}
 	if !strings.Contains(r.Stderr, "about to fail") || !strings.Contains(r.Stderr, "did not complete successfully") {
 		t.Errorf("the failing step's output is not shown:\n%s", r.Stderr)
@@ -154,7 +155,7 @@ func TestExtensionDockerfileEditAndFailure(t *testing.T) {
 	if imageTarget(t, c, ref) != digest {
 		t.Fatal("a failed build replaced the extension image")
 	}
-	r = aishellIn(t, proj, env, "--no-rebuild", "exec", "cat", "/etc/ext-version")
+	r = aishell(t, proj, env, "--no-rebuild", "exec", "cat", "/etc/ext-version")
 	mustSucceed(t, r)
 	if r.Stdout != "v2\n" || !strings.Contains(r.Stderr, "stale extension") {
 		t.Errorf("the previous image is not usable: %q / %q", r.Stdout, r.Stderr)
@@ -169,8 +170,8 @@ func TestExtensionRefused(t *testing.T) {
 		"FROM debian\nRUN true\n":                         "use FROM aishell:foundation",
 	} {
 		proj := extProject(t, "extbad", df)
-		r := aishellIn(t, proj, env, "exec", "true")
-		if r.Code != 1 || builds(r) != 0 || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "not building") {
+		r := aishell(t, proj, env, "exec", "true")
+		if r.Code != errs.CodeError || builds(r) != 0 || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "not building") {
 			t.Errorf("%q: exit %d, stderr %q; want a refusal mentioning %q before any build", df, r.Code, r.Stderr, want)
 		}
 	}
@@ -180,14 +181,14 @@ func TestGCRemovesExtensionsOfGoneProjects(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extgone", "FROM aishell:foundation\nRUN echo gone > /etc/gone\n")
-	mustSucceed(t, aishellIn(t, proj, env, "exec", "true"))
+	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	ref := build.ExtensionRef(proj)
 	keep := extProject(t, "extkept", "FROM aishell:foundation\nRUN echo kept > /etc/kept\n")
-	mustSucceed(t, aishellIn(t, keep, env, "exec", "true"))
+	mustSucceed(t, aishell(t, keep, env, "exec", "true"))
 	if err := os.RemoveAll(proj); err != nil {
 		t.Fatal(err)
 	}
-	r := aishell(t, env, "gc")
+	r := aishell(t, "", env, "gc")
 	mustSucceed(t, r)
 	if imageExists(c, ref) || !strings.Contains(r.Stdout, "removed "+ref) {
 		t.Errorf("gc kept the extension of a deleted project")

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 
+	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	aoci "github.com/aishell/aishell/oci"
@@ -34,10 +39,17 @@ func userEnv(t *testing.T) []string {
 	return []string{"XDG_CONFIG_HOME=" + t.TempDir()}
 }
 
+// signalCode is how a run ended by sig exits, as a shell reports it: 128 plus the signal's number.
+func signalCode(sig syscall.Signal) int { return 128 + int(sig) }
+
+// codeNotFound is a shell's exit code for a command it cannot find; aishell exec passes the
+// container's own exit code through.
+const codeNotFound = 127
+
 func mustSucceed(t *testing.T, r result) {
 	t.Helper()
-	if r.Code != 0 {
-		t.Fatalf("exit %d, want 0", r.Code)
+	if r.Code != errs.CodeOK {
+		t.Fatalf("exit %d, want %d", r.Code, errs.CodeOK)
 	}
 }
 
@@ -53,6 +65,47 @@ func imageTarget(t *testing.T, c *containerd.Client, ref string) string {
 func imageExists(c *containerd.Client, ref string) bool {
 	_, err := c.ImageService().Get(context.Background(), ref)
 	return err == nil
+}
+
+// storeImages are the images in the namespace by name, but for the projects' extensions (and
+// their temporary build tags), which other tests build at any time: what a build or an update
+// may change outside a project.
+func storeImages(t *testing.T, c *containerd.Client) map[string]images.Image {
+	t.Helper()
+	all, err := c.ImageService().List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]images.Image{}
+	for _, img := range all {
+		if !strings.HasPrefix(img.Name, build.FoundationRepo+":ext-") {
+			m[img.Name] = img
+		}
+	}
+	return m
+}
+
+// imageChanges compares two storeImages: the names added, the names removed, and the names
+// whose target moved or whose record was written again (a tag set anew, even to the same target).
+func imageChanges(before, after map[string]images.Image) (added, removed, changed []string) {
+	for name, a := range after {
+		b, ok := before[name]
+		switch {
+		case !ok:
+			added = append(added, name)
+		case a.Target.Digest != b.Target.Digest || !a.UpdatedAt.Equal(b.UpdatedAt):
+			changed = append(changed, name)
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			removed = append(removed, name)
+		}
+	}
+	slices.Sort(added)
+	slices.Sort(removed)
+	slices.Sort(changed)
+	return added, removed, changed
 }
 
 func harnessRef(name, version string) string {
@@ -150,7 +203,7 @@ func (sb *sandbox) wait(t *testing.T) (int, string, string) {
 func (sb *sandbox) remove(t *testing.T) {
 	ctx := context.Background()
 	if sb.task != nil {
-		sb.task.Kill(ctx, 9)
+		sb.task.Kill(ctx, syscall.SIGKILL)
 		select {
 		case <-sb.exit:
 		case <-time.After(10 * time.Second):

@@ -6,13 +6,14 @@
 package test
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	loadEnvFile()
+	loadEnv()
 	dir, err := os.MkdirTemp("", "aishell-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -50,23 +51,54 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// loadEnvFile reads the variables test/env/up.sh wrote when they are not in the environment
+// loadEnv sets the variables test/env/up.sh wrote when they are not in the environment
 // already, so `go test ./test/` works after `make env-up` without sourcing anything.
-func loadEnvFile() {
+func loadEnv() {
 	if os.Getenv("CONTAINERD_ADDRESS") != "" {
 		return
 	}
-	vars, err := readEnvFile(envFilePath())
+	e, err := readTestEnv(filepath.Join(envDir(), "env.json"))
 	if err != nil {
 		envErr = fmt.Errorf("no test environment (%v): run `make env-up`", err)
 		return
 	}
-	for k, v := range vars {
-		if k == "PATH" {
-			v = strings.ReplaceAll(v, "$PATH", os.Getenv("PATH"))
-		}
+	for k, v := range e.Env {
 		os.Setenv(k, v)
 	}
+	if e.PathPrepend != "" {
+		os.Setenv("PATH", e.PathPrepend+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+}
+
+// testEnv is an environment the test/env scripts describe in env.json (write_env in
+// test/env/common.sh): variables to set as they are, and a directory to put first on PATH.
+type testEnv struct {
+	Env         map[string]string `json:"env"`
+	PathPrepend string            `json:"path_prepend"`
+}
+
+// envDir is where the test environment lives: $AISHELL_TEST_DIR, as for the test/env scripts
+// (the env file sets it), or their default.
+func envDir() string {
+	if d := os.Getenv("AISHELL_TEST_DIR"); d != "" {
+		return d
+	}
+	return "/tmp/aishell-test-env"
+}
+
+func readTestEnv(path string) (testEnv, error) {
+	var e testEnv
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(e.Env) == 0 {
+		return e, fmt.Errorf("%s names no variables", path)
+	}
+	return e, nil
 }
 
 func required() bool {
@@ -131,25 +163,55 @@ type result struct {
 	Took           time.Duration
 }
 
-// aishell runs the binary with args; extraEnv entries (KEY=VALUE) override the environment.
-func aishell(t *testing.T, extraEnv []string, args ...string) result {
+// cmdTimeout bounds every command a test runs to its end (runCmd).
+const cmdTimeout = 30 * time.Minute
+
+// aishellCmd is the binary under test with args, run in dir (the test's working directory when
+// dir is "") with env (KEY=VALUE entries) over the test's own environment: how every test
+// starts it, whether to its end (aishell) or in the background.
+func aishellCmd(dir string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(aishellBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// aishell runs the binary to its end (see aishellCmd) and records what it did.
+func aishell(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, aishellBin, args...)
-	cmd.Env = append(os.Environ(), extraEnv...)
-	var so, se bytes.Buffer
+	what := "aishell " + strings.Join(args, " ")
+	if dir != "" {
+		what = "(in " + dir + ") " + what
+	}
+	return runCmd(t, aishellCmd(dir, env, args...), what)
+}
+
+// runCmd runs cmd to its end, killing it after cmdTimeout, and records what it did.
+func runCmd(t *testing.T, cmd *exec.Cmd, what string) result {
+	t.Helper()
+	var so, se syncBuffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	start := time.Now()
-	err := cmd.Run()
-	r := result{Stdout: so.String(), Stderr: se.String(), Took: time.Since(start)}
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("aishell %v: %v", args, err)
-		}
-		r.Code = ee.ExitCode()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Logf("aishell %s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(cmdTimeout, func() {
+		timedOut.Store(true)
+		cmd.Process.Kill()
+	})
+	err := cmd.Wait()
+	timer.Stop()
+	r := result{Stdout: so.String(), Stderr: se.String(), Took: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	t.Logf("%s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", what, r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
+	if timedOut.Load() {
+		// Errorf, not Fatalf: runCmd may run in a goroutine of the test.
+		t.Errorf("%s: killed after %s", what, cmdTimeout)
+	}
 	return r
 }

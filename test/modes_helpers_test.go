@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,13 +39,12 @@ func needRootless(t *testing.T) (*rootlessEnv, *containerd.Client) {
 		}
 		t.Skipf(format, args...)
 	}
-	path := filepath.Join(filepath.Dir(envFilePath()), "rootless", "env")
-	vars, err := readEnvFile(path)
+	e, err := readTestEnv(filepath.Join(envDir(), "rootless", "env.json"))
 	if err != nil {
 		stop("no rootless environment (%v): run test/env/rootless-up.sh", err)
 	}
-	r := &rootlessEnv{User: vars["AISHELL_ROOTLESS_USER"], RuntimeDir: vars["AISHELL_ROOTLESS_RUNTIME_DIR"],
-		Bin: vars["AISHELL_ROOTLESS_BIN"], Containerd: vars["CONTAINERD_ADDRESS"]}
+	r := &rootlessEnv{User: e.Env["AISHELL_ROOTLESS_USER"], RuntimeDir: e.Env["AISHELL_ROOTLESS_RUNTIME_DIR"],
+		Bin: e.PathPrepend, Containerd: e.Env["CONTAINERD_ADDRESS"]}
 	u, err := user.Lookup(r.User)
 	if err != nil {
 		stop("rootless test user %q: %v", r.User, err)
@@ -60,31 +58,6 @@ func needRootless(t *testing.T) (*rootlessEnv, *containerd.Client) {
 	}
 	t.Cleanup(func() { c.Close() })
 	return r, c
-}
-
-func envFilePath() string {
-	if p := os.Getenv("AISHELL_TEST_ENV"); p != "" {
-		return p
-	}
-	return "/tmp/aishell-test-env/env"
-}
-
-// readEnvFile reads the export lines of an env file written by the test/env scripts.
-func readEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export "), "=")
-		if ok {
-			vars[k] = v
-		}
-	}
-	return vars, sc.Err()
 }
 
 // dir makes a directory owned by the user in their home, removed after the test.
@@ -141,23 +114,6 @@ func (r *rootlessEnv) command(dir string, extra []string, name string, args ...s
 func (r *rootlessEnv) aishell(t *testing.T, dir string, extra []string, args ...string) result {
 	t.Helper()
 	return runCmd(t, r.command(dir, extra, aishellBin, args...), "(as "+r.User+" in "+dir+") aishell "+strings.Join(args, " "))
-}
-
-// runCmd runs cmd to the end and records what it did.
-func runCmd(t *testing.T, cmd *exec.Cmd, what string) result {
-	t.Helper()
-	var so, se syncBuffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	start := time.Now()
-	err := cmd.Run()
-	r := result{Stdout: so.String(), Stderr: se.String(), Took: time.Since(start)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	t.Logf("%s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", what, r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
-	return r
 }
 
 // sudoEnv is the environment `sudo aishell` gets when user u runs it: root's, reset by sudo

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aishell/aishell/errs"
 )
 
 // As root on the host, the agent's files in the project are root's.
@@ -19,7 +21,7 @@ func TestRootFilesOwnedByRoot(t *testing.T) {
 	}
 	env := runEnv(t)
 	proj := project(t, "rootowner")
-	r := aishellIn(t, proj, env, "exec", "--", "sh", "-c", "touch new.txt && id -u && whoami")
+	r := aishell(t, proj, env, "exec", "--", "sh", "-c", "touch new.txt && id -u && whoami")
 	mustSucceed(t, r)
 	if r.Stdout != "0\nroot\n" {
 		t.Errorf("inside: %q, want uid 0 root", r.Stdout)
@@ -78,10 +80,11 @@ func TestSudoRunsAsTheUser(t *testing.T) {
 	}
 }
 
-// sudoCmd is aishell run as root with the environment sudo gives it.
+// sudoCmd is aishell run as root with the environment sudo gives it (env, and nothing of the
+// test's own).
 func sudoCmd(dir string, env []string, args ...string) *exec.Cmd {
-	cmd := exec.Command(aishellBin, args...)
-	cmd.Dir, cmd.Env = dir, env
+	cmd := aishellCmd(dir, nil, args...)
+	cmd.Env = env
 	return cmd
 }
 
@@ -163,15 +166,16 @@ func TestRootlessSigtermCleansUp(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	id := runningID(t, c, "aishell-rlterm-exec-")
+	id := runningID(t, c, proj)
 	if left := leftovers(t, c, id); len(left) < 4 {
 		t.Fatalf("a running rootless container should hold a container, task, lease and snapshots: %v", left)
 	}
+	waitForProcess(t, c, proj, "sleep")
 	cmd.Process.Signal(syscall.SIGTERM)
 	start := time.Now()
 	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 143 {
-		t.Errorf("exit %d, want 143 (stderr %q)", code, se.String())
+	if code := cmd.ProcessState.ExitCode(); code != signalCode(syscall.SIGTERM) {
+		t.Errorf("exit %d, want %d (stderr %q)", code, signalCode(syscall.SIGTERM), se.String())
 	}
 	if time.Since(start) > 12*time.Second {
 		t.Errorf("took %s to stop", time.Since(start))
@@ -224,12 +228,12 @@ func TestRootlessDoctorAndMissingContainerd(t *testing.T) {
 	empty := u.dir(t, "emptyrun")
 	r = u.aishell(t, u.Home, []string{"XDG_RUNTIME_DIR=" + empty}, "exec", "true")
 	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
-	if r.Code != 1 || len(lines) != 2 || !strings.Contains(lines[0], "no rootless containerd for "+u.User) ||
+	if r.Code != errs.CodeError || len(lines) != 2 || !strings.Contains(lines[0], "no rootless containerd for "+u.User) ||
 		!strings.Contains(lines[1], "containerd-rootless-setuptool.sh install") || !strings.Contains(lines[1], "sudo aishell") {
 		t.Errorf("no rootless containerd: exit %d, stderr %q: want one line and a hint naming both ways", r.Code, r.Stderr)
 	}
 	r = u.aishell(t, u.Home, []string{"XDG_RUNTIME_DIR=" + empty}, "doctor")
-	if r.Code != 1 || !strings.Contains(r.Stdout, "FAIL  mode") || !strings.Contains(r.Stdout, "sudo aishell") || !strings.Contains(r.Stdout, "skip  containerd") {
+	if r.Code != errs.CodeError || !strings.Contains(r.Stdout, "FAIL  mode") || !strings.Contains(r.Stdout, "sudo aishell") || !strings.Contains(r.Stdout, "skip  containerd") {
 		t.Errorf("doctor without rootless containerd: exit %d %q", r.Code, r.Stdout)
 	}
 }

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bkclient "github.com/moby/buildkit/client"
+
+	"github.com/aishell/aishell/errs"
 )
 
 // pki writes a CA, a server certificate for 127.0.0.1 and a client certificate, signed by it,
@@ -122,24 +127,38 @@ func TestRemoteBuildkitOverTLS(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	})
-	tls := []string{"--buildkit-host", addr, "--tlsdir", clientDir}
-	var r result
-	for i := 0; i < 100; i++ {
-		if r = aishell(t, env, append(tls, "doctor")...); r.Code == 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	// Up once it answers a client holding the certificates aishell is given below.
+	bk, err := bkclient.New(context.Background(), addr,
+		bkclient.WithServerConfig("localhost", filepath.Join(clientDir, "ca.pem")),
+		bkclient.WithCredentials(filepath.Join(clientDir, "cert.pem"), filepath.Join(clientDir, "key.pem")))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer bk.Close()
+	waitUntil(t, 2*time.Minute, "buildkitd answering at "+addr, func() bool {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(filepath.Join(root, "buildkitd.log"))
+			t.Fatalf("buildkitd exited during start-up:\n%s", b)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := bk.ListWorkers(ctx)
+		return err == nil
+	})
+	tls := []string{"--buildkit-host", addr, "--tlsdir", clientDir}
+	r := aishell(t, "", env, append(tls, "doctor")...)
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "ok    buildkitd    buildkitd v") || !strings.Contains(r.Stdout, addr) {
 		t.Errorf("doctor through TLS: %q", r.Stdout)
@@ -148,12 +167,12 @@ func TestRemoteBuildkitOverTLS(t *testing.T) {
 	proj := project(t, "tlsext")
 	os.MkdirAll(filepath.Join(proj, ".aishell"), 0o755)
 	os.WriteFile(filepath.Join(proj, ".aishell", "Dockerfile"), []byte(fmt.Sprintf("FROM aishell:foundation\nRUN echo built-over-tls-%d > /etc/tls-marker\n", time.Now().UnixNano())), 0o644)
-	r = aishellIn(t, proj, env, append(tls, "ext", "rebuild", "--progress=plain")...)
+	r = aishell(t, proj, env, append(tls, "ext", "rebuild", "--progress=plain")...)
 	mustSucceed(t, r)
 	// The separate files, as buildctl names them, work as well as the directory.
 	files := []string{"--buildkit-host", addr, "--tlscacert", filepath.Join(certs, "ca.pem"),
 		"--tlscert", filepath.Join(certs, "cert.pem"), "--tlskey", filepath.Join(certs, "key.pem"), "--tlsservername", "localhost"}
-	r = aishellIn(t, proj, env, append(files, "exec", "--", "cat", "/etc/tls-marker")...)
+	r = aishell(t, proj, env, append(files, "exec", "--", "cat", "/etc/tls-marker")...)
 	mustSucceed(t, r)
 	if !strings.HasPrefix(r.Stdout, "built-over-tls-") {
 		t.Errorf("the extension built over TLS: %q", r.Stdout)
@@ -162,18 +181,18 @@ func TestRemoteBuildkitOverTLS(t *testing.T) {
 	oneLine := func(r result, want, hint string) {
 		t.Helper()
 		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
-		if r.Code != 1 || len(lines) != 2 || !strings.Contains(lines[0], want) || !strings.Contains(lines[1], hint) {
+		if r.Code != errs.CodeError || len(lines) != 2 || !strings.Contains(lines[0], want) || !strings.Contains(lines[1], hint) {
 			t.Errorf("exit %d, stderr %q: want one line with %q and a hint with %q", r.Code, r.Stderr, want, hint)
 		}
 	}
 	// The server wants a client certificate.
-	r = aishellIn(t, proj, env, "--buildkit-host", addr, "--tlscacert", filepath.Join(certs, "ca.pem"), "ext", "rebuild")
+	r = aishell(t, proj, env, "--buildkit-host", addr, "--tlscacert", filepath.Join(certs, "ca.pem"), "ext", "rebuild")
 	oneLine(r, "cannot reach buildkitd at "+addr, "--tlscert")
 	// A CA that did not sign the server's certificate.
-	r = aishellIn(t, proj, env, "--buildkit-host", addr, "--tlscacert", filepath.Join(certs, "other-ca.pem"),
+	r = aishell(t, proj, env, "--buildkit-host", addr, "--tlscacert", filepath.Join(certs, "other-ca.pem"),
 		"--tlscert", filepath.Join(certs, "cert.pem"), "--tlskey", filepath.Join(certs, "key.pem"), "ext", "rebuild")
 	oneLine(r, "TLS handshake failed", "--tlscacert")
 	// A certificate without its key is a mistake caught before dialling.
-	r = aishellIn(t, proj, env, "--buildkit-host", addr, "--tlscert", filepath.Join(certs, "cert.pem"), "ext", "rebuild")
+	r = aishell(t, proj, env, "--buildkit-host", addr, "--tlscert", filepath.Join(certs, "cert.pem"), "ext", "rebuild")
 	oneLine(r, "needs its key", "--tlscert")
 }

@@ -1,11 +1,13 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,13 +16,15 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/labels"
 )
 
 // runEnv builds the harness set once for the run tests and returns the user env for it.
 func runEnv(t *testing.T) []string {
 	t.Helper()
 	env := userEnv(t)
-	mustSucceed(t, aishell(t, env, "build", "--with-claude", "--claude-version="+claudeV2, "--with-gemini", "--gemini-version="+geminiV, "--progress=plain"))
+	mustSucceed(t, aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV2, "--with-gemini", "--gemini-version="+geminiV, "--progress=plain"))
 	return env
 }
 
@@ -40,20 +44,11 @@ func project(t *testing.T, name string) string {
 	return dir
 }
 
-// aishellIn runs the binary in dir.
-func aishellIn(t *testing.T, dir string, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(aishellBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	return runCmd(t, cmd, "(in "+dir+") aishell "+strings.Join(args, " "))
-}
-
 func TestExecIdentityAndProject(t *testing.T) {
 	needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "ident")
-	r := aishellIn(t, filepath.Join(proj, "sub"), env, "exec", "--", "sh", "-c", "id -u; id -g; pwd; echo $HOME; git config user.email; whoami; touch ~/w && echo home-writable")
+	r := aishell(t, filepath.Join(proj, "sub"), env, "exec", "--", "sh", "-c", "id -u; id -g; pwd; echo $HOME; git config user.email; whoami; touch ~/w && echo home-writable")
 	mustSucceed(t, r)
 	home, _ := os.UserHomeDir()
 	if h := os.Getenv("HOME"); h != "" {
@@ -69,16 +64,16 @@ func TestExecHarnessesReadOnly(t *testing.T) {
 	needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "harn")
-	r := aishellIn(t, proj, env, "exec", "--", "sh", "-c", "claude --version && gemini --version")
+	r := aishell(t, proj, env, "exec", "--", "sh", "-c", "claude --version && gemini --version")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, claudeV2) || !strings.Contains(r.Stdout, geminiV) {
 		t.Errorf("versions: %q", r.Stdout)
 	}
-	r = aishellIn(t, proj, env, "exec", "--", "touch", "/opt/harness/claude/x")
+	r = aishell(t, proj, env, "exec", "--", "touch", "/opt/harness/claude/x")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "Read-only file system") {
 		t.Errorf("writing the harness snapshot: exit %d %q, want EROFS", r.Code, r.Stderr)
 	}
-	r = aishellIn(t, proj, env, "claude", "--version")
+	r = aishell(t, proj, env, "claude", "--version")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, claudeV2) {
 		t.Errorf("aishell claude --version: %q", r.Stdout)
@@ -89,11 +84,10 @@ func TestExecExitCodeAndStdin(t *testing.T) {
 	needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "exit")
-	if r := aishellIn(t, proj, env, "exec", "--", "sh", "-c", "exit 7"); r.Code != 7 {
+	if r := aishell(t, proj, env, "exec", "--", "sh", "-c", "exit 7"); r.Code != 7 {
 		t.Errorf("exit %d, want 7", r.Code)
 	}
-	cmd := exec.Command(aishellBin, "exec", "--", "tr", "a-z", "A-Z")
-	cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+	cmd := aishellCmd(proj, env, "exec", "--", "tr", "a-z", "A-Z")
 	cmd.Stdin = strings.NewReader("piped input\n")
 	out, err := cmd.Output()
 	if err != nil || string(out) != "PIPED INPUT\n" {
@@ -105,7 +99,7 @@ func TestExecEnvironmentFilter(t *testing.T) {
 	needEnv(t)
 	env := append(runEnv(t), "AWS_SECRET_ACCESS_KEY=leak", "ANTHROPIC_API_KEY=sk-test-123", "SOME_HOST_VAR=x")
 	proj := project(t, "envf")
-	r := aishellIn(t, proj, env, "exec", "--", "env")
+	r := aishell(t, proj, env, "exec", "--", "env")
 	mustSucceed(t, r)
 	if strings.Contains(r.Stdout, "AWS_SECRET_ACCESS_KEY") || strings.Contains(r.Stdout, "SOME_HOST_VAR") {
 		t.Error("a host variable not on the list reached the container")
@@ -127,7 +121,7 @@ func TestExecEnvironmentFilter(t *testing.T) {
 	if err := config.Save(cfgPath, cfg, config.Person{Mode: config.ModeRoot}); err != nil {
 		t.Fatal(err)
 	}
-	r = aishellIn(t, proj, env, "exec", "--", "env")
+	r = aishell(t, proj, env, "exec", "--", "env")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "SOME_HOST_VAR=x\n") || strings.Contains(r.Stdout, "AWS_SECRET_ACCESS_KEY") {
 		t.Errorf("pass_env from the config: want SOME_HOST_VAR only:\n%s", r.Stdout)
@@ -180,22 +174,108 @@ func waitGone(t *testing.T, c *containerd.Client, prefix string) {
 	t.Errorf("left behind: %v", left)
 }
 
-// runningID waits until a container of this prefix runs and returns its ID.
-func runningID(t *testing.T, c *containerd.Client, prefix string) string {
+// projectTasks are the running tasks of the containers aishell started for the project proj
+// (the project label of the container, so another test's or another run's containers never count).
+func projectTasks(c *containerd.Client, proj string) []containerd.Task {
+	ctx := context.Background()
+	ctrs, _ := c.Containers(ctx, labels.Equals(labels.Project, strconv.Quote(proj)))
+	var running []containerd.Task
+	for _, ctr := range ctrs {
+		task, err := ctr.Task(ctx, nil)
+		if err != nil {
+			continue
+		}
+		if st, err := task.Status(ctx); err == nil && st.Status == containerd.Running {
+			running = append(running, task)
+		}
+	}
+	return running
+}
+
+// waitForProcess waits until a process called name (its comm) runs in the container of the
+// project proj: the container's command has started, and its init (tini) forwards signals by
+// then. It looks for name among the descendants of the task's init in /proc: the pids are the
+// host's (neither environment has a pid namespace of its own around containerd), and the
+// rootless containerd has no cgroups for task.Pids to read.
+func waitForProcess(t *testing.T, c *containerd.Client, proj, name string) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		tasks, _ := c.TaskService().List(context.Background(), nil)
-		if tasks != nil {
-			for _, x := range tasks.Tasks {
-				if strings.HasPrefix(x.ID, prefix) && x.Status == 2 { // RUNNING
-					return x.ID
+	waitUntil(t, 30*time.Second, "a "+name+" process in the container of "+proj, func() bool {
+		for _, task := range projectTasks(c, proj) {
+			for _, pid := range descendants(int(task.Pid())) {
+				if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == name {
+					return true
 				}
 			}
 		}
+		return false
+	})
+}
+
+// descendants are the pids of the processes under pid, from the parent pids in /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses, so after the last ")".
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
+// runningID waits until a container of the project proj runs and returns its ID.
+func runningID(t *testing.T, c *containerd.Client, proj string) string {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if tasks := projectTasks(c, proj); len(tasks) > 0 {
+			return tasks[0].ID()
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("no running container %s*", prefix)
+	t.Fatalf("no running container for the project %s", proj)
 	return ""
+}
+
+// waitUntil polls cond until it holds, and fails the test when it still does not after timeout.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A command for the container that runs until the file release appears in the project (the
+// working directory), so that a test decides when it ends, and fails if that never happens.
+const untilReleased = "for i in $(seq 3000); do [ -e release ] && exit 0; sleep 0.1; done; echo never released >&2; exit 1"
+
+// release lets the untilReleased commands in the project proj end.
+func release(t *testing.T, proj string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(proj, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCleanupOnExitInterruptAndTerm(t *testing.T) {
@@ -206,28 +286,29 @@ func TestCleanupOnExitInterruptAndTerm(t *testing.T) {
 		sig  os.Signal
 		code int
 	}{
-		{"exit", nil, 0},
-		{"ctrlc", os.Interrupt, 130},
-		{"sigterm", syscall.SIGTERM, 143},
-		{"sighup", syscall.SIGHUP, 129},
+		{"exit", nil, errs.CodeOK},
+		{"ctrlc", os.Interrupt, signalCode(syscall.SIGINT)},
+		{"sigterm", syscall.SIGTERM, signalCode(syscall.SIGTERM)},
+		{"sighup", syscall.SIGHUP, signalCode(syscall.SIGHUP)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proj := project(t, "clean"+tc.name)
-			prefix := "aishell-clean" + tc.name + "-exec-"
 			args := []string{"exec", "--", "sleep", "100"}
 			if tc.sig == nil {
-				args = []string{"exec", "--", "sleep", "1"}
+				args = []string{"exec", "--", "sh", "-c", untilReleased}
 			}
-			cmd := exec.Command(aishellBin, args...)
-			cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+			cmd := aishellCmd(proj, env, args...)
 			var se syncBuffer
 			cmd.Stderr = &se
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			id := runningID(t, c, prefix)
+			id := runningID(t, c, proj)
 			if tc.sig != nil {
+				waitForProcess(t, c, proj, "sleep")
 				cmd.Process.Signal(tc.sig)
+			} else {
+				release(t, proj)
 			}
 			start := time.Now()
 			cmd.Wait()
@@ -248,13 +329,15 @@ func TestTwoRunsSideBySide(t *testing.T) {
 	proj := project(t, "twin")
 	var cmds []*exec.Cmd
 	for i := 0; i < 2; i++ {
-		cmd := exec.Command(aishellBin, "exec", "--", "sh", "-c", "sleep 2; echo done")
-		cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+		cmd := aishellCmd(proj, env, "exec", "--", "sh", "-c", untilReleased)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		cmds = append(cmds, cmd)
 	}
+	// Both run at once before either may end.
+	waitUntil(t, 2*time.Minute, "two containers of "+proj+" running", func() bool { return len(projectTasks(c, proj)) == 2 })
+	release(t, proj)
 	for i, cmd := range cmds {
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("run %d: %v", i, err)
@@ -279,11 +362,11 @@ func TestRunErrors(t *testing.T) {
 	}
 	// A namespace with nothing built in it.
 	empty := append(env, fmt.Sprintf("CONTAINERD_NAMESPACE=aishell-empty-%d", time.Now().UnixNano()))
-	check(aishellIn(t, proj, empty, "exec", "true"), 1, "no foundation image yet")
-	check(aishellIn(t, proj, env, "codex"), 1, "codex is not built")
-	check(aishellIn(t, proj, append(env, "CONTAINERD_ADDRESS=/nonexistent/containerd.sock"), "exec", "true"), 1, "cannot reach containerd at /nonexistent/containerd.sock")
-	check(aishellIn(t, "/", env, "exec", "true"), 1, "cannot mount / as the project")
-	check(aishellIn(t, proj, env, "exec"), 2, "exec needs a command")
+	check(aishell(t, proj, empty, "exec", "true"), errs.CodeError, "no foundation image yet")
+	check(aishell(t, proj, env, "codex"), errs.CodeError, "codex is not built")
+	check(aishell(t, proj, append(env, "CONTAINERD_ADDRESS=/nonexistent/containerd.sock"), "exec", "true"), errs.CodeError, "cannot reach containerd at /nonexistent/containerd.sock")
+	check(aishell(t, "/", env, "exec", "true"), errs.CodeError, "cannot mount / as the project")
+	check(aishell(t, proj, env, "exec"), errs.CodeUsage, "exec needs a command")
 }
 
 // A reader that goes away ends the process as outside a container, and nothing is left.
@@ -313,18 +396,17 @@ func TestGCReapsRunsOfKilledAishell(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "reaped")
-	cmd := exec.Command(aishellBin, "exec", "--", "sleep", "100")
-	cmd.Dir, cmd.Env = proj, append(os.Environ(), env...)
+	cmd := aishellCmd(proj, env, "exec", "--", "sleep", "100")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	id := runningID(t, c, "aishell-reaped-exec-")
+	id := runningID(t, c, proj)
 	cmd.Process.Kill()
 	cmd.Wait()
 	if left := leftovers(t, c, id); len(left) == 0 {
 		t.Fatal("SIGKILL left nothing behind: the test proves nothing")
 	}
-	r := aishell(t, env, "gc")
+	r := aishell(t, "", env, "gc")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "removed leftover container "+id) {
 		t.Errorf("gc did not report reaping %s", id)
@@ -342,7 +424,7 @@ func TestHarnessConfigMounted(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(home, ".claude", "settings.json"), []byte(`{"theme":"dark"}`), 0o644)
 	proj := project(t, "cfgdir")
-	r := aishellIn(t, proj, append(env, "HOME="+home), "exec", "--", "sh", "-c",
+	r := aishell(t, proj, append(env, "HOME="+home), "exec", "--", "sh", "-c",
 		`cat "$HOME/.claude/settings.json" && echo written > "$HOME/.claude/from-container" && test ! -e "$HOME/.codex"`)
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, `{"theme":"dark"}`) {

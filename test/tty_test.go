@@ -1,8 +1,6 @@
 package test
 
 import (
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,12 +30,10 @@ func (s *screen) waitFor(t *testing.T, re string, from int) int {
 }
 
 func TestInteractiveTerminal(t *testing.T) {
-	needEnv(t)
+	c := needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "tty")
-	cmd := exec.Command(aishellBin) // the default command: an interactive shell
-	cmd.Dir = proj
-	cmd.Env = append(os.Environ(), append(env, "TERM=xterm")...)
+	cmd := aishellCmd(proj, append(env, "TERM=xterm")) // the default command: an interactive shell
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
 		t.Fatal(err)
@@ -60,15 +56,19 @@ func TestInteractiveTerminal(t *testing.T) {
 	type_("stty size\r")
 	pos = s.waitFor(t, `40 120\s`, pos)
 
+	// A process in the container that reports the size it sees when SIGWINCH reaches it. (The
+	// markers are computed, so the terminal's echo of the typed line never matches them.)
+	type_(`sh -c 'w() { echo "winch-$((1+1)): $(stty size)"; exit; }; trap w WINCH; echo waiting-$((1+1)); while :; do sleep 0.1; done'` + "\r")
+	pos = s.waitFor(t, `waiting-2\s`, pos)
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 50, Cols: 100}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // SIGWINCH -> resize
+	pos = s.waitFor(t, `winch-2: 50 100\s`, pos)
 	type_("stty size\r")
 	pos = s.waitFor(t, `50 100\s`, pos)
 
 	type_("sleep 100; echo sleep-ended-$?\r")
-	time.Sleep(time.Second)
+	waitForProcess(t, c, proj, "sleep")
 	start := time.Now()
 	type_("\x03") // Ctrl-C
 	pos = s.waitFor(t, `sleep-ended-130|\^C`, pos)

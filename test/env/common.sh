@@ -11,7 +11,7 @@ DEBIAN_SUITE=bookworm
 AISHELL_TEST_CACHE=${AISHELL_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aishell-test}
 BIN_DIR=$AISHELL_TEST_CACHE/bin-ctd${CONTAINERD_VERSION}-bk${BUILDKIT_VERSION}-runc${RUNC_VERSION}
 SEED_DIR=$AISHELL_TEST_CACHE/seed
-# Where a running environment lives (sockets, state, pids, env file).
+# Where a running environment lives (sockets, state, pids, env files).
 AISHELL_TEST_DIR=${AISHELL_TEST_DIR:-/tmp/aishell-test-env}
 
 log() { printf '[test-env] %s\n' "$*" >&2; }
@@ -34,4 +34,36 @@ kill_tasks() {
 			log "killed leftover task $ns/$t"
 		done
 	done
+}
+# json_string S: S as a JSON string (S has no control characters: write_env checks).
+json_string() {
+	local s=${1//\\/\\\\}
+	s=${s//\"/\\\"}
+	printf '"%s"' "$s"
+}
+# write_env DIR BIN NAME=VALUE...: describes a running environment twice, each file replaced
+# whole (a reader never sees half of one):
+#   DIR/env       export lines for a shell (`. DIR/env`), and BIN put first on its PATH;
+#   DIR/env.json  the same for programs, with nothing to expand or unquote:
+#                 {"env": {"NAME": "VALUE", ...}, "path_prepend": "BIN"}. The Go tests read this one.
+write_env() {
+	local dir=$1 bin=$2 kv sep=
+	shift 2
+	for kv in "$bin" "$@"; do
+		case $kv in *[[:cntrl:]]*) die "write_env: a value with a control character: $kv" ;; esac
+	done
+	{
+		for kv in "$@"; do printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"; done
+		printf 'export PATH=%q:$PATH\n' "$bin"
+	} >"$dir/env.tmp"
+	{
+		printf '{\n  "env": {'
+		for kv in "$@"; do
+			printf '%s\n    %s: %s' "$sep" "$(json_string "${kv%%=*}")" "$(json_string "${kv#*=}")"
+			sep=,
+		done
+		printf '\n  },\n  "path_prepend": %s\n}\n' "$(json_string "$bin")"
+	} >"$dir/env.json.tmp"
+	mv -f "$dir/env.tmp" "$dir/env"
+	mv -f "$dir/env.json.tmp" "$dir/env.json"
 }

@@ -43,7 +43,7 @@ if [ -d "$dir" ]; then
 		umount -l "$m" 2>/dev/null && log "unmounted $m" || true
 	done
 fi
-rm -f "$dir/env" "$dir/reused"
+rm -f "$dir/env" "$dir/env.json" "$dir/reused"
 if [ "${1:-}" = "--purge" ]; then
 	rm -rf --one-file-system "$dir"
 	log "removed $dir"

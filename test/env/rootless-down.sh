@@ -31,7 +31,7 @@ if id -u "$RL_USER" >/dev/null 2>&1 && pgrep -u "$RL_USER" >/dev/null 2>&1; then
 	pkill -KILL -u "$RL_USER" || true
 	log "killed the remaining processes of $RL_USER"
 fi
-rm -f "$RL_DIR/env" "$RL_DIR/reused"
+rm -f "$RL_DIR/env" "$RL_DIR/env.json" "$RL_DIR/reused"
 if [ "${1:-}" = "--purge" ] && [ -d "$RL_DIR" ]; then
 	rm -rf --one-file-system "$RL_DIR"
 	log "removed $RL_DIR"

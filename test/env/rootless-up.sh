@@ -10,7 +10,8 @@
 #     aishell, on $XDG_RUNTIME_DIR/buildkit-aishell/buildkitd.sock, where aishell looks by default.
 # Everything lives under $AISHELL_TEST_DIR/rootless (the user's XDG_RUNTIME_DIR is
 # $AISHELL_TEST_DIR/rootless/run); nothing else on the machine changes but the user's account.
-# An environment that is up and answering is reused. Writes $AISHELL_TEST_DIR/rootless/env.
+# An environment that is up and answering is reused. Writes $AISHELL_TEST_DIR/rootless/env (for a
+# shell) and $AISHELL_TEST_DIR/rootless/env.json (for programs: the tests), on reuse too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
@@ -24,10 +25,18 @@ done
 rl_ready() {
 	ctr --address "$RL_CTD_SOCK" version >/dev/null 2>&1 && buildctl --addr "unix://$RL_BK_SOCK" debug workers >/dev/null 2>&1
 }
+# For seed.sh and the tests (which talk to the sockets as root, and run aishell as the user
+# with only XDG_RUNTIME_DIR set, so it finds everything by its defaults).
+write_env_files() {
+	write_env "$RL_DIR" "$RL_BIN" CONTAINERD_ADDRESS="$RL_CTD_SOCK" CONTAINERD_NAMESPACE=aishell \
+		BUILDKIT_HOST="unix://$RL_BK_SOCK" AISHELL_ROOTLESS_USER="$RL_USER" \
+		AISHELL_ROOTLESS_RUNTIME_DIR="$RL_RUN" AISHELL_ROOTLESS_BIN="$RL_BIN"
+}
 export PATH="$BIN_DIR:$PATH"
 if rl_alive "$RL_DIR/rootlesskit.pid" && rl_alive "$RL_DIR/buildkitd.pid" && rl_ready && [ -f "$RL_DIR/env" ]; then
 	log "reusing the rootless environment in $RL_DIR"
 	touch "$RL_DIR/reused"
+	write_env_files
 	exit 0
 fi
 if rl_alive "$RL_DIR/rootlesskit.pid" || rl_alive "$RL_DIR/buildkitd.pid"; then
@@ -121,14 +130,4 @@ done
 rl_ready || { tail -n 20 "$RL_DIR/buildkitd.log" >&2; die "rootless buildkitd did not answer within 30 s"; }
 log "rootless containerd and buildkitd up for $RL_USER in $((SECONDS - t0)) s"
 
-# For seed.sh and the tests (which talk to the sockets as root, and run aishell as the user
-# with only XDG_RUNTIME_DIR set, so it finds everything by its defaults).
-cat >"$RL_DIR/env" <<ENV
-export CONTAINERD_ADDRESS=$RL_CTD_SOCK
-export CONTAINERD_NAMESPACE=aishell
-export BUILDKIT_HOST=unix://$RL_BK_SOCK
-export AISHELL_ROOTLESS_USER=$RL_USER
-export AISHELL_ROOTLESS_RUNTIME_DIR=$RL_RUN
-export AISHELL_ROOTLESS_BIN=$RL_BIN
-export PATH=$RL_BIN:\$PATH
-ENV
+write_env_files

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a private containerd and buildkitd (containerd worker, host network) on sockets under
-# $AISHELL_TEST_DIR, waits until both answer, and writes the variables to use to $AISHELL_TEST_DIR/env.
-# An environment that is already up and answering is reused. Prints the env file's contents.
+# $AISHELL_TEST_DIR, waits until both answer, and writes the variables to use to $AISHELL_TEST_DIR/env
+# (for a shell) and $AISHELL_TEST_DIR/env.json (for programs: the tests). An environment that is
+# already up and answering is reused; both files are written again either way. Prints the env file.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
@@ -19,6 +20,11 @@ export PATH="$BIN_DIR:$PATH"
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && grep -qF "$dir" "/proc/$(cat "$1")/cmdline" 2>/dev/null; }
 ctd_ready() { ctr --address "$ctd_sock" version >/dev/null 2>&1; }
 bk_ready() { buildctl --addr "unix://$bk_sock" debug workers >/dev/null 2>&1; }
+# The variables to use, for a shell and for programs (see write_env in common.sh).
+write_env_files() {
+	write_env "$dir" "$BIN_DIR" CONTAINERD_ADDRESS="$ctd_sock" CONTAINERD_NAMESPACE=aishell \
+		BUILDKIT_HOST="unix://$bk_sock" AISHELL_TEST_DIR="$dir"
+}
 wait_for() { # wait_for NAME PIDFILE LOG CHECK
 	local i
 	for ((i = 0; i < 300; i++)); do
@@ -33,6 +39,7 @@ wait_for() { # wait_for NAME PIDFILE LOG CHECK
 if alive "$dir/containerd.pid" && alive "$dir/buildkitd.pid" && ctd_ready && bk_ready && [ -f "$dir/env" ]; then
 	log "reusing the environment in $dir"
 	touch "$dir/reused"
+	write_env_files
 	cat "$dir/env"
 	exit 0
 fi
@@ -77,11 +84,5 @@ echo $! >"$dir/buildkitd.pid"
 wait_for buildkitd "$dir/buildkitd.pid" "$dir/buildkitd.log" bk_ready
 log "containerd and buildkitd up in $((SECONDS - t0)) s"
 
-cat >"$dir/env" <<ENV
-export CONTAINERD_ADDRESS=$ctd_sock
-export CONTAINERD_NAMESPACE=aishell
-export BUILDKIT_HOST=unix://$bk_sock
-export AISHELL_TEST_ENV=$dir/env
-export PATH=$BIN_DIR:\$PATH
-ENV
+write_env_files
 cat "$dir/env"

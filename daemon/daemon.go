@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -122,7 +123,13 @@ func Buildkit(ctx context.Context, ep config.Endpoints) (*bkclient.Client, error
 	if _, err := c.Info(cctx); err != nil {
 		c.Close()
 		e := fail(connWhy(err), err)
-		if isTLSError(err) {
+		// A server that wants a client certificate we did not give ends the connection after
+		// the TLS handshake; the client then sees it dropped (broken pipe, reset, EOF) rather
+		// than a TLS error, depending on timing.
+		if isTLSError(err) || (len(opts) > 0 && isDropped(err)) {
+			if !isTLSError(err) {
+				e.Why = "the connection was closed after the TLS handshake (" + e.Why + "): the server may want a client certificate"
+			}
 			e.Hint = "check the certificates: --tlscacert must name the CA that signed the server's certificate, --tlsservername a name in it, and the server may want a client certificate (--tlscert, --tlskey)"
 		}
 		return nil, e
@@ -181,6 +188,15 @@ func oneOf(dir string, names ...string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("TLS directory %s has none of %s", dir, strings.Join(names, ", "))
+}
+
+// isDropped reports whether a connection was closed under the client.
+func isDropped(err error) bool {
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "broken pipe") || strings.Contains(s, "connection reset") || strings.Contains(s, "EOF")
 }
 
 func isTLSError(err error) bool {

@@ -36,7 +36,7 @@ func (s *cleanupStack) unwind(ctx context.Context) {
 	for i := len(s.steps) - 1; i >= 0; i-- {
 		step := s.steps[i]
 		if err := step.remove(cctx); err != nil {
-			fmt.Fprintf(s.warn, "aishell: warning: clean up %s (%s): %v (aishell gc removes leftovers)\n", s.id, step.what, err)
+			fmt.Fprintf(s.warn, "aishell: warning: clean up %s: %s: %v (aishell gc removes leftovers)\n", s.id, step.what, err)
 		}
 		if s.tr != nil {
 			s.tr.mark("remove " + step.what)

@@ -172,7 +172,7 @@ func TestCleanupStackUnwindsNewestFirstAfterCancel(t *testing.T) {
 	if !slices.Equal(order, []string{"task", "snapshot", "lease"}) {
 		t.Errorf("order %v", order)
 	}
-	if !strings.Contains(warn.String(), "clean up c1 (snapshot): busy") {
+	if !strings.Contains(warn.String(), "clean up c1: snapshot: busy") {
 		t.Errorf("warning %q", warn.String())
 	}
 	s.unwind(ctx) // nothing left: runs nothing again

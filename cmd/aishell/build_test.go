@@ -34,6 +34,8 @@ func TestHarnessFlagsFromTheCatalog(t *testing.T) {
 		// A global flag with a value (which a hand-kept list once had to know) before the command.
 		{[]string{"--tlsdir", "/certs", "--buildkit-host", "tcp://h:1", "build", "--with-opencode"}, build.Request{Add: []string{"opencode"}, Versions: map[string]string{}}},
 		{[]string{"build", "--without-codex"}, build.Request{Remove: []string{"codex"}, Versions: map[string]string{}}},
+		// An empty version still names the harness (its configured version, or latest).
+		{[]string{"update", "--claude-version="}, build.Request{Versions: map[string]string{"claude": ""}}},
 		{[]string{"build", "--with=codex", "--harness-version=claude=2", "--with-gemini"}, build.Request{Add: []string{"codex", "gemini"}, Versions: map[string]string{"claude": "2"}}},
 	} {
 		cli, cmd, err := parse(t, tc.args...)

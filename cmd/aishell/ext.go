@@ -71,6 +71,9 @@ func projectBuilder(ctx context.Context, s *session, o build.Options) (*build.Bu
 		return nil, nil, err
 	}
 	project, ext, err := build.ProjectExtension()
+	if project == "" {
+		return nil, nil, errs.WithHint(err, "cd into your project first")
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,8 +96,11 @@ func (ExtLsCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	b := &build.Builder{Images: cc, Snapshotter: s.Endpoints().Snapshotter}
-	list, err := b.Extensions(ctx)
+	uc, err := s.User()
+	if err != nil {
+		return err
+	}
+	list, err := build.New(cc, s.Endpoints(), uc.File, build.Options{}).Extensions(ctx)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func newHarnessFlags() HarnessFlags {
 				Tag: reflect.StructTag(fmt.Sprintf(`name:"with-%s" group:"Harnesses" help:"Add %s (%s) to the harness set."`, h.Name, h.Name, h.Package))},
 			reflect.StructField{Name: withoutField(i), Type: reflect.TypeOf(false),
 				Tag: reflect.StructTag(fmt.Sprintf(`name:"without-%s" group:"Harnesses" help:"Take %s out of the harness set."`, h.Name, h.Name))},
-			reflect.StructField{Name: versionField(i), Type: reflect.TypeOf(""),
+			reflect.StructField{Name: versionField(i), Type: reflect.TypeOf((*string)(nil)),
 				Tag: reflect.StructTag(fmt.Sprintf(`name:"%s-version" group:"Harnesses" placeholder:"VERSION" help:"Build %s at this version (exact, or a dist-tag such as latest); implies --with-%s."`, h.Name, h.Name, h.Name))},
 		)
 	}
@@ -63,8 +63,9 @@ func (f HarnessFlags) request() build.Request {
 		if f.perName.FieldByName(withoutField(i)).Bool() {
 			req.Remove = append(req.Remove, h.Name)
 		}
-		if v := f.perName.FieldByName(versionField(i)).String(); v != "" {
-			req.Versions[h.Name] = v
+		// Given, even empty (the configured version or latest), it names the harness.
+		if v := f.perName.FieldByName(versionField(i)); !v.IsNil() {
+			req.Versions[h.Name] = v.Elem().String()
 		}
 	}
 	return req
@@ -82,15 +83,13 @@ func (o BuildOutput) options() build.Options {
 
 // helpVars are the help-text variables naming the generated per-harness flags and defaults.
 func helpVars() map[string]string {
-	var with, ver []string
+	var with []string
 	for _, n := range harness.Names() {
 		with = append(with, "--with-"+n)
-		ver = append(ver, "--"+n+"-version=V")
 	}
 	return map[string]string{
-		"with_flags":    strings.Join(with, ", "),
-		"version_flags": strings.Join(ver, ", "),
-		"base_image":    build.DefaultBaseImage,
-		"node_image":    build.DefaultNodeImage,
+		"with_flags": strings.Join(with, ", "),
+		"base_image": build.DefaultBaseImage,
+		"node_image": build.DefaultNodeImage,
 	}
 }

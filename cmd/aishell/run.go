@@ -8,6 +8,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/run"
+	containerd "github.com/containerd/containerd/v2/client"
 )
 
 // ShellCmd is `aishell` with no command: an interactive bash in the sandbox.
@@ -63,17 +64,9 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, purpose, ha
 	if err != nil {
 		return err
 	}
-	image := build.FoundationImage
-	if project, ext, err := build.ProjectExtension(); project != "" { // outside a project, Prepare says so
-		if err != nil {
-			return err
-		}
-		baseNotice(uc, ext)
-		b := build.New(cc, ep, uc.File, build.Options{Progress: "auto"})
-		defer b.Close()
-		if image, err = b.RunImage(ctx, ext, s.g.NoRebuild); err != nil {
-			return err
-		}
+	image, err := runImage(ctx, s, cc, uc)
+	if err != nil {
+		return err
 	}
 	opts, err := run.Prepare(ctx, cc, run.Request{
 		Purpose: purpose, Harness: harnessName, Args: args, TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
@@ -92,4 +85,20 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, purpose, ha
 		return err
 	}
 	return errs.Exit(code)
+}
+
+// runImage is the project's extension (built first when missing or stale), or the foundation;
+// buildkitd, if a build needed it, is let go before the container starts.
+func runImage(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig) (string, error) {
+	project, ext, err := build.ProjectExtension()
+	if project == "" {
+		return build.FoundationImage, nil // outside a project: Prepare says so
+	}
+	if err != nil || ext == nil {
+		return build.FoundationImage, err
+	}
+	baseNotice(uc, ext)
+	b := build.New(cc, s.Endpoints(), uc.File, build.Options{Progress: "auto"})
+	defer b.Close()
+	return b.RunImage(ctx, ext, s.g.NoRebuild)
 }

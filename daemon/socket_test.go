@@ -312,10 +312,10 @@ func checkError(t *testing.T, err error, msg, hint string, is error) {
 func TestIsDropped(t *testing.T) {
 	for msg, want := range map[string]bool{
 		"failed to call info: Unavailable: write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe": true,
-		"read: connection reset by peer": true,
+		"read: connection reset by peer":                                      true,
 		"rpc error: code = Unavailable desc = error reading from server: EOF": true,
-		"connection refused":       false,
-		"x509: certificate signed": false,
+		"connection refused":                                                  false,
+		"x509: certificate signed":                                            false,
 	} {
 		if got := isDropped(errString(msg)); got != want {
 			t.Errorf("isDropped(%q) = %v", msg, got)

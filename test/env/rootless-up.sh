@@ -101,6 +101,9 @@ as_user=(setpriv --reuid="$uid" --regid="$gid" --init-groups
 	env -i HOME="$home" USER="$RL_USER" LOGNAME="$RL_USER" PATH="$RL_BIN:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 	XDG_RUNTIME_DIR="$RL_RUN" AISHELL_RL_DIR="$RL_DIR" AISHELL_RL_DATA="$RL_DATA")
 
+# started PIDFILE: the process started just now still runs (kill -0: rl_alive's cmdline check
+# fails in the instant before the fork has exec'd).
+started() { kill -0 "$(cat "$1")" 2>/dev/null; }
 t0=$SECONDS
 trap 'rc=$?; if [ $rc != 0 ]; then "$here/rootless-down.sh" >&2 || true; fi' EXIT
 "${as_user[@]}" setsid rootlesskit --state-dir="$RL_RUN/containerd-rootless" --net=host \
@@ -109,7 +112,7 @@ trap 'rc=$?; if [ $rc != 0 ]; then "$here/rootless-down.sh" >&2 || true; fi' EXI
 echo $! >"$RL_DIR/rootlesskit.pid"
 for ((i = 0; i < 300; i++)); do
 	ctr --address "$RL_CTD_SOCK" version >/dev/null 2>&1 && break
-	rl_alive "$RL_DIR/rootlesskit.pid" || { tail -n 20 "$RL_DIR/containerd.log" >&2; die "rootless containerd exited during start-up (log: $RL_DIR/containerd.log)"; }
+	started "$RL_DIR/rootlesskit.pid" || { tail -n 20 "$RL_DIR/containerd.log" >&2; die "rootless containerd exited during start-up (log: $RL_DIR/containerd.log)"; }
 	sleep 0.1
 done
 ctr --address "$RL_CTD_SOCK" version >/dev/null 2>&1 || { tail -n 20 "$RL_DIR/containerd.log" >&2; die "rootless containerd did not answer within 30 s"; }
@@ -124,7 +127,7 @@ child=$(cat "$RL_RUN/containerd-rootless/child_pid")
 echo $! >"$RL_DIR/buildkitd.pid"
 for ((i = 0; i < 300; i++)); do
 	buildctl --addr "unix://$RL_BK_SOCK" debug workers >/dev/null 2>&1 && break
-	rl_alive "$RL_DIR/buildkitd.pid" || { tail -n 20 "$RL_DIR/buildkitd.log" >&2; die "rootless buildkitd exited during start-up (log: $RL_DIR/buildkitd.log)"; }
+	started "$RL_DIR/buildkitd.pid" || { tail -n 20 "$RL_DIR/buildkitd.log" >&2; die "rootless buildkitd exited during start-up (log: $RL_DIR/buildkitd.log)"; }
 	sleep 0.1
 done
 rl_ready || { tail -n 20 "$RL_DIR/buildkitd.log" >&2; die "rootless buildkitd did not answer within 30 s"; }

@@ -29,7 +29,9 @@ wait_for() { # wait_for NAME PIDFILE LOG CHECK
 	local i
 	for ((i = 0; i < 300; i++)); do
 		"$4" && return 0
-		alive "$2" || { tail -n 20 "$3" >&2; die "$1 exited during start-up (log: $3)"; }
+		# The process was started just now, so it is ours: kill -0, not alive (whose cmdline
+		# check fails in the instant before the fork has exec'd).
+		kill -0 "$(cat "$2")" 2>/dev/null || { tail -n 20 "$3" >&2; die "$1 exited during start-up (log: $3)"; }
 		sleep 0.1
 	done
 	tail -n 20 "$3" >&2

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
 )
 
@@ -241,7 +242,7 @@ func (e *env) buildAncestor(dir string, versions map[string]string, tag, noCache
 		"--frontend", "dockerfile.v0", "--local", "context=" + dir, "--local", "dockerfile=" + dir,
 		"--opt", "image-resolve-mode=local",
 		"--output", "type=image,name=docker.io/aishell-bench/ancestor:" + tag + ",unpack=true,compression=zstd"}
-	if ca := "/etc/ssl/certs/ca-certificates.crt"; fileExists(ca) {
+	if ca := "/etc/ssl/certs/ca-certificates.crt"; config.FileExists(ca) {
 		args = append(args, "--secret", "id=ca-bundle,src="+ca)
 	}
 	if noCache != "" {
@@ -249,9 +250,4 @@ func (e *env) buildAncestor(dir string, versions map[string]string, tag, noCache
 	}
 	d, _, err := e.run("buildctl", args...)
 	return d, err
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

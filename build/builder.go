@@ -37,12 +37,7 @@ func New(cc *containerd.Client, ep config.Endpoints, cfg config.File, o Options)
 	}
 	return &Builder{
 		Images: cc, Snapshotter: ep.Snapshotter, Progress: o.Progress, Out: out, Log: log, Pull: o.Pull, NoCache: o.NoCache,
-		CABundle: cfg.CABundlePath(os.Getenv, fileExists),
+		CABundle: cfg.HostCABundle(),
 		Connect:  func(ctx context.Context) (*bkclient.Client, error) { return daemon.BuildkitFor(ctx, ep, cc) },
 	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -51,6 +51,15 @@ func (f File) CABundlePath(getenv func(string) string, exists func(string) bool)
 	return ""
 }
 
+// HostCABundle is CABundlePath on this host: its environment and its files.
+func (f File) HostCABundle() string { return f.CABundlePath(os.Getenv, FileExists) }
+
+// FileExists reports whether path exists on this host.
+func FileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // HarnessNames lists the configured harnesses, sorted.
 func (f File) HarnessNames() []string {
 	names := make([]string, 0, len(f.Harnesses))

@@ -64,7 +64,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
 	o.Binds = configBinds(hs, o.User.Home, proj)
-	if ca := req.Config.CABundlePath(os.Getenv, fileExists); ca != "" {
+	if ca := req.Config.HostCABundle(); ca != "" {
 		o.CABundle = ca
 		o.Env = append(o.Env, "NODE_EXTRA_CA_CERTS="+hostCABundle)
 	}
@@ -134,9 +134,4 @@ func configBinds(hs []Harness, home, proj string) []string {
 		}
 	}
 	return binds
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

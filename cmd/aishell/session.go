@@ -32,7 +32,7 @@ type userConfig struct {
 
 func newSession(g *Globals) *session {
 	euid, egid, child := rootless.HostIDs()
-	return &session{g: g, host: config.Host{Getenv: os.Getenv, EUID: euid, EGID: egid, Rootless: child || euid != 0, Exists: fileExists}}
+	return &session{g: g, host: config.Host{Getenv: os.Getenv, EUID: euid, EGID: egid, Rootless: child || euid != 0, Exists: config.FileExists}}
 }
 
 // Endpoints are the daemons' addresses, from flags, environment and defaults.
@@ -72,9 +72,4 @@ func (s *session) Close() {
 		s.cc.Close()
 		s.cc = nil
 	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

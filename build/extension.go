@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -49,13 +50,16 @@ type Extension struct {
 	Sources    []string // context paths COPY and ADD read, relative to ContextDir
 	BaseAlias  bool     // its final stage is FROM aishell:base
 	Bases      []string // images its FROM lines name (not stages, not scratch)
+	// approved is set by Consent.Check once the user approved this content; nothing builds or
+	// runs an extension without it.
+	approved bool
 }
 
 // ProjectExtension finds the project of the current directory and loads its extension; ext
 // is nil when the project has none. When the current directory is in no project, root is ""
 // and err says why (with a hint).
-func ProjectExtension() (root string, ext *Extension, err error) {
-	root, _, err = project.Current()
+func ProjectExtension(w project.Where) (root string, ext *Extension, err error) {
+	root, _, err = project.Current(w)
 	if err != nil {
 		return "", nil, err
 	}
@@ -66,17 +70,24 @@ func ProjectExtension() (root string, ext *Extension, err error) {
 var contextDirective = regexp.MustCompile(`(?m)^#\s*aishell:\s*context\s*=\s*(\S+)\s*$`)
 
 // LoadExtension reads and checks the project's extension Dockerfile. It returns nil when the
-// project has none. A Dockerfile is refused, before any build, when its final stage is not
-// FROM aishell:foundation (or its alias aishell:base), or when a RUN instruction calls a harness:
-// harnesses are mounted at run time and do not exist during the build.
+// project has none. A Dockerfile is refused, before any build, when it or .aishell/ is a
+// symbolic link or not a plain file, when it has a `# syntax=` line (another frontend would
+// build it, past these checks), when its final stage is not FROM aishell:foundation (or its
+// alias aishell:base), when a COPY or ADD source leaves the build context, or when a RUN
+// instruction calls a harness: harnesses are mounted at run time and do not exist during the
+// build.
 func LoadExtension(project string) (*Extension, error) {
 	path := filepath.Join(project, ExtensionDockerfile)
-	content, err := os.ReadFile(path)
+	content, err := readPlain(project, ExtensionDockerfile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, errs.WithHint(fmt.Errorf("read %s: %w", path, err), "make .aishell/ a directory and .aishell/Dockerfile a plain file in the project")
+	}
+	if syntax, _, _, ok := parser.DetectSyntax(content); ok {
+		return nil, refuse(path, 1, fmt.Sprintf("`# syntax=%s` would have another frontend build it", syntax),
+			"remove the # syntax= line: extensions build with buildkitd's own Dockerfile frontend")
 	}
 	e := &Extension{Project: project, Path: path, Content: content, ContextDir: filepath.Dir(path)}
 	if m := contextDirective.FindSubmatch(content); m != nil {
@@ -130,9 +141,14 @@ func LoadExtension(project string) (*Extension, error) {
 			args := nodeArgs(n)
 			if len(args) > 1 {
 				for _, src := range args[:len(args)-1] {
-					if !strings.Contains(src, "://") {
-						e.Sources = append(e.Sources, src)
+					if strings.Contains(src, "://") {
+						continue
 					}
+					if why := outsideContext(src); why != "" {
+						return nil, refuse(path, n.StartLine, fmt.Sprintf("%s %s %s", strings.ToUpper(n.Value), src, why),
+							"name sources relative to the build context, inside it")
+					}
+					e.Sources = append(e.Sources, src)
 				}
 			}
 		}
@@ -221,14 +237,73 @@ func normalizeRef(ref string) string {
 	return name
 }
 
-// Hash is the first 12 hex digits of the SHA-256 of the Dockerfile and the context files its
-// COPY and ADD read (path, mode, size and content; modification time for files over 1 MiB).
+// outsideContext says why a COPY or ADD source names something outside the build context
+// (an absolute path, or one through ..), or "".
+func outsideContext(src string) string {
+	if filepath.IsAbs(src) {
+		return "is an absolute path"
+	}
+	for _, part := range strings.Split(filepath.ToSlash(src), "/") {
+		if part == ".." {
+			return "goes up with .."
+		}
+	}
+	return ""
+}
+
+// readPlain reads name under dir, refusing a symbolic link anywhere on the way and anything
+// but a regular file (a FIFO would block the read).
+func readPlain(dir, name string) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	parts := strings.Split(filepath.ToSlash(name), "/")
+	for i := range parts {
+		sub := filepath.Join(parts[:i+1]...)
+		fi, err := root.Lstat(sub)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symbolic link", sub)
+		}
+		if i == len(parts)-1 && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file", sub)
+		}
+	}
+	return root.ReadFile(name)
+}
+
+// Hash is the first 12 hex digits of Digest: the label an extension image records.
 func (e *Extension) Hash() (string, error) {
+	d, err := e.Digest()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(d, "sha256:")[:12], nil
+}
+
+// Digest is "sha256:<hex>" of the Dockerfile and the context files its COPY and ADD read
+// (path, mode, size and content; modification time for files over 1 MiB), read inside the
+// context only: a symbolic link is hashed as its target's name, never followed, and only
+// regular files are opened. A source that is itself a link is refused.
+func (e *Extension) Digest() (string, error) {
+	root, err := os.OpenRoot(e.ContextDir)
+	if err != nil {
+		return "", fmt.Errorf("build context %s: %w", e.ContextDir, err)
+	}
+	defer root.Close()
 	h := sha256.New()
 	h.Write(e.Content)
 	var paths []string
 	for _, src := range e.Sources {
-		matches, err := filepath.Glob(filepath.Join(e.ContextDir, src))
+		pattern := path.Clean(filepath.ToSlash(src))
+		if fi, err := root.Lstat(pattern); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return "", errs.WithHint(fmt.Errorf("%s: COPY source %s is a symbolic link", e.Path, src), "copy what it points to, inside the build context")
+		}
+		matches, err := fs.Glob(root.FS(), pattern)
 		if err != nil || len(matches) == 0 {
 			fmt.Fprintf(h, "\x00missing %s", src)
 			continue
@@ -237,36 +312,50 @@ func (e *Extension) Hash() (string, error) {
 	}
 	sort.Strings(paths)
 	for _, p := range paths {
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if fi, err := root.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return "", errs.WithHint(fmt.Errorf("%s: COPY source %s is a symbolic link", e.Path, p), "copy what it points to, inside the build context")
+		}
+		if err := fs.WalkDir(root.FS(), p, func(name string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(e.ContextDir, path)
-			fmt.Fprintf(h, "\x00%s %v %d", rel, info.Mode(), info.Size())
-			if !info.Mode().IsRegular() {
-				return nil
-			}
-			if info.Size() > 1<<20 {
-				fmt.Fprintf(h, " %d", info.ModTime().UnixNano())
-				return nil
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(h, f)
-			return err
-		})
-		if err != nil {
+			return hashEntry(h, root, name, d)
+		}); err != nil {
 			return "", fmt.Errorf("hash build context %s: %w", p, err)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))[:12], nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashEntry adds one context entry to h: its path, mode and size, then a link's target name or
+// a regular file's content (its modification time when over 1 MiB).
+func hashEntry(h io.Writer, root *os.Root, name string, d fs.DirEntry) error {
+	info, err := d.Info()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h, "\x00%s %v %d", name, info.Mode(), info.Size())
+	switch {
+	case info.Mode()&fs.ModeSymlink != 0:
+		target, err := root.Readlink(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, " -> %s", target)
+		return nil
+	case !info.Mode().IsRegular():
+		return nil
+	case info.Size() > 1<<20:
+		fmt.Fprintf(h, " %d", info.ModTime().UnixNano())
+		return nil
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(h, f)
+	return err
 }
 
 // ExtensionStatus says whether a project's extension image can be used as it is.
@@ -323,6 +412,9 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 // set) and returns its ref and whether it was built. A failed build leaves the previous image
 // tagged.
 func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool) (string, bool, error) {
+	if !e.approved {
+		return "", false, errNotApproved(e)
+	}
 	st, err := b.CheckExtension(ctx, e)
 	if err != nil {
 		return "", false, err
@@ -344,6 +436,7 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 		Dockerfile: e.Content,
 		ContextDir: e.ContextDir,
 		Bases:      e.Bases,
+		Untrusted:  true,
 		Labels: map[string]string{
 			labels.Tier:            labels.TierExtension,
 			labels.DockerfileHash:  st.Hash,
@@ -360,10 +453,13 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 // RunImage is the rootfs image of a run in project: the foundation when the project has no
 // extension; else its extension, built first when it is missing or stale. A fresh extension
 // costs no buildkitd call. With noRebuild the extension is used as it is, stale or not (and
-// said so), and never built.
+// said so), and never built. Either way the extension must have been approved (Consent).
 func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) (string, error) {
 	if ext == nil {
 		return FoundationImage, nil
+	}
+	if !ext.approved {
+		return "", errNotApproved(ext)
 	}
 	if !noRebuild {
 		ref, _, err := b.EnsureExtension(ctx, ext, false)

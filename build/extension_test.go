@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/aishell/aishell/errs"
 )
 
 func writeExt(t *testing.T, dockerfile string, files map[string]string) string {
@@ -97,5 +100,119 @@ func TestExtensionRef(t *testing.T) {
 	a, b := ExtensionRef("/home/a/p"), ExtensionRef("/home/a/q")
 	if a == b || !strings.HasPrefix(a, "docker.io/library/aishell:ext-") || len(a) != len("docker.io/library/aishell:ext-")+12 {
 		t.Errorf("%s %s", a, b)
+	}
+}
+
+func TestLoadExtensionRefusesSyntaxAndEscapes(t *testing.T) {
+	for df, want := range map[string]string{
+		"# syntax=docker/dockerfile:1\nFROM aishell:foundation\n":        "# syntax=docker/dockerfile:1",
+		"#syntax=evil.example/frontend\nFROM aishell:foundation\n":       "another frontend",
+		"FROM aishell:foundation\nCOPY ../../etc/passwd /x\n":            "goes up with ..",
+		"FROM aishell:foundation\nCOPY tools/../../secret /x\n":          "goes up with ..",
+		"FROM aishell:foundation\nADD /etc/shadow /x\n":                  "is an absolute path",
+		"FROM aishell:foundation\nCOPY --chown=1:1 ok /etc/hostname /\n": "is an absolute path",
+	} {
+		_, err := LoadExtension(writeExt(t, df, nil))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", df, err, want)
+		}
+	}
+}
+
+func TestLoadExtensionRefusesLinkedDockerfile(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "Dockerfile")
+	os.WriteFile(outside, []byte("FROM aishell:foundation\n"), 0o644)
+	// .aishell/Dockerfile a link to a file elsewhere.
+	proj := t.TempDir()
+	os.MkdirAll(filepath.Join(proj, ".aishell"), 0o755)
+	os.Symlink(outside, filepath.Join(proj, ExtensionDockerfile))
+	if _, err := LoadExtension(proj); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("linked Dockerfile: %v", err)
+	}
+	// .aishell itself a link.
+	proj = t.TempDir()
+	os.Symlink(filepath.Dir(outside), filepath.Join(proj, ".aishell"))
+	if _, err := LoadExtension(proj); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("linked .aishell: %v", err)
+	}
+	// A FIFO is refused, not read (the read would block).
+	proj = t.TempDir()
+	os.MkdirAll(filepath.Join(proj, ".aishell"), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(proj, ExtensionDockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadExtension(proj); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("FIFO Dockerfile: %v", err)
+	}
+}
+
+func TestDigestStaysInsideTheContext(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("one"), 0o600)
+	proj := writeExt(t, "FROM aishell:foundation\nCOPY tools/ /tools/\n", map[string]string{".aishell/tools/a": "a"})
+	os.Symlink(secret, filepath.Join(proj, ".aishell/tools/link"))
+	if err := syscall.Mkfifo(filepath.Join(proj, ".aishell/tools/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := LoadExtension(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, err := e.Digest() // would block forever if the FIFO were opened
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(secret, []byte("two"), 0o600)
+	if d2, _ := e.Digest(); d2 != d1 {
+		t.Error("the digest read a file outside the context through a link")
+	}
+	if h, _ := e.Hash(); h != strings.TrimPrefix(d1, "sha256:")[:12] {
+		t.Errorf("Hash %s is not Digest's prefix %s", h, d1)
+	}
+	// A COPY source that is itself a link is refused.
+	proj = writeExt(t, "FROM aishell:foundation\nCOPY key /key\n", nil)
+	os.Symlink(secret, filepath.Join(proj, ".aishell/key"))
+	e, _ = LoadExtension(proj)
+	if _, err := e.Digest(); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("linked COPY source: %v", err)
+	}
+}
+
+func TestConsent(t *testing.T) {
+	proj := writeExt(t, "FROM aishell:foundation\nRUN echo hi\n", nil)
+	e, _ := LoadExtension(proj)
+	digest, _ := e.Digest()
+	var out strings.Builder
+
+	// Without a terminal: refused, with the command that approves.
+	if _, _, err := (Consent{Out: &out}).Check(e); err == nil || !strings.Contains(errs.HintOf(err), TrustCommand) || e.approved {
+		t.Errorf("no terminal: %v (hint %q)", err, errs.HintOf(err))
+	}
+	if _, _, err := (Consent{}).Check(e); err == nil || !strings.Contains(err.Error(), "is not approved yet") {
+		t.Errorf("first time: %v", err)
+	}
+	if _, _, err := (Consent{Approved: map[string]string{proj: "sha256:old"}}).Check(e); err == nil || !strings.Contains(err.Error(), "changed since you approved it") {
+		t.Errorf("changed: %v", err)
+	}
+	// Building or running it without approval is refused inside build too.
+	if _, err := (&Builder{}).RunImage(t.Context(), e, false); err == nil || !strings.Contains(err.Error(), "not approved") {
+		t.Errorf("RunImage without consent: %v", err)
+	}
+	// At a terminal: shown, then a no refuses and a yes approves and asks to record.
+	var asked string
+	no := Consent{Out: &out, Ask: func(q string) bool { asked = q; return false }}
+	if _, _, err := no.Check(e); err == nil || e.approved || !strings.Contains(out.String(), "RUN echo hi") || asked == "" {
+		t.Errorf("answered no: %v, approved %v, shown %q", err, e.approved, out.String())
+	}
+	yes := Consent{Out: &out, Ask: func(string) bool { return true }}
+	if d, record, err := yes.Check(e); err != nil || !record || d != digest || !e.approved {
+		t.Errorf("answered yes: %s %v %v", d, record, err)
+	}
+	// Recorded, or trusted once: no question, nothing to record.
+	for _, c := range []Consent{{Approved: map[string]string{proj: digest}}, {TrustOnce: true}} {
+		e, _ := LoadExtension(proj)
+		if _, record, err := c.Check(e); err != nil || record || !e.approved {
+			t.Errorf("%+v: record %v, %v", c, record, err)
+		}
 	}
 }

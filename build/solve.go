@@ -75,6 +75,8 @@ type solveRequest struct {
 	Bases      []string          // images the Dockerfile's FROM lines resolve to
 	Labels     map[string]string // containerd image labels to set on the result
 	Pull       bool              // resolve Bases from their registries even when local
+	// Untrusted: a project's Dockerfile, offered no secret (not even the CA bundle).
+	Untrusted bool
 }
 
 // solve builds req and tags the result. A failed or cancelled build leaves every existing tag
@@ -122,7 +124,8 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) error {
 }
 
 // solveOpt is the BuildKit request for req: the Dockerfile (written into tmp) and its context,
-// the build args, the export to tmpName, and the CA bundle as the secret "ca-bundle".
+// the build args, the export to tmpName, and (unless the Dockerfile is a project's) the CA
+// bundle as the secret "ca-bundle".
 func (b *Builder) solveOpt(ctx context.Context, req solveRequest, tmp, tmpName string) (bkclient.SolveOpt, error) {
 	var opt bkclient.SolveOpt
 	if err := os.WriteFile(filepath.Join(tmp, "Dockerfile"), req.Dockerfile, 0o644); err != nil {
@@ -161,7 +164,7 @@ func (b *Builder) solveOpt(ctx context.Context, req solveRequest, tmp, tmpName s
 			Attrs: map[string]string{"name": tmpName, "unpack": "true", "compression": "zstd"},
 		}},
 	}
-	if b.CABundle != "" {
+	if b.CABundle != "" && !req.Untrusted {
 		pem, err := os.ReadFile(b.CABundle)
 		if err != nil {
 			return opt, fmt.Errorf("read CA bundle: %w", err)

@@ -38,6 +38,12 @@ type File struct {
 	CABundle string `yaml:"ca_bundle,omitempty"`
 	// Harnesses is the configured set, by catalog name; `aishell build` and `update` write it.
 	Harnesses map[string]HarnessChoice `yaml:"harnesses,omitempty"`
+	// Limits bound what one run may take of the host (see limits.go for the defaults).
+	Limits Limits `yaml:"limits,omitempty"`
+	// ApprovedExtensions are the .aishell/Dockerfiles the user approved, by project path: the
+	// digest of the Dockerfile and of what it copies ("sha256:<hex>"). Only these are built and
+	// run; `aishell ext trust` (or a yes at the prompt) records one.
+	ApprovedExtensions map[string]string `yaml:"approved_extensions,omitempty"`
 }
 
 // CABundlePath picks the CA certificates builds should trust: the configured file, else

@@ -22,11 +22,12 @@ type User struct {
 	ExtraGIDs  []uint32
 	PasswdFile string // host file mounted read-only at /etc/passwd (made by the run package)
 	GroupFile  string // host file mounted read-only at /etc/group
+	HomeSize   int64  // bytes the HOME tmpfs may hold; 0 for the kernel's default (half the memory)
 }
 
 // WithUser runs the process as u, with HOME, USER and LOGNAME set, and mounts u's passwd and
-// group files. HOME is a tmpfs owned by u unless skipHomeTmpfs (when HOME is itself mounted,
-// e.g. as the project).
+// group files. HOME is a tmpfs owned by u, of u.HomeSize, unless skipHomeTmpfs (when HOME is
+// itself mounted, e.g. as the project).
 func WithUser(u User, skipHomeTmpfs bool) oci.SpecOpts {
 	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *specs.Spec) error {
 		if s.Process == nil {
@@ -35,10 +36,11 @@ func WithUser(u User, skipHomeTmpfs bool) oci.SpecOpts {
 		s.Process.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.ExtraGIDs}
 		s.Process.Env = setEnv(s.Process.Env, "HOME="+u.Home, "USER="+u.Name, "LOGNAME="+u.Name)
 		if !skipHomeTmpfs {
-			s.Mounts = append(s.Mounts, specs.Mount{
-				Destination: u.Home, Type: "tmpfs", Source: "tmpfs",
-				Options: []string{"nosuid", "nodev", "mode=0755", fmt.Sprintf("uid=%d", u.UID), fmt.Sprintf("gid=%d", u.GID)},
-			})
+			opts := []string{"nosuid", "nodev", "mode=0755", fmt.Sprintf("uid=%d", u.UID), fmt.Sprintf("gid=%d", u.GID)}
+			if u.HomeSize > 0 {
+				opts = append(opts, fmt.Sprintf("size=%d", u.HomeSize))
+			}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: u.Home, Type: "tmpfs", Source: "tmpfs", Options: opts})
 		}
 		for _, f := range []struct{ src, dst string }{{u.PasswdFile, "/etc/passwd"}, {u.GroupFile, "/etc/group"}} {
 			if f.src != "" {
@@ -52,14 +54,15 @@ func WithUser(u User, skipHomeTmpfs bool) oci.SpecOpts {
 // WithBind bind-mounts a host path at the same path inside, read-write or read-only.
 func WithBind(path string, readWrite bool) oci.SpecOpts { return WithBindAt(path, path, readWrite) }
 
-// WithBindAt bind-mounts host path src at dst, read-write or read-only.
+// WithBindAt bind-mounts host path src at dst, read-write or read-only, never honouring
+// set-uid bits or device nodes found there.
 func WithBindAt(src, dst string, readWrite bool) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
 		opt := "ro"
 		if readWrite {
 			opt = "rw"
 		}
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", opt}})
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", opt, "nosuid", "nodev"}})
 		return nil
 	}
 }

@@ -7,6 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
@@ -14,13 +18,17 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/project"
 )
 
 // Request is what the user asked to run.
 type Request struct {
-	Purpose     string // shell, exec, or the harness to run
-	Harness     string // the harness to run; empty for shell and exec
+	Purpose     string   // shell, exec, or the harness to run
+	Harness     string   // the harness to run; empty for shell and exec
+	Keys        []string // harnesses whose API keys and settings pass through, besides Harness's own
+	Project     string   // the project root (project.Current), mounted read-write
+	Cwd         string   // the working directory inside the project
 	Args        []string
 	TTY         bool
 	Person      config.Person // who typed the command: their uid (or 0), home, config, git identity
@@ -28,6 +36,7 @@ type Request struct {
 	Image       string // the foundation, or the project's extension
 	Snapshotter string
 	Config      config.File
+	ConfigPath  string    // where Config was read from, for hints and once-only notices
 	Warn        io.Writer // for notices such as a configured harness that is not built
 }
 
@@ -53,14 +62,20 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if err != nil {
 		return o, err
 	}
-	proj, cwd, err := project.Current()
+	proj := req.Project
+	o = Options{
+		Snapshotter: req.Snapshotter, Image: req.Image, Harnesses: hs, Args: req.Args, Purpose: req.Purpose,
+		Project: proj, Cwd: req.Cwd, User: ContainerUser(req.Person), TTY: req.TTY, Runtime: req.Runtime,
+	}
+	if o.Limits, err = limits(req); err != nil {
+		return o, err
+	}
+	o.User.HomeSize = o.Limits.HomeSize
+	guard, err := guardGit(proj, req.Person)
 	if err != nil {
 		return o, err
 	}
-	o = Options{
-		Snapshotter: req.Snapshotter, Image: req.Image, Harnesses: hs, Args: req.Args, Purpose: req.Purpose,
-		Project: proj, Cwd: cwd, User: ContainerUser(req.Person), TTY: req.TTY, Runtime: req.Runtime,
-	}
+	o.ReadOnly, o.GitDirs = guard.ReadOnly, guard.Dirs
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
 	o.Binds = configBinds(hs, o.User.Home, proj)
@@ -103,14 +118,25 @@ func configuredHarnesses(ctx context.Context, c *containerd.Client, req Request)
 	return hs, nil
 }
 
-// passEnv is the environment a run gets from the host: TERM, LANG, every harness's keys and
-// settings and what the user's pass_env names, when set; a TERM for a TTY; and IS_SANDBOX=1,
-// Claude Code's documented switch for running as uid 0 in a sandbox (root and rootless mode),
-// where it otherwise refuses some flags.
+// passEnv is the environment a run gets from the host, when set: TERM, LANG, the running
+// harness's keys and settings (and those of the harnesses asked for with --keys), and what the
+// user's pass_env names; a TERM for a TTY; and IS_SANDBOX=1, Claude Code's documented switch for
+// running as uid 0 in a sandbox (root and rootless mode), where it otherwise refuses some flags.
+// A shell or exec gets no harness's keys unless asked: the code it runs is the project's.
 func passEnv(req Request, lookup func(string) (string, bool)) []string {
 	env := []string{}
-	keys := append([]string{"TERM", "LANG"}, harness.EnvKeys()...)
+	keys := []string{"TERM", "LANG"}
+	for _, name := range append([]string{req.Harness}, req.Keys...) {
+		if h, err := harness.Lookup(name); err == nil {
+			keys = append(keys, h.Env...)
+		}
+	}
+	seen := map[string]bool{}
 	for _, k := range append(keys, req.Config.PassEnv...) {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
 		if v, ok := lookup(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -134,4 +160,60 @@ func configBinds(hs []Harness, home, proj string) []string {
 		}
 	}
 	return binds
+}
+
+// limits are the user's configured limits, resolved against the host: memory defaults to half
+// of it, and NOFILE is capped where runc could not set it (the kernel's nr_open; in rootless
+// mode, the hard limit aishell itself has). Without a cgroup of its own (rootless containerd on
+// cgroup v1 or without delegation) a run has no pids or memory limit, which is said once.
+func limits(req Request) (oci.Limits, error) {
+	var info unix.Sysinfo_t
+	var total int64
+	if unix.Sysinfo(&info) == nil {
+		total = int64(info.Totalram) * int64(info.Unit)
+	}
+	v, err := req.Config.Limits.Values(total)
+	if err != nil {
+		return oci.Limits{}, errs.Usage(fmt.Errorf("config: %w", err), "fix the limits section of "+req.ConfigPath)
+	}
+	l := oci.Limits{Pids: v.Pids, Memory: v.Memory, NoFile: v.NoFile, HomeSize: v.HomeSize}
+	if max := nofileMax(req.Runtime.Rootless); l.NoFile > max {
+		l.NoFile = max
+	}
+	if !req.Runtime.cgroups() && (l.Pids > 0 || l.Memory > 0) && config.NoticeOnce(req.ConfigPath, req.Person, "limits-without-cgroup") {
+		fmt.Fprintln(req.Warn, "aishell: note: this rootless containerd gives containers no cgroup, so runs have no pids or memory limit (cgroup v2 with delegation to the user's systemd gives them one); shown once")
+	}
+	return l, nil
+}
+
+// nofileMax is the highest NOFILE runc can give a container: the kernel's nr_open, or, when
+// aishell cannot raise a hard limit itself (rootless, or root without CAP_SYS_RESOURCE, as in
+// some CI containers), the hard limit it has, which runc started the same way has too.
+func nofileMax(rootless bool) uint64 {
+	max := uint64(1 << 20)
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			max = n
+		}
+	}
+	var own unix.Rlimit
+	if (rootless || !canRaiseLimits()) && unix.Getrlimit(unix.RLIMIT_NOFILE, &own) == nil && own.Max < max {
+		max = own.Max
+	}
+	return max
+}
+
+// canRaiseLimits reports whether aishell has CAP_SYS_RESOURCE, which raising a hard limit takes.
+func canRaiseLimits() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_SYS_RESOURCE) != 0
+		}
+	}
+	return false
 }

@@ -69,7 +69,10 @@ type Options struct {
 	User        oci.User
 	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
 	Binds       []string // host paths mounted read-write at the same paths (harness config)
-	CABundle    string   // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	ReadOnly    []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
+	GitDirs     []string // git directories kept free of a planted commondir while the run lasts
+	Limits      oci.Limits
+	CABundle    string // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
 	TTY         bool
 	Runtime     Runtime
 	Stdin       io.Reader // nil for none
@@ -91,6 +94,9 @@ type Runtime struct {
 	// so containers get a systemd scope; otherwise rootless containers get no cgroup.
 	SystemdCgroup bool
 }
+
+// cgroups reports whether containers get a cgroup of their own, where limits are enforced.
+func (r Runtime) cgroups() bool { return !r.Rootless || r.SystemdCgroup }
 
 // fifoDir is where the task's FIFOs are made: containerd's default, or the user's runtime
 // directory in rootless mode.
@@ -156,6 +162,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	stack.push("container", func(ctx context.Context) error { return ignoreNotFound(ctr.Delete(ctx)) })
 	tr.mark("container")
 
+	stack.push("git guard", gitGuard{Dirs: o.GitDirs}.watch(stderrOf(o)))
 	st, err := newStreams(o)
 	if err != nil {
 		return 0, err

@@ -31,9 +31,9 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 }
 
 // specOpts is the run's spec on top of the image's config: the process (under tini when the
-// rootfs has it), the user, the project and harness config binds, the CA bundle, the harness
-// views with their bin on PATH, the environment, the network, the security defaults, a TTY, and
-// the rootless adaptations. It is a pure function of the options and the parts: no daemon, no
+// rootfs has it), the user, the project and harness config binds, the read-only git control
+// files, the CA bundle, the harness views with their bin on PATH, a TTY, the environment, the
+// network, the security defaults, the limits, and the rootless adaptations. It is a pure function of the options and the parts: no daemon, no
 // I/O.
 func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	opts := []ctroci.SpecOpts{
@@ -45,6 +45,10 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	for _, b := range o.Binds {
 		opts = append(opts, oci.WithBind(b, true))
 	}
+	// After the project's bind, which they lie in: mounts apply in order.
+	for _, b := range o.ReadOnly {
+		opts = append(opts, oci.WithBind(b, false))
+	}
 	if o.CABundle != "" {
 		opts = append(opts, oci.WithBindAt(o.CABundle, hostCABundle, false))
 	}
@@ -53,15 +57,16 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 		opts = append(opts, oci.WithReadOnlySnapshot(v.MountPoint(), v.mounts))
 		path = append(path, v.MountPoint()+"/bin")
 	}
+	if o.TTY {
+		opts = append(opts, ctroci.WithTTY) // before the environment, whose TERM replaces its own
+	}
 	opts = append(opts,
 		oci.WithPathPrepend(path...),
 		oci.WithEnv(o.Env...),
 		oci.WithHostNetwork(),
 		oci.WithSecurityDefaults(),
+		oci.WithLimits(o.Limits, o.Runtime.cgroups()),
 	)
-	if o.TTY {
-		opts = append(opts, ctroci.WithTTY)
-	}
 	if o.Runtime.Rootless {
 		scope := ""
 		if o.Runtime.SystemdCgroup {

@@ -111,6 +111,53 @@ func TestSpecOpts(t *testing.T) {
 	}
 }
 
+func TestSpecOptsProtectionsAndLimits(t *testing.T) {
+	o, p := testRun(t)
+	o.TTY = true
+	o.Env = append(o.Env, "TERM=screen-256color")
+	o.ReadOnly = []string{"/src/app/.git/config", "/src/app/.git/hooks"}
+	o.Limits = oci.Limits{Pids: 100, Memory: 1 << 30, NoFile: 65536}
+	p.user.HomeSize = 1 << 28
+	s := generate(t, specOpts(o, p))
+	var terms []string
+	for _, e := range s.Process.Env {
+		if strings.HasPrefix(e, "TERM=") {
+			terms = append(terms, e)
+		}
+	}
+	if !slices.Equal(terms, []string{"TERM=screen-256color"}) {
+		t.Errorf("TERM set %d times: %q", len(terms), terms)
+	}
+	project := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/src/app" })
+	for _, dst := range o.ReadOnly {
+		i := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == dst })
+		if i < project || !slices.Contains(s.Mounts[i].Options, "ro") {
+			t.Errorf("%s: mount %d (project %d), %+v", dst, i, project, s.Mounts[max(i, 0)])
+		}
+	}
+	for _, dst := range []string{"/src/app", "/home/alice/.claude", hostCABundle} {
+		if m := mountAt(s, dst); m == nil || !slices.Contains(m.Options, "nosuid") || !slices.Contains(m.Options, "nodev") {
+			t.Errorf("%s without nosuid,nodev: %+v", dst, m)
+		}
+	}
+	if m := mountAt(s, "/home/alice"); m == nil || !slices.Contains(m.Options, "size=268435456") {
+		t.Errorf("HOME tmpfs without its size: %+v", m)
+	}
+	r := s.Linux.Resources
+	if r == nil || r.Pids == nil || *r.Pids.Limit != 100 || r.Memory == nil || *r.Memory.Limit != 1<<30 {
+		t.Errorf("resources %+v", r)
+	}
+	if i := slices.IndexFunc(s.Process.Rlimits, func(l specs.POSIXRlimit) bool { return l.Type == "RLIMIT_NOFILE" }); i < 0 || s.Process.Rlimits[i].Hard != 65536 || s.Process.Rlimits[i].Soft != 65536 {
+		t.Errorf("rlimits %+v", s.Process.Rlimits)
+	}
+	// Rootless without a cgroup: no cgroup limits (runc would refuse them), NOFILE still.
+	o.Runtime = Runtime{Rootless: true, RuntimeDir: "/run/user/1000"}
+	s = generate(t, specOpts(o, p))
+	if r := s.Linux.Resources; r != nil && (r.Pids != nil || (r.Memory != nil && r.Memory.Limit != nil)) {
+		t.Errorf("rootless without a cgroup got limits %+v", r)
+	}
+}
+
 func TestSpecOptsShellTTYRootless(t *testing.T) {
 	o, p := testRun(t)
 	o.Args, o.TTY, p.hasTini = nil, true, false
@@ -214,9 +261,14 @@ func TestKillerForward(t *testing.T) {
 }
 
 func TestPassEnv(t *testing.T) {
-	host := map[string]string{"ANTHROPIC_API_KEY": "k", "LANG": "C.UTF-8", "AWS_SECRET_ACCESS_KEY": "s", "DATABASE_URL": "pg://"}
+	host := map[string]string{"ANTHROPIC_API_KEY": "k", "OPENAI_API_KEY": "o", "GEMINI_API_KEY": "g", "LANG": "C.UTF-8",
+		"AWS_SECRET_ACCESS_KEY": "s", "DATABASE_URL": "pg://"}
 	lookup := func(k string) (string, bool) { v, ok := host[k]; return v, ok }
-	req := Request{TTY: true}
+	has := func(env []string, key string) bool {
+		return slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
+	}
+	// A harness run gets its own keys, and no other harness's.
+	req := Request{TTY: true, Harness: "claude"}
 	req.Config.PassEnv = []string{"DATABASE_URL"}
 	env := passEnv(req, lookup)
 	for _, want := range []string{"ANTHROPIC_API_KEY=k", "LANG=C.UTF-8", "DATABASE_URL=pg://", "TERM=xterm-256color", "IS_SANDBOX=1"} {
@@ -224,8 +276,26 @@ func TestPassEnv(t *testing.T) {
 			t.Errorf("%s missing from %q", want, env)
 		}
 	}
-	if slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "AWS_SECRET_ACCESS_KEY=") }) {
-		t.Errorf("a host secret nobody named passed: %q", env)
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"} {
+		if has(env, k) {
+			t.Errorf("claude run got %s: %q", k, env)
+		}
+	}
+	// exec and the shell get none unless asked, by --keys or the config's pass_env.
+	env = passEnv(Request{Purpose: "exec"}, lookup)
+	for _, k := range harness.EnvKeys() {
+		if has(env, k) {
+			t.Errorf("exec got %s: %q", k, env)
+		}
+	}
+	env = passEnv(Request{Purpose: "exec", Keys: []string{"codex"}}, lookup)
+	if !slices.Contains(env, "OPENAI_API_KEY=o") || has(env, "ANTHROPIC_API_KEY") {
+		t.Errorf("exec --keys codex: %q", env)
+	}
+	// A key named twice (opencode shares claude's) passes once.
+	env = passEnv(Request{Harness: "opencode", Keys: []string{"claude"}}, lookup)
+	if n := slices.IndexFunc(env, func(e string) bool { return e == "ANTHROPIC_API_KEY=k" }); n < 0 || slices.Contains(env[n+1:], "ANTHROPIC_API_KEY=k") {
+		t.Errorf("opencode + claude keys: %q", env)
 	}
 }
 

@@ -40,6 +40,7 @@ func TestExtensionFromBaseAlias(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extjq", jqExtension)
+	trust(t, proj, env)
 	r := aishell(t, proj, env, "exec", "--", "sh", "-c", "jq --version && echo 1+1 | bc")
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "jq-1.") || !strings.HasSuffix(r.Stdout, "2\n") {
@@ -59,9 +60,16 @@ func TestExtensionFromBaseAlias(t *testing.T) {
 	if imageTarget(t, c, ref) != digest {
 		t.Error("a fresh extension was rebuilt")
 	}
-	// Everything after exec belongs to the command, even what looks like aishell's flags.
-	if r = aishell(t, proj, env, "exec", "--no-rebuild", "true"); r.Code != codeNotFound {
+	// Everything after exec's -- (or its command's first word) belongs to the command, even what
+	// looks like aishell's flags; before it, aishell's flags are aishell's.
+	if r = aishell(t, proj, env, "exec", "--", "--no-rebuild", "true"); r.Code != codeNotFound {
 		t.Errorf("exec parsed a flag of its command: exit %d, want 127 (command not found)", r.Code)
+	}
+	if r = aishell(t, proj, env, "exec", "sh", "-c", "exit 7", "--no-rebuild"); r.Code != 7 {
+		t.Errorf("exec parsed a flag after its command: exit %d, want 7", r.Code)
+	}
+	if r = aishell(t, proj, env, "exec", "--help"); r.Code != 0 || !strings.Contains(r.Stdout, "--keys") {
+		t.Errorf("exec --help: exit %d %q", r.Code, r.Stdout)
 	}
 	r = aishell(t, proj, env, "ext", "status")
 	mustSucceed(t, r)
@@ -79,6 +87,7 @@ func TestExtensionSurvivesHarnessUpdate(t *testing.T) {
 	env := userEnv(t)
 	mustSucceed(t, aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain"))
 	proj := extProject(t, "extupd", jqExtension)
+	trust(t, proj, env)
 	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	ref := build.ExtensionRef(proj)
 	digest := imageTarget(t, c, ref)
@@ -98,6 +107,7 @@ func TestExtensionFoundationChange(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extfnd", jqExtension)
+	trust(t, proj, env)
 	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	ref := build.ExtensionRef(proj)
 	defer aishell(t, "", env, "build", "--base-image=docker.io/library/debian:bookworm-slim", "--progress=quiet")
@@ -132,8 +142,10 @@ func TestExtensionDockerfileEditAndFailure(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extedit", "FROM aishell:foundation\nRUN echo v1 > /etc/ext-version\n")
+	trust(t, proj, env)
 	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	writeDockerfile(t, proj, "FROM aishell:foundation\nRUN echo v2 > /etc/ext-version\n")
+	trust(t, proj, env)
 	r := aishell(t, proj, env, "exec", "cat", "/etc/ext-version")
 	mustSucceed(t, r)
 	if builds(r) != 1 || r.Stdout != "v2\n" {
@@ -145,7 +157,7 @@ func TestExtensionDockerfileEditAndFailure(t *testing.T) {
 	ref := build.ExtensionRef(proj)
 	digest := imageTarget(t, c, ref)
 	writeDockerfile(t, proj, "FROM aishell:foundation\nRUN echo about to fail && false\n")
-	r = aishell(t, proj, env, "exec", "--", "--progress=plain", "true")
+	r = aishell(t, proj, env, "--trust", "exec", "true")
 	if r.Code != errs.CodeError {
 		t.Errorf("failing Dockerfile: exit %d, want %d", r.Code, errs.CodeError)
 	}
@@ -155,7 +167,7 @@ func TestExtensionDockerfileEditAndFailure(t *testing.T) {
 	if imageTarget(t, c, ref) != digest {
 		t.Fatal("a failed build replaced the extension image")
 	}
-	r = aishell(t, proj, env, "--no-rebuild", "exec", "cat", "/etc/ext-version")
+	r = aishell(t, proj, env, "--no-rebuild", "--trust", "exec", "cat", "/etc/ext-version")
 	mustSucceed(t, r)
 	if r.Stdout != "v2\n" || !strings.Contains(r.Stderr, "stale extension") {
 		t.Errorf("the previous image is not usable: %q / %q", r.Stdout, r.Stderr)
@@ -181,9 +193,11 @@ func TestGCRemovesExtensionsOfGoneProjects(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extgone", "FROM aishell:foundation\nRUN echo gone > /etc/gone\n")
+	trust(t, proj, env)
 	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	ref := build.ExtensionRef(proj)
 	keep := extProject(t, "extkept", "FROM aishell:foundation\nRUN echo kept > /etc/kept\n")
+	trust(t, keep, env)
 	mustSucceed(t, aishell(t, keep, env, "exec", "true"))
 	if err := os.RemoveAll(proj); err != nil {
 		t.Fatal(err)

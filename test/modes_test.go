@@ -201,6 +201,7 @@ func TestRootlessExtension(t *testing.T) {
 	for _, p := range []string{ext, filepath.Join(ext, "Dockerfile"), filepath.Join(ext, "marker")} {
 		os.Chown(p, u.UID, u.GID)
 	}
+	mustSucceed(t, u.aishell(t, proj, xdg, "ext", "trust"))
 	r := u.aishell(t, proj, xdg, "exec", "--", "cat", "/etc/rootless-marker")
 	mustSucceed(t, r)
 	if r.Stdout != "built rootless\n" {

@@ -167,6 +167,7 @@ func TestRemoteBuildkitOverTLS(t *testing.T) {
 	proj := project(t, "tlsext")
 	os.MkdirAll(filepath.Join(proj, ".aishell"), 0o755)
 	os.WriteFile(filepath.Join(proj, ".aishell", "Dockerfile"), []byte(fmt.Sprintf("FROM aishell:foundation\nRUN echo built-over-tls-%d > /etc/tls-marker\n", time.Now().UnixNano())), 0o644)
+	mustSucceed(t, aishell(t, proj, env, "ext", "trust"))
 	r = aishell(t, proj, env, append(tls, "ext", "rebuild", "--progress=plain")...)
 	mustSucceed(t, r)
 	// The separate files, as buildctl names them, work as well as the directory.

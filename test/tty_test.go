@@ -55,6 +55,9 @@ func TestInteractiveTerminal(t *testing.T) {
 	pos := s.waitFor(t, `[$#] $|[$#] \x1b`, 0) // a prompt
 	type_("stty size\r")
 	pos = s.waitFor(t, `40 120\s`, pos)
+	// TERM is set once, to the host's (tini, PID 1, has the spec's environment as it is).
+	type_(`echo "terms-$(tr '\0' '\n' < /proc/1/environ | grep -c '^TERM=')-$(tr '\0' '\n' < /proc/1/environ | grep '^TERM=')"` + "\r")
+	pos = s.waitFor(t, `terms-1-TERM=xterm\s`, pos)
 
 	// A process in the container that reports the size it sees when SIGWINCH reaches it. (The
 	// markers are computed, so the terminal's echo of the typed line never matches them.)

@@ -80,7 +80,7 @@ func runBuild(ctx context.Context, s *session, job buildJob) error {
 	fmt.Print(buildReport(res, job.Request.Update))
 	if !job.Request.Update {
 		// In a project with an extension, build brings it up to date too.
-		if err := buildExtension(ctx, b, uc, job.RebuildExtension); err != nil {
+		if err := buildExtension(ctx, s, b, uc, job.RebuildExtension); err != nil {
 			return err
 		}
 	}

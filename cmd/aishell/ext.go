@@ -17,6 +17,7 @@ type ExtCmd struct {
 	Ls      ExtLsCmd      `cmd:"" help:"List extension images: project, freshness, size."`
 	Status  ExtStatusCmd  `cmd:"" help:"Say whether this project's extension is fresh, and why not."`
 	Rebuild ExtRebuildCmd `cmd:"" help:"Rebuild this project's extension (.aishell/Dockerfile) now."`
+	Trust   ExtTrustCmd   `cmd:"" help:"Show this project's .aishell/Dockerfile and what it copies, and approve that exact content for builds and runs."`
 }
 
 // ExtRebuildCmd forces the extension build.
@@ -70,7 +71,7 @@ func projectBuilder(ctx context.Context, s *session, o build.Options) (*build.Bu
 	if err != nil {
 		return nil, nil, err
 	}
-	project, ext, err := build.ProjectExtension()
+	project, ext, err := projectExtension(s)
 	if project == "" {
 		return nil, nil, errs.WithHint(err, "cd into your project first")
 	}
@@ -121,8 +122,8 @@ func (ExtLsCmd) Run(ctx context.Context, s *session) error {
 }
 
 // buildExtension brings the current project's extension up to date during `aishell build`.
-func buildExtension(ctx context.Context, b *build.Builder, uc *userConfig, force bool) error {
-	project, ext, err := build.ProjectExtension()
+func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userConfig, force bool) error {
+	project, ext, err := projectExtension(s)
 	if project == "" {
 		return nil // not in a project: nothing to do
 	}

@@ -88,8 +88,9 @@ func helpVars() map[string]string {
 		with = append(with, "--with-"+n)
 	}
 	return map[string]string{
-		"with_flags": strings.Join(with, ", "),
-		"base_image": build.DefaultBaseImage,
-		"node_image": build.DefaultNodeImage,
+		"with_flags":    strings.Join(with, ", "),
+		"harness_names": strings.Join(harness.Names(), ", "),
+		"base_image":    build.DefaultBaseImage,
+		"node_image":    build.DefaultNodeImage,
 	}
 }

@@ -26,6 +26,8 @@ type Globals struct {
 	BuildkitHost string `placeholder:"ADDR" help:"buildkitd address (env BUILDKIT_HOST; default unix:///run/buildkit/buildkitd.sock, rootless under $XDG_RUNTIME_DIR)."`
 	Snapshotter  string `placeholder:"NAME" help:"containerd snapshotter (env CONTAINERD_SNAPSHOTTER; default overlayfs)."`
 	NoRebuild    bool   `help:"Run on the project's extension image as it is, even if stale; never build it."`
+	Trust        bool   `help:"Approve the project's .aishell/Dockerfile for this command only (aishell ext trust records an approval)."`
+	AllowHome    bool   `help:"Accept your home directory, or a directory above it, as the project (refused by default)."`
 
 	TLSServerName string `name:"tlsservername" placeholder:"NAME" help:"Name to verify a tcp:// buildkitd's certificate against (default: the address's host)."`
 	TLSCACert     string `name:"tlscacert" placeholder:"FILE" type:"path" help:"CA certificate that signed a tcp:// buildkitd's certificate."`
@@ -47,7 +49,7 @@ type CLI struct {
 	Globals
 
 	Shell   ShellCmd   `cmd:"" default:"1" help:"Interactive bash in the project's sandbox (the default command)."`
-	Exec    ExecCmd    `cmd:"" passthrough:"" help:"Run a command in the sandbox: aishell exec [--] CMD [ARGS...]. No terminal needed; stdin is passed through; exits with the command's code."`
+	Exec    ExecCmd    `cmd:"" help:"Run a command in the sandbox: aishell exec [--] CMD [ARGS...]. No terminal needed; stdin is passed through; exits with the command's code."`
 	Build   BuildCmd   `cmd:"" help:"Build the foundation image and the chosen harness snapshots (${with_flags})."`
 	Update  UpdateCmd  `cmd:"" help:"Resolve harness versions again and build only the snapshots that changed; nothing else is rebuilt."`
 	Harness HarnessCmd `cmd:"" help:"Harness snapshots."`

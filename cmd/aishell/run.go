@@ -7,21 +7,51 @@ import (
 
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/project"
 	"github.com/aishell/aishell/run"
 	containerd "github.com/containerd/containerd/v2/client"
 )
 
+// Keys names the harnesses whose API keys a shell or exec gets: by default none, since what
+// runs there is the project's own code.
+type Keys struct {
+	Keys []string `placeholder:"HARNESS,..." help:"Pass these harnesses' API keys and settings into the sandbox (${harness_names}, or all); none by default."`
+}
+
+// harnesses are the names asked for, with all expanded; an unknown name is a usage error.
+func (k Keys) harnesses() ([]string, error) {
+	var out []string
+	for _, name := range k.Keys {
+		if name == "all" {
+			return harness.Names(), nil
+		}
+		if _, err := harness.Lookup(name); err != nil {
+			return nil, errs.Usage(fmt.Errorf("--keys: %w", err), "")
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
 // ShellCmd is `aishell` with no command: an interactive bash in the sandbox.
-type ShellCmd struct{}
+type ShellCmd struct {
+	Keys
+}
 
 // Run starts bash.
-func (ShellCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
-	return runSandbox(ctx, s, hub, "shell", "", nil)
+func (c ShellCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
+	keys, err := c.harnesses()
+	if err != nil {
+		return err
+	}
+	return runSandbox(ctx, s, hub, sandboxJob{purpose: "shell", keys: keys})
 }
 
 // ExecCmd runs one command, for scripts and CI: no terminal needed, stdin passed through.
 type ExecCmd struct {
-	Command []string `arg:"" optional:"" passthrough:"" help:"The command and its arguments (a leading -- is dropped)."`
+	Keys
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"The command and its arguments: everything from the first word that is not one of exec's flags (or after --) goes to it."`
 }
 
 // Run runs the command and exits with its exit code.
@@ -30,7 +60,11 @@ func (c ExecCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error 
 	if len(args) == 0 {
 		return errs.Usage(fmt.Errorf("exec needs a command"), "aishell exec -- CMD [ARGS...]")
 	}
-	return runSandbox(ctx, s, hub, "exec", "", args)
+	keys, err := c.harnesses()
+	if err != nil {
+		return err
+	}
+	return runSandbox(ctx, s, hub, sandboxJob{purpose: "exec", keys: keys, args: args})
 }
 
 // HarnessRunCmd is `aishell <harness> [args...]`: one per catalog entry, added dynamically.
@@ -41,7 +75,7 @@ type HarnessRunCmd struct {
 
 // Run starts the harness with its arguments.
 func (c *HarnessRunCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
-	return runSandbox(ctx, s, hub, c.name, c.name, append([]string{c.name}, dropDashes(c.Args)...))
+	return runSandbox(ctx, s, hub, sandboxJob{purpose: c.name, harness: c.name, args: append([]string{c.name}, dropDashes(c.Args)...)})
 }
 
 // dropDashes strips the leading -- that separates aishell's flags from the command's.
@@ -52,11 +86,22 @@ func dropDashes(args []string) []string {
 	return args
 }
 
-// runSandbox runs args (or bash) in the project's sandbox, on its extension (built first when
-// missing or stale) or the foundation, and exits with the process's code.
-func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, purpose, harnessName string, args []string) error {
+// sandboxJob is what runSandbox runs: the purpose (shell, exec or the harness), the harness
+// (empty for shell and exec), the harnesses whose keys pass too, and the process.
+type sandboxJob struct {
+	purpose, harness string
+	keys, args       []string
+}
+
+// runSandbox runs the job's process (or bash) in the project's sandbox, on its extension (built
+// first when missing or stale, once approved) or the foundation, and exits with its code.
+func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandboxJob) error {
 	ep := s.Endpoints()
 	uc, err := s.User()
+	if err != nil {
+		return err
+	}
+	root, cwd, err := project.Current(s.where(uc))
 	if err != nil {
 		return err
 	}
@@ -69,8 +114,9 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, purpose, ha
 		return err
 	}
 	opts, err := run.Prepare(ctx, cc, run.Request{
-		Purpose: purpose, Harness: harnessName, Args: args, TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
-		Image: image, Snapshotter: ep.Snapshotter, Config: uc.File, Warn: os.Stderr,
+		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
+		TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
+		Image: image, Snapshotter: ep.Snapshotter, Config: uc.File, ConfigPath: uc.Path, Warn: os.Stderr,
 	})
 	if err != nil {
 		return err
@@ -87,13 +133,10 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, purpose, ha
 	return errs.Exit(code)
 }
 
-// runImage is the project's extension (built first when missing or stale), or the foundation;
-// buildkitd, if a build needed it, is let go before the container starts.
+// runImage is the project's extension (approved, and built first when missing or stale), or the
+// foundation; buildkitd, if a build needed it, is let go before the container starts.
 func runImage(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig) (string, error) {
-	project, ext, err := build.ProjectExtension()
-	if project == "" {
-		return build.FoundationImage, nil // outside a project: Prepare says so
-	}
+	_, ext, err := projectExtension(s)
 	if err != nil || ext == nil {
 		return build.FoundationImage, err
 	}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/project"
+	"github.com/aishell/aishell/run"
+)
+
+// projectExtension is the current project and its extension, approved by the user (in their
+// config, by --trust, or at the terminal: a yes is recorded in the config). The extension is
+// nil when the project has none; root is "" outside a project, with err saying why.
+func projectExtension(s *session) (root string, ext *build.Extension, err error) {
+	uc, err := s.User()
+	if err != nil {
+		return "", nil, err
+	}
+	root, ext, err = build.ProjectExtension(s.where(uc))
+	if err != nil || ext == nil {
+		return root, ext, err
+	}
+	c := build.Consent{Approved: uc.ApprovedExtensions, TrustOnce: s.g.Trust, Out: os.Stderr}
+	if run.IsTerminal() {
+		c.Ask = askYes
+	}
+	digest, record, err := c.Check(ext)
+	if err != nil {
+		return root, nil, err
+	}
+	if record {
+		if err := approve(uc, ext, digest); err != nil {
+			return root, nil, err
+		}
+	}
+	return root, ext, nil
+}
+
+// approve records digest as the approved content of ext's project in the user's config.
+func approve(uc *userConfig, ext *build.Extension, digest string) error {
+	if uc.ApprovedExtensions == nil {
+		uc.ApprovedExtensions = map[string]string{}
+	}
+	uc.ApprovedExtensions[ext.Project] = digest
+	if err := config.Save(uc.Path, uc.File, uc.Person); err != nil {
+		return fmt.Errorf("record the approval of %s: %w", ext.Path, err)
+	}
+	return nil
+}
+
+// askYes asks question on the terminal; only y or yes is a yes.
+func askYes(question string) bool {
+	fmt.Fprint(os.Stderr, question)
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "y" || answer == "yes"
+}
+
+// where bounds the project search by the person's home (see project.Where).
+func (s *session) where(uc *userConfig) project.Where {
+	return project.Where{Home: uc.Person.Home, AllowHome: s.g.AllowHome}
+}
+
+// ExtTrustCmd approves the current project's extension.
+type ExtTrustCmd struct{}
+
+// Run shows the Dockerfile and what it copies, and records its digest in the user's config.
+func (ExtTrustCmd) Run(ctx context.Context, s *session) error {
+	uc, err := s.User()
+	if err != nil {
+		return err
+	}
+	root, ext, err := build.ProjectExtension(s.where(uc))
+	if root == "" {
+		return errs.WithHint(err, "cd into your project first")
+	}
+	if err != nil {
+		return err
+	}
+	if ext == nil {
+		return errs.WithHint(fmt.Errorf("%s has no %s", root, build.ExtensionDockerfile), "nothing to approve")
+	}
+	digest, err := ext.Approve()
+	if err != nil {
+		return err
+	}
+	if uc.ApprovedExtensions[ext.Project] == digest {
+		fmt.Printf("%s is already approved (%s)\n", ext.Path, digest)
+		return nil
+	}
+	fmt.Print(ext.Review("is being approved"))
+	if err := approve(uc, ext, digest); err != nil {
+		return err
+	}
+	fmt.Printf("approved %s (%s) in %s; a change to it or to what it copies asks again\n", ext.Path, digest, uc.Path)
+	return nil
+}

@@ -1,0 +1,222 @@
+package run
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/project"
+)
+
+// A repository's control files decide what git runs on the host: hooks, and config keys such
+// as core.hooksPath, core.fsmonitor, core.sshCommand or a diff driver. The project is mounted
+// read-write, so these are mounted read-only over it; objects, refs, the index and HEAD stay
+// writable and commits work inside.
+//
+// A file git honours that does not exist yet cannot be made read-only (a mount point would
+// have to be created on the host): "commondir" in a git directory makes git read its config
+// and hooks from another directory, so one planted in .git would bring a config of the agent's
+// own. None belongs in a repository's own .git or in a submodule's, so aishell removes one that
+// appears there, as soon as it appears (a watch for the run's lifetime) and before and after the
+// run.
+
+// gitGuard is a project's git directories and what protects them.
+type gitGuard struct {
+	ReadOnly []string // host paths to mount read-only over their place in the project
+	Dirs     []string // git directories (the repository's and its submodules') to keep free of commondir
+}
+
+// redirectFile is the file in a git directory that points git at another directory's config
+// and hooks (it belongs only in a linked worktree's directory under .git/worktrees/).
+const redirectFile = "commondir"
+
+// guardGit finds the project's git directories and makes sure each has a hooks directory (an
+// empty one, owned by the person, when missing: else the agent could create it). A .git that
+// is a file (a linked worktree or a submodule's checkout) is itself made read-only, since it
+// names the git directory. Links among the control files are refused: a read-only mount of a
+// link would protect its target, not the name git reads.
+func guardGit(proj string, p config.Person) (gitGuard, error) {
+	var g gitGuard
+	dotgit := filepath.Join(proj, ".git")
+	fi, err := os.Lstat(dotgit)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return g, nil
+	case err != nil:
+		return g, fmt.Errorf("protect %s: %w", dotgit, err)
+	case fi.Mode().IsRegular():
+		g.ReadOnly = append(g.ReadOnly, dotgit)
+		return g, nil
+	case fi.Mode()&fs.ModeSymlink != 0:
+		resolved, err := filepath.EvalSymlinks(dotgit)
+		if err != nil || !project.Within(resolved, proj) {
+			return g, nil // outside the project: not mounted, nothing to protect
+		}
+		dotgit = resolved
+	}
+	dirs := []string{dotgit}
+	dirs = append(dirs, submoduleGitDirs(filepath.Join(dotgit, "modules"))...)
+	for _, d := range dirs {
+		for _, name := range []string{"config", "hooks"} {
+			path := filepath.Join(d, name)
+			fi, err := os.Lstat(path)
+			if errors.Is(err, fs.ErrNotExist) && name == "hooks" {
+				if err := p.MkdirAll(path, 0o755); err != nil {
+					return g, fmt.Errorf("protect %s: %w", path, err)
+				}
+				fi, err = os.Lstat(path)
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return g, fmt.Errorf("protect %s: %w", path, err)
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				return g, errs.WithHint(fmt.Errorf("%s is a symbolic link, which aishell cannot keep read-only for the agent", path),
+					"replace the link with the file it points to")
+			}
+			g.ReadOnly = append(g.ReadOnly, path)
+		}
+		g.Dirs = append(g.Dirs, d)
+	}
+	return g, nil
+}
+
+// submoduleGitDirs are the git directories under .git/modules (nested submodules included):
+// directories holding a config and an objects directory.
+func submoduleGitDirs(modules string) []string {
+	var dirs []string
+	filepath.WalkDir(modules, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if path != modules && isFile(filepath.Join(path, "config")) && isDir(filepath.Join(path, "objects")) {
+			dirs = append(dirs, path)
+			return fs.SkipDir // its own modules are looked at below
+		}
+		if strings.Count(strings.TrimPrefix(path, modules), "/") > 8 {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	for _, d := range append([]string(nil), dirs...) {
+		dirs = append(dirs, submoduleGitDirs(filepath.Join(d, "modules"))...)
+	}
+	return dirs
+}
+
+func isFile(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func isDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
+}
+
+// sweep removes a commondir from each git directory and says so on warn.
+func (g gitGuard) sweep(warn io.Writer) {
+	for _, d := range g.Dirs {
+		removeRedirect(filepath.Join(d, redirectFile), warn)
+	}
+}
+
+func removeRedirect(path string, warn io.Writer) {
+	if _, err := os.Lstat(path); err != nil {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		fmt.Fprintf(warn, "aishell: warning: %s would make git read another directory's config and hooks, and could not be removed: %v; remove it before you use git here\n", path, err)
+		return
+	}
+	fmt.Fprintf(warn, "aishell: removed %s, which would have made git on the host read another directory's config and hooks\n", path)
+}
+
+// watch sweeps now and then removes a commondir the moment one is created in a git directory,
+// until stop is called (which sweeps once more). Without inotify it sweeps before and after.
+func (g gitGuard) watch(warn io.Writer) (stop func(context.Context) error) {
+	g.sweep(warn)
+	if len(g.Dirs) == 0 {
+		return func(context.Context) error { return nil }
+	}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		return func(context.Context) error { g.sweep(warn); return nil }
+	}
+	wds := map[int32]string{}
+	for _, d := range g.Dirs {
+		if wd, err := unix.InotifyAddWatch(fd, d, unix.IN_CREATE|unix.IN_MOVED_TO); err == nil {
+			wds[int32(wd)] = d
+		}
+	}
+	// A pipe wakes the reader when the run ends: closing an inotify descriptor does not.
+	var wake [2]int
+	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(fd)
+		return func(context.Context) error { g.sweep(warn); return nil }
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		readEvents(fd, wake[0], func(wd int32, name string) {
+			if name == redirectFile {
+				removeRedirect(filepath.Join(wds[wd], name), warn)
+			}
+		})
+	}()
+	return func(context.Context) error {
+		unix.Write(wake[1], []byte{0})
+		wg.Wait()
+		unix.Close(fd)
+		unix.Close(wake[0])
+		unix.Close(wake[1])
+		g.sweep(warn)
+		return nil
+	}
+}
+
+// readEvents calls on for each inotify event on fd until wake is readable.
+func readEvents(fd, wake int, on func(wd int32, name string)) {
+	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		if fds[1].Revents != 0 {
+			return
+		}
+		n, err := unix.Read(fd, buf)
+		if err != nil || n <= 0 {
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				continue
+			}
+			return
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			// struct inotify_event: int32 wd, uint32 mask, cookie, len, then len bytes of name.
+			wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+			size := int(binary.NativeEndian.Uint32(buf[off+12:]))
+			end := min(off+unix.SizeofInotifyEvent+size, n)
+			on(wd, strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:end]), "\x00"))
+			off = end
+		}
+	}
+}

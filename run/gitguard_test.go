@@ -1,0 +1,101 @@
+package run
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aishell/aishell/config"
+)
+
+func TestGuardGit(t *testing.T) {
+	proj := t.TempDir()
+	for _, d := range []string{".git/objects", ".git/modules/lib/objects", ".git/modules/lib/modules/deep/objects"} {
+		os.MkdirAll(filepath.Join(proj, d), 0o755)
+	}
+	for _, f := range []string{".git/config", ".git/modules/lib/config", ".git/modules/lib/modules/deep/config"} {
+		os.WriteFile(filepath.Join(proj, f), []byte("[core]\n"), 0o644)
+	}
+	g, err := guardGit(proj, config.Person{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{".git/config", ".git/hooks", ".git/modules/lib/config", ".git/modules/lib/hooks", ".git/modules/lib/modules/deep/config"} {
+		if !slices.Contains(g.ReadOnly, filepath.Join(proj, want)) {
+			t.Errorf("%s not read-only: %q", want, g.ReadOnly)
+		}
+	}
+	// A missing hooks directory is created, so that the agent cannot create it.
+	if fi, err := os.Stat(filepath.Join(proj, ".git/hooks")); err != nil || !fi.IsDir() {
+		t.Errorf(".git/hooks not created: %v", err)
+	}
+	if len(g.Dirs) != 3 {
+		t.Errorf("git dirs %q", g.Dirs)
+	}
+
+	// A worktree's .git file names its git directory: it is read-only itself.
+	wt := t.TempDir()
+	os.WriteFile(filepath.Join(wt, ".git"), []byte("gitdir: /elsewhere/.git/worktrees/wt\n"), 0o644)
+	if g, err := guardGit(wt, config.Person{}); err != nil || !slices.Equal(g.ReadOnly, []string{filepath.Join(wt, ".git")}) {
+		t.Errorf("worktree: %+v, %v", g, err)
+	}
+	// A control file that is a link cannot be protected: refused.
+	linked := t.TempDir()
+	os.MkdirAll(filepath.Join(linked, ".git"), 0o755)
+	os.WriteFile(filepath.Join(linked, "evil-config"), nil, 0o644)
+	os.Symlink(filepath.Join(linked, "evil-config"), filepath.Join(linked, ".git/config"))
+	if _, err := guardGit(linked, config.Person{}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("linked .git/config: %v", err)
+	}
+	// No repository: nothing to protect.
+	if g, err := guardGit(t.TempDir(), config.Person{}); err != nil || len(g.ReadOnly)+len(g.Dirs) != 0 {
+		t.Errorf("no repository: %+v, %v", g, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the watcher's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestGitGuardRemovesPlantedCommondir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), ".git")
+	os.MkdirAll(dir, 0o755)
+	planted := filepath.Join(dir, redirectFile)
+	os.WriteFile(planted, []byte("/tmp/evil\n"), 0o644) // left by an earlier run
+	var warn syncBuffer
+	stop := gitGuard{Dirs: []string{dir}}.watch(&warn)
+	if _, err := os.Lstat(planted); err == nil {
+		t.Error("a commondir present before the run was kept")
+	}
+	// Planted while the run lasts: gone without waiting for the end.
+	os.WriteFile(planted, []byte("/tmp/evil\n"), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Lstat(planted); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a commondir planted during the run was not removed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Other files in .git are left alone.
+	os.WriteFile(filepath.Join(dir, "index.lock"), nil, 0o644)
+	stop(t.Context())
+	if _, err := os.Lstat(filepath.Join(dir, "index.lock")); err != nil {
+		t.Error("the guard removed a file that is not commondir")
+	}
+	if n := strings.Count(warn.String(), "removed "+planted); n != 2 {
+		t.Errorf("warnings:\n%s", warn.String())
+	}
+}

@@ -16,7 +16,7 @@ import (
 // Keys names the harnesses whose API keys a shell or exec gets: by default none, since what
 // runs there is the project's own code.
 type Keys struct {
-	Keys []string `placeholder:"HARNESS,..." help:"Pass these harnesses' API keys and settings into the sandbox (${harness_names}, or all); none by default."`
+	Keys []string `placeholder:"HARNESS" help:"Pass these harnesses' API keys and settings into the sandbox (${harness_names}, or all); none by default."`
 }
 
 // harnesses are the names asked for, with all expanded; an unknown name is a usage error.

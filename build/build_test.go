@@ -1,6 +1,8 @@
 package build
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -61,5 +63,20 @@ func TestHarnessSet(t *testing.T) {
 	}
 	if _, err := harnessSet(cfg, Request{Remove: []string{"codex"}, Add: []string{"codex"}}); err == nil {
 		t.Error("adding and removing the same harness should fail")
+	}
+}
+
+func TestCABundleOnlyForTrustedDockerfiles(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o644)
+	b := &Builder{CABundle: ca}
+	for _, untrusted := range []bool{false, true} {
+		opt, err := b.solveOpt(t.Context(), solveRequest{Name: "x", Dockerfile: []byte("FROM scratch\n"), Pull: true, Untrusted: untrusted}, t.TempDir(), "x-tmp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(opt.Session) > 0; got == untrusted {
+			t.Errorf("untrusted %v: secrets offered %v", untrusted, got)
+		}
 	}
 }

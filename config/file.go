@@ -38,6 +38,7 @@ type File struct {
 	CABundle string `yaml:"ca_bundle,omitempty"`
 	// Harnesses is the configured set, by catalog name; `aishell build` and `update` write it.
 	Harnesses map[string]HarnessChoice `yaml:"harnesses,omitempty"`
+	Sensitive SensitiveConfig          `yaml:"sensitive,omitempty"` // the user's only: see SensitiveConfig
 }
 
 // CABundlePath picks the CA certificates builds should trust: the configured file, else

@@ -60,6 +60,9 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, purpose, ha
 	if err != nil {
 		return err
 	}
+	if err := checkSensitive(s, uc); err != nil {
+		return err
+	}
 	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err

@@ -44,6 +44,7 @@ type File struct {
 	// digest of the Dockerfile and of what it copies ("sha256:<hex>"). Only these are built and
 	// run; `aishell ext trust` (or a yes at the prompt) records one.
 	ApprovedExtensions map[string]string `yaml:"approved_extensions,omitempty"`
+	Sensitive          SensitiveConfig   `yaml:"sensitive,omitempty"` // the user's only: see SensitiveConfig
 }
 
 // CABundlePath picks the CA certificates builds should trust: the configured file, else

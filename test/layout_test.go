@@ -15,12 +15,12 @@ const module = "github.com/aishell/aishell/"
 // rank orders the packages as DESIGN.md's "Dependency direction" does: a package may import only
 // packages of a lower rank.
 //
-//	cmd/aishell, bench -> doctor -> (run, build) -> (oci, snapshot, harness, daemon, rootless, project) -> config -> (labels, errs)
+//	cmd/aishell, bench -> doctor -> (run, build) -> (oci, snapshot, harness, daemon, rootless, project, sensitive) -> config -> (labels, errs)
 var rank = map[string]int{
 	"cmd/aishell": 5, "bench": 5,
 	"doctor": 4,
 	"run":    3, "build": 3,
-	"oci": 2, "snapshot": 2, "harness": 2, "daemon": 2, "rootless": 2, "project": 2,
+	"oci": 2, "snapshot": 2, "harness": 2, "daemon": 2, "rootless": 2, "project": 2, "sensitive": 2,
 	"config": 1,
 	"labels": 0, "errs": 0,
 }
@@ -34,13 +34,14 @@ const (
 )
 
 var forbidden = map[string][]struct{ prefix, why string }{
-	"harness":  {{containerdMod, "the harness catalog knows nothing of containerd"}, {buildkitMod, "the catalog knows nothing of BuildKit"}},
-	"config":   {{containerdMod, "config reads files and the environment only"}, {buildkitMod, "config reads files and the environment only"}},
-	"oci":      {{containerdClient, "specs are built as SpecOpts without the containerd client, so they are tested without a daemon"}, {buildkitMod, "oci builds runtime specs, not images"}},
-	"run":      {{buildkitMod, "running never builds: build owns BuildKit"}},
-	"snapshot": {{buildkitMod, "snapshot reads containerd's store; build owns BuildKit"}},
-	"rootless": {{containerdMod, "rootless finds and enters rootlesskit; it talks to no daemon"}, {buildkitMod, "rootless talks to no daemon"}},
-	"project":  {{containerdMod, "project finds directories on the host"}, {buildkitMod, "project finds directories on the host"}},
+	"harness":   {{containerdMod, "the harness catalog knows nothing of containerd"}, {buildkitMod, "the catalog knows nothing of BuildKit"}},
+	"config":    {{containerdMod, "config reads files and the environment only"}, {buildkitMod, "config reads files and the environment only"}},
+	"oci":       {{containerdClient, "specs are built as SpecOpts without the containerd client, so they are tested without a daemon"}, {buildkitMod, "oci builds runtime specs, not images"}},
+	"run":       {{buildkitMod, "running never builds: build owns BuildKit"}},
+	"snapshot":  {{buildkitMod, "snapshot reads containerd's store; build owns BuildKit"}},
+	"rootless":  {{containerdMod, "rootless finds and enters rootlesskit; it talks to no daemon"}, {buildkitMod, "rootless talks to no daemon"}},
+	"project":   {{containerdMod, "project finds directories on the host"}, {buildkitMod, "project finds directories on the host"}},
+	"sensitive": {{containerdMod, "the sensitive-file check and the scan read the project on the host"}, {buildkitMod, "the sensitive-file check and the scan read the project on the host"}},
 }
 
 // leaves import nothing but the standard library.
@@ -98,7 +99,7 @@ func TestLayeringMatchesDesign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const line = "cmd/aishell, bench -> doctor -> (run, build) -> (oci, snapshot, harness, daemon, rootless, project) -> config -> (labels, errs)"
+	const line = "cmd/aishell, bench -> doctor -> (run, build) -> (oci, snapshot, harness, daemon, rootless, project, sensitive) -> config -> (labels, errs)"
 	if !strings.Contains(string(b), line) {
 		t.Errorf("DESIGN.md does not state the layering this test enforces:\n  %s", line)
 	}

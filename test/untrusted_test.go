@@ -214,7 +214,7 @@ func TestHomeIsNotAProject(t *testing.T) {
 	if r.Stdout != filepath.Join(home, "sub")+"\nno-key\n" {
 		t.Errorf("under a dotfiles home: %q", r.Stdout)
 	}
-	r = aishell(t, home, env, "--allow-home", "exec", "cat", filepath.Join(home, ".ssh", "id_ed25519"))
+	r = aishell(t, home, env, "--allow-home", "--unsafe", "exec", "cat", filepath.Join(home, ".ssh", "id_ed25519"))
 	mustSucceed(t, r)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -28,6 +29,7 @@ type Globals struct {
 	NoRebuild    bool   `help:"Run on the project's extension image as it is, even if stale; never build it."`
 	Trust        bool   `help:"Approve the project's .aishell/Dockerfile for this command only (aishell ext trust records an approval)."`
 	AllowHome    bool   `help:"Accept your home directory, or a directory above it, as the project (refused by default)."`
+	Unsafe       bool   `help:"Run even when the project holds files with secrets of high severity (the check before a run lists them), without asking."`
 
 	TLSServerName string `name:"tlsservername" placeholder:"NAME" help:"Name to verify a tcp:// buildkitd's certificate against (default: the address's host)."`
 	TLSCACert     string `name:"tlscacert" placeholder:"FILE" type:"path" help:"CA certificate that signed a tcp:// buildkitd's certificate."`
@@ -56,6 +58,7 @@ type CLI struct {
 	Ext     ExtCmd     `cmd:"" help:"Project extensions (.aishell/Dockerfile)."`
 	Gc      GcCmd      `cmd:"" help:"Remove harness and foundation images that no config and no container uses, and extensions of projects that are gone."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check containerd, buildkitd and the base images, and say how to fix what is missing."`
+	Scan    ScanCmd    `cmd:"" help:"Look for secrets (gitleaks' rules) in the project's files and its whole git history; exits 1 when any are found."`
 	Version VersionCmd `cmd:"" help:"Print aishell's version."`
 }
 
@@ -112,10 +115,10 @@ func main() {
 
 // enterRootless re-executes aishell inside rootlesskit's namespaces when a user who is not
 // root runs a command that needs containerd. Root (also through sudo) and aishell already
-// inside have nothing to enter. Without a rootless containerd the error names both ways to get
+// inside have nothing to enter, nor version and scan, which need no daemon. Without a rootless containerd the error names both ways to get
 // one; doctor goes on outside and reports what is missing.
 func enterRootless(command string, h config.Host) error {
-	if !h.Rootless || rootless.InChild() || command == "version" {
+	if !h.Rootless || rootless.InChild() || command == "version" || strings.HasPrefix(command, "scan") {
 		return nil
 	}
 	kit, err := rootless.Find(h.Getenv, h.RuntimeDir())

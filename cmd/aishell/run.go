@@ -105,6 +105,9 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err != nil {
 		return err
 	}
+	if err := checkSensitive(s, uc, root); err != nil {
+		return err
+	}
 	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 )
@@ -108,22 +106,8 @@ func TestSensitivePromptOnTerminal(t *testing.T) {
 	session := func(answer string) (string, int) {
 		t.Helper()
 		cmd := aishellCmd(proj, append(env, "TERM=xterm"), "exec", "--", "sh", "-c", "echo ran-$((40+2))")
-		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ptmx, s := onTerminal(t, cmd, 40, 200)
 		defer ptmx.Close()
-		var s screen
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				n, err := ptmx.Read(buf)
-				s.buf.Write(buf[:n])
-				if err != nil {
-					return
-				}
-			}
-		}()
 		s.waitFor(t, `continue\? \[y/N\] `, 0)
 		ptmx.Write([]byte(answer + "\r"))
 		done := make(chan error, 1)

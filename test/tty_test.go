@@ -1,6 +1,8 @@
 package test
 
 import (
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,17 +31,14 @@ func (s *screen) waitFor(t *testing.T, re string, from int) int {
 	return 0
 }
 
-func TestInteractiveTerminal(t *testing.T) {
-	c := needEnv(t)
-	env := runEnv(t)
-	proj := project(t, "tty")
-	cmd := aishellCmd(proj, append(env, "TERM=xterm")) // the default command: an interactive shell
-	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+// onTerminal starts cmd on a new terminal of rows x cols and collects what it shows.
+func onTerminal(t *testing.T, cmd *exec.Cmd, rows, cols uint16) (*os.File, *screen) {
+	t.Helper()
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ptmx.Close()
-	var s screen
+	s := &screen{}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -50,6 +49,16 @@ func TestInteractiveTerminal(t *testing.T) {
 			}
 		}
 	}()
+	return ptmx, s
+}
+
+func TestInteractiveTerminal(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "tty")
+	cmd := aishellCmd(proj, append(env, "TERM=xterm")) // the default command: an interactive shell
+	ptmx, s := onTerminal(t, cmd, 40, 120)
+	defer ptmx.Close()
 	type_ := func(text string) { ptmx.Write([]byte(text)) }
 
 	pos := s.waitFor(t, `[$#] $|[$#] \x1b`, 0) // a prompt

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
@@ -88,22 +86,8 @@ func TestExtensionApprovalPrompt(t *testing.T) {
 	proj := extProject(t, "extprompt", "FROM aishell:foundation\nRUN echo prompted > /etc/prompted\n")
 	ask := func(answer string) (string, int) {
 		cmd := aishellCmd(proj, env, "exec", "cat", "/etc/prompted")
-		ptmx, err := pty.Start(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ptmx, s := onTerminal(t, cmd, 40, 120)
 		defer ptmx.Close()
-		var s screen
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				n, err := ptmx.Read(buf)
-				s.buf.Write(buf[:n])
-				if err != nil {
-					return
-				}
-			}
-		}()
 		s.waitFor(t, `Build and use this extension\? \[y/N\] `, 0)
 		ptmx.Write([]byte(answer + "\r"))
 		done := make(chan error, 1)

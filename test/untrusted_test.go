@@ -39,6 +39,9 @@ func TestExtensionNeedsApproval(t *testing.T) {
 		!strings.Contains(lines[0], "is not approved yet") || !strings.Contains(lines[1], "aishell ext trust") {
 		t.Fatalf("unapproved: exit %d, stderr %q, image built %v", r.Code, r.Stderr, imageExists(c, ref))
 	}
+	if r := aishell(t, proj, env, "ext", "status"); r.Code != 0 || !strings.Contains(r.Stdout, "not approved (aishell ext trust)") {
+		t.Errorf("ext status of an unapproved extension: exit %d %q", r.Code, r.Stdout)
+	}
 	// `aishell build` in the project is held to the same rule.
 	if r := aishell(t, proj, env, "build", "--progress=plain"); r.Code != errs.CodeError || builds(r) != 0 {
 		t.Errorf("build of an unapproved extension: exit %d %q", r.Code, r.Stderr)

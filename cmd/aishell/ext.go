@@ -27,7 +27,7 @@ type ExtRebuildCmd struct {
 
 // Run rebuilds the current project's extension.
 func (c ExtRebuildCmd) Run(ctx context.Context, s *session) error {
-	b, ext, err := projectBuilder(ctx, s, c.options())
+	b, ext, err := projectBuilder(ctx, s, c.options(), true)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,11 @@ type ExtStatusCmd struct{}
 
 // Run prints the current project's extension status and how long the check took.
 func (ExtStatusCmd) Run(ctx context.Context, s *session) error {
-	b, ext, err := projectBuilder(ctx, s, build.Options{Progress: "auto"})
+	uc, err := s.User()
+	if err != nil {
+		return err
+	}
+	b, ext, err := projectBuilder(ctx, s, build.Options{Progress: "auto"}, false)
 	if err != nil {
 		return err
 	}
@@ -60,18 +64,25 @@ func (ExtStatusCmd) Run(ctx context.Context, s *session) error {
 	if !st.Fresh {
 		state = "stale: " + st.Reason
 	}
+	if digest, err := ext.Digest(); err == nil && uc.ApprovedExtensions[ext.Project] != digest {
+		state += "; not approved (" + build.TrustCommand + ")"
+	}
 	fmt.Printf("%s %s (%s; checked in %.1f ms, no buildkitd call)\n", st.Ref, state, ext.Path, float64(took.Microseconds())/1000)
 	return nil
 }
 
-// projectBuilder is a builder for the current project's extension, or an error saying there
-// is none.
-func projectBuilder(ctx context.Context, s *session, o build.Options) (*build.Builder, *build.Extension, error) {
+// projectBuilder is a builder for the current project's extension (approved first when it is
+// to be built), or an error saying there is none.
+func projectBuilder(ctx context.Context, s *session, o build.Options, toBuild bool) (*build.Builder, *build.Extension, error) {
 	uc, err := s.User()
 	if err != nil {
 		return nil, nil, err
 	}
-	project, ext, err := projectExtension(s)
+	load := projectExtension
+	if !toBuild {
+		load = func(s *session) (string, *build.Extension, error) { return build.ProjectExtension(s.where(uc)) }
+	}
+	project, ext, err := load(s)
 	if project == "" {
 		return nil, nil, errs.WithHint(err, "cd into your project first")
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/protect"
 )
 
 // Timeouts and lifetimes of a run.
@@ -67,9 +68,10 @@ type Options struct {
 	Project     string    // mounted read-write at the same path
 	Cwd         string
 	User        oci.User
-	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
-	Binds       []string // host paths mounted read-write at the same paths (harness config)
-	CABundle    string   // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	Env         []string     // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
+	Binds       []string     // host paths mounted read-write at the same paths (harness config)
+	Protect     protect.Plan // what of that config is mounted read-only or as a private copy over Binds
+	CABundle    string       // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
 	TTY         bool
 	Runtime     Runtime
 	Stdin       io.Reader // nil for none

@@ -45,6 +45,9 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	for _, b := range o.Binds {
 		opts = append(opts, oci.WithBind(b, true))
 	}
+	for _, m := range p.config { // after the directories they cover: mounts apply in order
+		opts = append(opts, oci.WithBindAt(m.Source, m.Destination, m.ReadWrite))
+	}
 	if o.CABundle != "" {
 		opts = append(opts, oci.WithBindAt(o.CABundle, hostCABundle, false))
 	}

@@ -229,6 +229,9 @@ func (pl Plan) Start(id string) (*Session, error) {
 	}
 	for _, p := range pl.readOnly {
 		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone since Prepare (not one it makes): nothing to mount, as when absent
+		}
 		if err != nil {
 			return nil, fmt.Errorf("protect %s: %w", p, err)
 		}

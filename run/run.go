@@ -68,10 +68,9 @@ type Options struct {
 	Project     string    // mounted read-write at the same path
 	Cwd         string
 	User        oci.User
-	Env         []string     // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
-	Binds       []string     // host paths mounted read-write at the same paths (harness config)
-	Protect     protect.Plan // what of that config is mounted read-only or as a private copy over Binds
-	CABundle    string       // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
+	Binds       []string // host paths mounted read-write at the same paths (harness config)
+	CABundle    string   // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
 	TTY         bool
 	Runtime     Runtime
 	Stdin       io.Reader // nil for none
@@ -80,6 +79,9 @@ type Options struct {
 	// Signals are the signals aishell receives (SIGINT, SIGTERM, SIGHUP): forwarded to the
 	// process; SIGTERM and SIGHUP also end the run.
 	Signals <-chan os.Signal
+	// Protect is what of the harness config in Binds is mounted over it: read-only, or as a
+	// private copy written back after the run.
+	Protect protect.Plan
 }
 
 // Runtime says how containers run on this containerd.

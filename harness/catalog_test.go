@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -94,5 +95,56 @@ func TestResolve(t *testing.T) {
 	bad := NewResolver("http://127.0.0.1:1/")
 	if _, err := bad.Resolve(ctx, "x", "latest"); err == nil || !strings.Contains(err.Error(), "cannot reach the npm registry") {
 		t.Errorf("unreachable: %v", err)
+	}
+}
+
+// Each harness protects what runs on the host later, inside its own config directories, and
+// a placeholder it makes is read by the harness as "nothing configured".
+func TestProtectedPaths(t *testing.T) {
+	must := map[string][]string{
+		"claude": {".claude/settings.json", ".claude/hooks", ".claude/plugins", ".claude/commands", ".claude/agents",
+			".claude/skills", ".claude/CLAUDE.md"},
+		"codex":    {".codex/config.toml", ".codex/hooks.json", ".codex/rules", ".codex/skills", ".codex/plugins", ".codex/.env"},
+		"gemini":   {".gemini/settings.json", ".gemini/extensions", ".gemini/commands", ".gemini/.env", ".gemini/policies"},
+		"opencode": {".config/opencode/opencode.json", ".config/opencode/plugin", ".config/opencode/plugins", ".config/opencode/tool", ".config/opencode/node_modules"},
+	}
+	for _, h := range Catalog {
+		seen := map[string]bool{}
+		for _, p := range h.Protected {
+			if seen[p.Path] {
+				t.Errorf("%s protects %s twice", h.Name, p.Path)
+			}
+			seen[p.Path] = true
+			inside := false
+			for _, cp := range h.ConfigPaths {
+				inside = inside || strings.HasPrefix(p.Path, cp+"/")
+			}
+			if !inside {
+				t.Errorf("%s: %s is outside its config paths %q: nothing mounts it", h.Name, p.Path, h.ConfigPaths)
+			}
+			if p.Create && strings.ContainsAny(p.Path, "*?[") {
+				t.Errorf("%s: a pattern cannot be made: %s", h.Name, p.Path)
+			}
+			if p.Create && !p.Dir && strings.HasSuffix(p.Path, ".json") && p.Empty != "" && !json.Valid([]byte(p.Empty)) {
+				t.Errorf("%s: placeholder %s holds invalid JSON %q", h.Name, p.Path, p.Empty)
+			}
+		}
+		for _, want := range must[h.Name] {
+			if !seen[want] {
+				t.Errorf("%s does not protect %s", h.Name, want)
+			}
+		}
+	}
+	claude, _ := Lookup("claude")
+	var servers bool
+	for _, m := range claude.Merged {
+		if m.Path == ".claude.json" && m.Nested == "projects" {
+			for _, k := range m.Keys {
+				servers = servers || k == "mcpServers"
+			}
+		}
+	}
+	if !servers {
+		t.Error("~/.claude.json is not merged with its mcpServers (top level and per project) kept from the host")
 	}
 }

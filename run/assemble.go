@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/protect"
 	"github.com/aishell/aishell/snapshot"
 )
 
@@ -21,6 +22,7 @@ type parts struct {
 	hasTini bool     // the rootfs has /usr/bin/tini to run as PID 1
 	user    oci.User // o.User, with the passwd and group files written for it
 	views   []view
+	config  []protect.Mount // the protected harness config, over o.Binds
 }
 
 // view is one harness's read-only view, named key, and its mounts.
@@ -31,7 +33,8 @@ type view struct {
 }
 
 // assemble creates, under the lease in ctx, the container's rootfs snapshot, its passwd and
-// group files and a view of each harness snapshot, pushing the removal of each onto stack.
+// group files, a view of each harness snapshot and the protected harness config (placeholders
+// and private copies), pushing the removal of each onto stack.
 func assemble(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (parts, error) {
 	p := parts{id: id}
 	img, rootMounts, err := rootfs(ctx, c, o, id, stack)
@@ -48,6 +51,14 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 		return p, err
 	}
 	stack.tr.mark("views + passwd")
+	guard, err := o.Protect.Start(id)
+	if err != nil {
+		return p, err
+	}
+	// Unwound after the container is deleted: its copies are written back once nothing runs.
+	stack.push("harness config copies", func(context.Context) error { return guard.Finish(stderrOf(o)) })
+	p.config = guard.Mounts()
+	stack.tr.mark("protected config")
 	return p, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -19,7 +18,7 @@ import (
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/oci"
-	"github.com/aishell/aishell/project"
+	"github.com/aishell/aishell/protect"
 )
 
 // Request is what the user asked to run.
@@ -45,7 +44,8 @@ const hostCABundle = "/etc/ssl/certs/aishell-host-ca.crt"
 
 // Prepare checks that what the run needs is there and turns the request into Options: the
 // rootfs image, the configured harnesses' snapshots, the invoking user, the project, the
-// environment that passes through and the harness config paths that exist on the host.
+// environment that passes through and the harness config paths that exist on the host, with
+// what of them is protected from the container.
 func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, error) {
 	var o Options
 	if _, err := c.ImageService().Get(ctx, req.Image); err != nil {
@@ -78,7 +78,10 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	o.ReadOnly, o.GitDirs = guard.ReadOnly, guard.Dirs
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
-	o.Binds = configBinds(hs, o.User.Home, proj)
+	if o.Protect, err = protect.Prepare(catalogEntries(hs), req.Person, proj); err != nil {
+		return o, err
+	}
+	o.Binds = o.Protect.Binds
 	if ca := req.Config.HostCABundle(); ca != "" {
 		o.CABundle = ca
 		o.Env = append(o.Env, "NODE_EXTRA_CA_CERTS="+hostCABundle)
@@ -147,19 +150,13 @@ func passEnv(req Request, lookup func(string) (string, bool)) []string {
 	return append(env, "IS_SANDBOX=1")
 }
 
-// configBinds are the harnesses' config paths under home that exist on the host, mounted
-// read-write; one inside the project is already there.
-func configBinds(hs []Harness, home, proj string) []string {
-	var binds []string
-	for _, h := range hs {
-		for _, p := range h.ConfigPaths {
-			full := filepath.Join(home, p)
-			if _, err := os.Stat(full); err == nil && !project.Within(full, proj) {
-				binds = append(binds, full)
-			}
-		}
+// catalogEntries are the harnesses' catalog entries.
+func catalogEntries(hs []Harness) []harness.Harness {
+	out := make([]harness.Harness, len(hs))
+	for i, h := range hs {
+		out[i] = h.Harness
 	}
-	return binds
+	return out
 }
 
 // limits are the user's configured limits, resolved against the host: memory defaults to half

@@ -31,6 +31,7 @@ import (
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/protect"
 )
 
 // Timeouts and lifetimes of a run.
@@ -81,6 +82,9 @@ type Options struct {
 	// Signals are the signals aishell receives (SIGINT, SIGTERM, SIGHUP): forwarded to the
 	// process; SIGTERM and SIGHUP also end the run.
 	Signals <-chan os.Signal
+	// Protect is what of the harness config in Binds is mounted over it: read-only, or as a
+	// private copy written back after the run.
+	Protect protect.Plan
 }
 
 // Runtime says how containers run on this containerd.

@@ -45,7 +45,10 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	for _, b := range o.Binds {
 		opts = append(opts, oci.WithBind(b, true))
 	}
-	// After the project's bind, which they lie in: mounts apply in order.
+	for _, m := range p.config { // after the directories they cover: mounts apply in order
+		opts = append(opts, oci.WithBindAt(m.Source, m.Destination, m.ReadWrite))
+	}
+	// After the project's bind, which they lie in.
 	for _, b := range o.ReadOnly {
 		opts = append(opts, oci.WithBind(b, false))
 	}

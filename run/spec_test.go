@@ -3,8 +3,6 @@ package run
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -20,6 +18,7 @@ import (
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
+	"github.com/aishell/aishell/protect"
 )
 
 // testRun is a run of claude in /src/app as uid 1000, with the claude harness viewed.
@@ -299,23 +298,31 @@ func TestPassEnv(t *testing.T) {
 	}
 }
 
-func TestConfigBinds(t *testing.T) {
-	home := t.TempDir()
-	for _, p := range []string{".claude", "proj/.codex"} {
-		if err := os.MkdirAll(filepath.Join(home, p), 0o755); err != nil {
-			t.Fatal(err)
+// The protected config is mounted after the read-write directory it covers (OCI mounts apply
+// in order), read-only, and a private copy read-write from its own source.
+func TestSpecOptsProtectedConfigAfterItsDirectory(t *testing.T) {
+	o, p := testRun(t)
+	p.config = []protect.Mount{
+		{Source: "/home/alice/.claude/settings.json", Destination: "/home/alice/.claude/settings.json"},
+		{Source: "/tmp/copies/0-.claude.json", Destination: "/home/alice/.claude.json", ReadWrite: true},
+	}
+	s := generate(t, specOpts(o, p))
+	index := func(dst string) int {
+		for i, m := range s.Mounts {
+			if m.Destination == dst {
+				return i
+			}
 		}
+		t.Fatalf("no mount at %s", dst)
+		return -1
 	}
-	var hs []Harness
-	for _, n := range []string{"claude", "gemini"} {
-		h, _ := harness.Lookup(n)
-		hs = append(hs, Harness{Harness: h})
+	if index("/home/alice/.claude") > index("/home/alice/.claude/settings.json") {
+		t.Error("settings.json is mounted before ~/.claude: the directory would cover it")
 	}
-	if got := configBinds(hs, home, filepath.Join(home, "proj")); !slices.Equal(got, []string{filepath.Join(home, ".claude")}) {
-		t.Errorf("binds %q: want only the existing ~/.claude", got)
+	if m := mountAt(s, "/home/alice/.claude/settings.json"); !slices.Contains(m.Options, "ro") {
+		t.Errorf("settings.json: %+v, want read-only", m)
 	}
-	// A project that is HOME itself holds the config already: nothing is bound twice.
-	if got := configBinds(hs, home, home); len(got) != 0 {
-		t.Errorf("binds inside the project: %q", got)
+	if m := mountAt(s, "/home/alice/.claude.json"); m.Source != "/tmp/copies/0-.claude.json" || !slices.Contains(m.Options, "rw") {
+		t.Errorf("~/.claude.json: %+v, want the private copy read-write", m)
 	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
-	"github.com/aishell/aishell/project"
 )
 
 // A repository's control files decide what git runs on the host: hooks, and config keys such
@@ -33,6 +32,9 @@ import (
 
 // gitGuard is a project's git directories and what protects them.
 type gitGuard struct {
+	// Pinned are git directories bound read-write onto themselves first: a mount point cannot be
+	// renamed, so the agent cannot move .git aside (its read-only files with it) and make a new one.
+	Pinned   []string
 	ReadOnly []string // host paths to mount read-only over their place in the project
 	Dirs     []string // git directories (the repository's and its submodules') to keep free of commondir
 }
@@ -41,11 +43,13 @@ type gitGuard struct {
 // and hooks (it belongs only in a linked worktree's directory under .git/worktrees/).
 const redirectFile = "commondir"
 
-// guardGit finds the project's git directories and makes sure each has a hooks directory (an
-// empty one, owned by the person, when missing: else the agent could create it). A .git that
-// is a file (a linked worktree or a submodule's checkout) is itself made read-only, since it
-// names the git directory. Links among the control files are refused: a read-only mount of a
-// link would protect its target, not the name git reads.
+// guardGit finds the project's git directories and makes sure each has a config, a hooks
+// directory and (the repository's) a worktrees directory, empty ones owned by the person when
+// missing: else the agent could create them. worktrees/ is read-only as a whole: each linked
+// worktree's directory there names a commondir of its own. A .git that is a file (a linked
+// worktree or a submodule's checkout) is itself made read-only, since it names the git
+// directory. Links are refused (.git itself, or among the control files): a mount over a link
+// protects its target, not the name git reads, and the agent can point the link elsewhere.
 func guardGit(proj string, p config.Person) (gitGuard, error) {
 	var g gitGuard
 	dotgit := filepath.Join(proj, ".git")
@@ -59,26 +63,25 @@ func guardGit(proj string, p config.Person) (gitGuard, error) {
 		g.ReadOnly = append(g.ReadOnly, dotgit)
 		return g, nil
 	case fi.Mode()&fs.ModeSymlink != 0:
-		resolved, err := filepath.EvalSymlinks(dotgit)
-		if err != nil || !project.Within(resolved, proj) {
-			return g, nil // outside the project: not mounted, nothing to protect
-		}
-		dotgit = resolved
+		return g, errs.WithHint(fmt.Errorf("%s is a symbolic link, which the agent could point at a git directory of its own", dotgit),
+			"replace the link with the directory it points to (or a .git file: gitdir: PATH)")
 	}
 	dirs := []string{dotgit}
 	dirs = append(dirs, submoduleGitDirs(filepath.Join(dotgit, "modules"))...)
-	for _, d := range dirs {
-		for _, name := range []string{"config", "hooks"} {
+	for i, d := range dirs {
+		names := []string{"config", "hooks"}
+		if i == 0 {
+			names = append(names, "worktrees")
+		}
+		g.Pinned = append(g.Pinned, d)
+		for _, name := range names {
 			path := filepath.Join(d, name)
 			fi, err := os.Lstat(path)
-			if errors.Is(err, fs.ErrNotExist) && name == "hooks" {
-				if err := p.MkdirAll(path, 0o755); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				if err := placeholder(path, name != "config", p); err != nil {
 					return g, fmt.Errorf("protect %s: %w", path, err)
 				}
 				fi, err = os.Lstat(path)
-			}
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
 			}
 			if err != nil {
 				return g, fmt.Errorf("protect %s: %w", path, err)
@@ -92,6 +95,19 @@ func guardGit(proj string, p config.Person) (gitGuard, error) {
 		g.Dirs = append(g.Dirs, d)
 	}
 	return g, nil
+}
+
+// placeholder creates an empty directory or file at path, owned by the person.
+func placeholder(path string, dir bool, p config.Person) error {
+	if dir {
+		return p.MkdirAll(path, 0o755)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return p.Own(path)
 }
 
 // submoduleGitDirs are the git directories under .git/modules (nested submodules included):
@@ -173,7 +189,10 @@ func (g gitGuard) watch(warn io.Writer) (stop func(context.Context) error) {
 	go func() {
 		defer wg.Done()
 		readEvents(fd, wake[0], func(wd int32, name string) {
-			if name == redirectFile {
+			switch {
+			case wd == -1: // the queue overflowed: events were lost
+				g.sweep(warn)
+			case name == redirectFile:
 				removeRedirect(filepath.Join(wds[wd], name), warn)
 			}
 		})

@@ -25,7 +25,7 @@ func TestGuardGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{".git/config", ".git/hooks", ".git/modules/lib/config", ".git/modules/lib/hooks", ".git/modules/lib/modules/deep/config"} {
+	for _, want := range []string{".git/config", ".git/hooks", ".git/worktrees", ".git/modules/lib/config", ".git/modules/lib/hooks", ".git/modules/lib/modules/deep/config"} {
 		if !slices.Contains(g.ReadOnly, filepath.Join(proj, want)) {
 			t.Errorf("%s not read-only: %q", want, g.ReadOnly)
 		}
@@ -34,8 +34,19 @@ func TestGuardGit(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(proj, ".git/hooks")); err != nil || !fi.IsDir() {
 		t.Errorf(".git/hooks not created: %v", err)
 	}
-	if len(g.Dirs) != 3 {
-		t.Errorf("git dirs %q", g.Dirs)
+	if len(g.Dirs) != 3 || !slices.Equal(g.Pinned, g.Dirs) {
+		t.Errorf("git dirs %q, pinned %q", g.Dirs, g.Pinned)
+	}
+	// Missing ones are created empty first: else the agent could create them.
+	bare := t.TempDir()
+	os.MkdirAll(filepath.Join(bare, ".git"), 0o755)
+	if _, err := guardGit(bare, config.Person{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"config", "hooks", "worktrees"} {
+		if _, err := os.Lstat(filepath.Join(bare, ".git", name)); err != nil {
+			t.Errorf(".git/%s not created: %v", name, err)
+		}
 	}
 
 	// A worktree's .git file names its git directory: it is read-only itself.
@@ -51,6 +62,13 @@ func TestGuardGit(t *testing.T) {
 	os.Symlink(filepath.Join(linked, "evil-config"), filepath.Join(linked, ".git/config"))
 	if _, err := guardGit(linked, config.Person{}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
 		t.Errorf("linked .git/config: %v", err)
+	}
+	// A .git that is a link: refused (the agent could point it elsewhere).
+	dotlink := t.TempDir()
+	os.MkdirAll(filepath.Join(dotlink, "real.git"), 0o755)
+	os.Symlink("real.git", filepath.Join(dotlink, ".git"))
+	if _, err := guardGit(dotlink, config.Person{}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("linked .git: %v", err)
 	}
 	// No repository: nothing to protect.
 	if g, err := guardGit(t.TempDir(), config.Person{}); err != nil || len(g.ReadOnly)+len(g.Dirs) != 0 {

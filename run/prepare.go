@@ -75,7 +75,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if err != nil {
 		return o, err
 	}
-	o.ReadOnly, o.GitDirs = guard.ReadOnly, guard.Dirs
+	o.Pinned, o.ReadOnly, o.GitDirs = guard.Pinned, guard.ReadOnly, guard.Dirs
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
 	if o.Protect, err = protect.Prepare(catalogEntries(hs), req.Person, proj); err != nil {

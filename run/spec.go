@@ -48,7 +48,11 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	for _, m := range p.config { // after the directories they cover: mounts apply in order
 		opts = append(opts, oci.WithBindAt(m.Source, m.Destination, m.ReadWrite))
 	}
-	// After the project's bind, which they lie in.
+	// After the project's bind, which they lie in: the git directories first, then what of them
+	// is read-only.
+	for _, b := range o.Pinned {
+		opts = append(opts, oci.WithBind(b, true))
+	}
 	for _, b := range o.ReadOnly {
 		opts = append(opts, oci.WithBind(b, false))
 	}

@@ -127,10 +127,12 @@ git config core.hooksPath /tmp/evil 2>/dev/null && echo CONFIG-WRITTEN
 git config core.fsmonitor 'touch /tmp/pwned' 2>/dev/null && echo FSMONITOR-WRITTEN
 echo hi > file && git add file && git commit -q -m "from the sandbox" && echo COMMITTED
 echo /tmp/evil > .git/commondir; sleep 1; test -e .git/commondir && echo COMMONDIR-KEPT
+mkdir .git/worktrees/planted 2>/dev/null && echo WORKTREE-WRITTEN
+mv .git .git-aside 2>/dev/null && echo GIT-MOVED
 true`
 	r := aishell(t, proj, env, "exec", "sh", "-c", script)
 	mustSucceed(t, r)
-	for _, bad := range []string{"HOOK-WRITTEN", "CONFIG-WRITTEN", "FSMONITOR-WRITTEN", "COMMONDIR-KEPT"} {
+	for _, bad := range []string{"HOOK-WRITTEN", "CONFIG-WRITTEN", "FSMONITOR-WRITTEN", "COMMONDIR-KEPT", "WORKTREE-WRITTEN", "GIT-MOVED"} {
 		if strings.Contains(r.Stdout, bad) {
 			t.Errorf("%s inside the sandbox:\n%s", bad, r.Stdout)
 		}

@@ -42,6 +42,8 @@ type Plan struct {
 	Binds []string
 
 	person   config.Person
+	pinned   []string            // directories between a config directory and a protected path, bound onto themselves first
+	pinOnly  []string            // protected links that point out of the config directories: not mounted, put back after the run
 	readOnly []string            // host paths mounted read-only at the same paths, after Binds
 	create   []harness.Protected // placeholders to make at Start, Path absolute
 	merged   []harness.Merged    // files given as private copies, Path absolute
@@ -59,7 +61,7 @@ var scriptExts = map[string]bool{
 func Prepare(hs []harness.Harness, person config.Person, proj string) (Plan, error) {
 	pl := Plan{person: person}
 	home := person.Home
-	ro := map[string]bool{}
+	ro, pinned := map[string]bool{}, map[string]bool{}
 	addRO := func(p string) {
 		if !ro[p] {
 			ro[p] = true
@@ -100,6 +102,31 @@ func Prepare(hs []harness.Harness, person config.Person, proj string) (Plan, err
 			}
 			return false
 		}
+		// protectPath mounts full read-only, with the directories between its config
+		// directory and it bound onto themselves (a mount point cannot be moved aside, its
+		// read-only content with it). A link that leads out of the config directories is not
+		// mounted (that would show its target, say ~/.ssh, inside): it is put back after the run.
+		protectPath := func(full string) error {
+			if err := mountable(full); err != nil {
+				return err
+			}
+			if !resolvesWithin(full, dirs) {
+				pl.pinOnly = append(pl.pinOnly, full)
+				return nil
+			}
+			for _, d := range dirs {
+				if project.Within(full, d) {
+					for a := filepath.Dir(full); a != d && project.Within(a, d); a = filepath.Dir(a) {
+						if !pinned[a] {
+							pinned[a] = true
+							pl.pinned = append(pl.pinned, a)
+						}
+					}
+				}
+			}
+			addRO(full)
+			return nil
+		}
 		for _, pr := range h.Protected {
 			full := filepath.Join(home, pr.Path)
 			if !inDirs(full) {
@@ -108,10 +135,9 @@ func Prepare(hs []harness.Harness, person config.Person, proj string) (Plan, err
 			if strings.ContainsAny(pr.Path, "*?[") {
 				matches, _ := filepath.Glob(full)
 				for _, m := range matches {
-					if err := mountable(m); err != nil {
+					if err := protectPath(m); err != nil {
 						return Plan{}, err
 					}
-					addRO(m)
 				}
 				continue
 			}
@@ -123,10 +149,9 @@ func Prepare(hs []harness.Harness, person config.Person, proj string) (Plan, err
 				}
 				continue
 			}
-			if err := mountable(full); err != nil {
+			if err := protectPath(full); err != nil {
 				return Plan{}, err
 			}
-			addRO(full)
 		}
 		for _, m := range h.Merged {
 			full := filepath.Join(home, m.Path)
@@ -140,10 +165,13 @@ func Prepare(hs []harness.Harness, person config.Person, proj string) (Plan, err
 		}
 		for _, d := range dirs {
 			for _, s := range scripts(d) {
-				addRO(s)
+				if err := protectPath(s); err != nil {
+					return Plan{}, err
+				}
 			}
 		}
 	}
+	sort.Strings(pl.pinned)
 	sort.Strings(pl.readOnly) // a directory before what is under it
 	return pl, nil
 }
@@ -166,6 +194,23 @@ func mountable(p string) error {
 			"create "+target+", or remove the link")
 	}
 	return nil
+}
+
+// resolvesWithin reports whether p, its links followed, lies in one of dirs (also followed).
+func resolvesWithin(p string, dirs []string) bool {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return false
+	}
+	for _, d := range dirs {
+		if project.Within(r, d) {
+			return true
+		}
+		if rd, err := filepath.EvalSymlinks(d); err == nil && project.Within(r, rd) {
+			return true
+		}
+	}
+	return false
 }
 
 // scripts are the regular files at the top of config directory d that look like programs: an
@@ -225,6 +270,15 @@ func (pl Plan) Start(id string) (*Session, error) {
 	for _, c := range pl.create {
 		if err := placeholder(c, pl.person); err != nil {
 			return nil, err
+		}
+	}
+	for _, d := range pl.pinned {
+		s.mounts = append(s.mounts, Mount{Source: d, Destination: d, ReadWrite: true})
+	}
+	for _, p := range pl.pinOnly {
+		if fi, err := os.Lstat(p); err == nil {
+			link, _ := os.Readlink(p)
+			s.pins = append(s.pins, pin{path: p, fi: fi, link: link})
 		}
 	}
 	for _, p := range pl.readOnly {

@@ -349,3 +349,28 @@ func TestOwnedByThePersonUnderSudo(t *testing.T) {
 	s.Finish(os.Stderr)
 	owned(filepath.Join(home, ".claude.json"))
 }
+
+func TestPrepareNeverMountsALinkOutOfTheConfig(t *testing.T) {
+	home := t.TempDir()
+	write(t, home, map[string]string{".ssh/id_ed25519": "private", ".claude/settings.json": "{}", ".gemini/settings.json": "{}", ".gemini/tmp/bin/tool": "x"})
+	// Planted by an earlier run: a protected name linked to the keys, and a top-level script too.
+	os.Symlink(filepath.Join(home, ".ssh"), filepath.Join(home, ".claude", "hooks"))
+	os.Symlink(filepath.Join(home, ".ssh", "id_ed25519"), filepath.Join(home, ".claude", "status.sh"))
+	pl, err := Prepare(lookup(t, "claude", "gemini"), person(home), filepath.Join(home, "proj"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pl.ReadOnly() {
+		if r, _ := filepath.EvalSymlinks(p); strings.HasPrefix(r, filepath.Join(home, ".ssh")) {
+			t.Errorf("%s (-> %s) would be mounted inside", p, r)
+		}
+	}
+	if len(pl.pinOnly) != 2 {
+		t.Errorf("links out of the config not put back after the run: %q", pl.pinOnly)
+	}
+	// The directory between a config directory and a protected path is bound onto itself, so
+	// that it cannot be moved aside with the read-only path in it.
+	if !slices.Contains(pl.pinned, filepath.Join(home, ".gemini", "tmp")) {
+		t.Errorf("pinned %q", pl.pinned)
+	}
+}

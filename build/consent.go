@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aishell/aishell/errs"
 )
@@ -35,7 +37,7 @@ func (c Consent) Check(e *Extension) (digest string, record bool, err error) {
 		return "", false, err
 	}
 	if c.Approved[e.Project] == digest || c.TrustOnce {
-		e.approved = true
+		e.approved, e.approvedDigest = true, digest
 		return digest, false, nil
 	}
 	why := "is not approved yet"
@@ -50,7 +52,7 @@ func (c Consent) Check(e *Extension) (digest string, record bool, err error) {
 	if !c.Ask("Build and use this extension? [y/N] ") {
 		return "", false, errs.WithHint(errors.New(e.Path+" not approved; nothing was built"), "edit it, or approve it with `"+TrustCommand+"`")
 	}
-	e.approved = true
+	e.approved, e.approvedDigest = true, digest
 	return digest, true, nil
 }
 
@@ -58,7 +60,7 @@ func (c Consent) Check(e *Extension) (digest string, record bool, err error) {
 func (e *Extension) Approve() (digest string, err error) {
 	digest, err = e.Digest()
 	if err == nil {
-		e.approved = true
+		e.approved, e.approvedDigest = true, digest
 	}
 	return digest, err
 }
@@ -69,13 +71,36 @@ func (e *Extension) Review(why string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s. Building it runs its RUN steps as root in buildkitd, with the host's network,\n", e.Path, why)
 	fmt.Fprintf(&b, "and the image it makes runs the agent with its API keys. It reads:\n")
-	fmt.Fprintf(&b, "----- %s -----\n%s", e.Path, e.Content)
-	if len(e.Content) > 0 && e.Content[len(e.Content)-1] != '\n' {
+	content := visible(string(e.Content))
+	fmt.Fprintf(&b, "----- %s -----\n%s", e.Path, content)
+	if !strings.HasSuffix(content, "\n") {
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "-----\n")
 	if len(e.Sources) > 0 {
-		fmt.Fprintf(&b, "It copies from %s: %s\n", e.ContextDir, strings.Join(e.Sources, ", "))
+		fmt.Fprintf(&b, "It copies from %s: %s\n", e.ContextDir, visible(strings.Join(e.Sources, ", ")))
+	}
+	return b.String()
+}
+
+// visible shows control characters (but newline and tab), invalid bytes and the bidirectional
+// and invisible formatting characters as escapes, so that the text on the terminal is what
+// buildkitd reads: a Dockerfile cannot move the cursor or reorder its own lines on screen.
+func visible(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
 	}
 	return b.String()
 }

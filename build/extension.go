@@ -50,9 +50,11 @@ type Extension struct {
 	Sources    []string // context paths COPY and ADD read, relative to ContextDir
 	BaseAlias  bool     // its final stage is FROM aishell:base
 	Bases      []string // images its FROM lines name (not stages, not scratch)
-	// approved is set by Consent.Check once the user approved this content; nothing builds or
-	// runs an extension without it.
-	approved bool
+	// approved is set by Consent.Check once the user approved this content, of digest
+	// approvedDigest; nothing builds or runs an extension without it, and a build is of a copy
+	// of the context whose digest is that one.
+	approved       bool
+	approvedDigest string
 }
 
 // ProjectExtension finds the project of the current directory and loads its extension; ext
@@ -130,6 +132,9 @@ func LoadExtension(project string) (*Extension, error) {
 					cmd += "\n" + h.Content
 				}
 			}
+			if why := contextMount(n.Flags); why != "" {
+				return nil, refuse(path, n.StartLine, why, "COPY what the step needs, or mount from a stage (from=NAME)")
+			}
 			if name := harnessCommand(cmd); name != "" {
 				return nil, refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", name),
 					"harnesses are mounted at run time and are not available during the build; install what the harness needs, not the harness")
@@ -143,6 +148,10 @@ func LoadExtension(project string) (*Extension, error) {
 				for _, src := range args[:len(args)-1] {
 					if strings.Contains(src, "://") {
 						continue
+					}
+					if strings.Contains(src, "$") {
+						return nil, refuse(path, n.StartLine, fmt.Sprintf("%s %s names its source with a variable, which aishell cannot follow to approve what it copies", strings.ToUpper(n.Value), src),
+							"name the files in the Dockerfile")
 					}
 					if why := outsideContext(src); why != "" {
 						return nil, refuse(path, n.StartLine, fmt.Sprintf("%s %s %s", strings.ToUpper(n.Value), src, why),
@@ -237,6 +246,31 @@ func normalizeRef(ref string) string {
 	return name
 }
 
+// contextMount says why a RUN's --mount flags would read the build context unseen (a bind
+// mount, the default type, without from= mounts the context), or "".
+func contextMount(flags []string) string {
+	for _, f := range flags {
+		spec, ok := strings.CutPrefix(f, "--mount=")
+		if !ok {
+			continue
+		}
+		typ, from := "bind", false
+		for _, kv := range strings.Split(spec, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch strings.ToLower(k) {
+			case "type":
+				typ = strings.ToLower(v)
+			case "from":
+				from = v != ""
+			}
+		}
+		if typ == "bind" && !from {
+			return "RUN --mount=" + spec + " mounts the build context, which aishell cannot hash for your approval"
+		}
+	}
+	return ""
+}
+
 // outsideContext says why a COPY or ADD source names something outside the build context
 // (an absolute path, or one through ..), or "".
 func outsideContext(src string) string {
@@ -285,19 +319,39 @@ func (e *Extension) Hash() (string, error) {
 	return strings.TrimPrefix(d, "sha256:")[:12], nil
 }
 
-// Digest is "sha256:<hex>" of the Dockerfile and the context files its COPY and ADD read
-// (path, mode, size and content; modification time for files over 1 MiB), read inside the
-// context only: a symbolic link is hashed as its target's name, never followed, and only
-// regular files are opened. A source that is itself a link is refused.
-func (e *Extension) Digest() (string, error) {
-	root, err := os.OpenRoot(e.ContextDir)
+// Digest is "sha256:<hex>" of the Dockerfile and the context files its COPY and ADD read (path,
+// mode, size and content; and .dockerignore), read inside the context only: a symbolic link is
+// hashed as its target's name, never followed, only regular files are opened, and .git is
+// never part of it. A source that is itself a link is refused.
+func (e *Extension) Digest() (string, error) { return e.digest("") }
+
+// stage copies what Digest reads into dir, the build context buildkitd is then given, and
+// returns the digest of what it copied: what is built is exactly what was hashed, whatever
+// changes in the project meanwhile.
+func (e *Extension) stage(dir string) (string, error) { return e.digest(dir) }
+
+// dockerignore is read by buildkitd from the context, so it is hashed and staged too.
+const dockerignore = ".dockerignore"
+
+func (e *Extension) digest(stageDir string) (string, error) {
+	root, err := contextRoot(e.Project, e.ContextDir)
 	if err != nil {
 		return "", fmt.Errorf("build context %s: %w", e.ContextDir, err)
 	}
 	defer root.Close()
+	var stage *os.Root
+	if stageDir != "" {
+		if stage, err = os.OpenRoot(stageDir); err != nil {
+			return "", err
+		}
+		defer stage.Close()
+	}
 	h := sha256.New()
 	h.Write(e.Content)
-	var paths []string
+	paths := []string{}
+	if fi, err := root.Lstat(dockerignore); err == nil && fi.Mode().IsRegular() {
+		paths = append(paths, dockerignore)
+	}
 	for _, src := range e.Sources {
 		pattern := path.Clean(filepath.ToSlash(src))
 		if fi, err := root.Lstat(pattern); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
@@ -311,6 +365,7 @@ func (e *Extension) Digest() (string, error) {
 		paths = append(paths, matches...)
 	}
 	sort.Strings(paths)
+	seen := map[string]bool{}
 	for _, p := range paths {
 		if fi, err := root.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			return "", errs.WithHint(fmt.Errorf("%s: COPY source %s is a symbolic link", e.Path, p), "copy what it points to, inside the build context")
@@ -319,7 +374,14 @@ func (e *Extension) Digest() (string, error) {
 			if err != nil {
 				return err
 			}
-			return hashEntry(h, root, name, d)
+			if d.Name() == ".git" {
+				return skipEntry(d)
+			}
+			if seen[name] {
+				return nil
+			}
+			seen[name] = true
+			return hashEntry(h, root, stage, name, d)
 		}); err != nil {
 			return "", fmt.Errorf("hash build context %s: %w", p, err)
 		}
@@ -327,26 +389,58 @@ func (e *Extension) Digest() (string, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// hashEntry adds one context entry to h: its path, mode and size, then a link's target name or
-// a regular file's content (its modification time when over 1 MiB).
-func hashEntry(h io.Writer, root *os.Root, name string, d fs.DirEntry) error {
+// contextRoot opens the context directory through the project, so that a .aishell replaced by
+// a link cannot lead out of the project.
+func contextRoot(project, dir string) (*os.Root, error) {
+	proj, err := os.OpenRoot(project)
+	if err != nil {
+		return nil, err
+	}
+	defer proj.Close()
+	rel, err := filepath.Rel(project, dir)
+	if err != nil {
+		return nil, err
+	}
+	return proj.OpenRoot(rel)
+}
+
+func skipEntry(d fs.DirEntry) error {
+	if d.IsDir() {
+		return fs.SkipDir
+	}
+	return nil
+}
+
+// hashEntry adds one context entry to h (its path, mode and size, then a link's target name or
+// a regular file's content) and, with stage, copies it there.
+func hashEntry(h io.Writer, root, stage *os.Root, name string, d fs.DirEntry) error {
 	info, err := d.Info()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(h, "\x00%s %v %d", name, info.Mode(), info.Size())
+	if stage != nil && name != "." {
+		if err := stage.MkdirAll(path.Dir(name), 0o755); err != nil {
+			return err
+		}
+	}
 	switch {
+	case info.IsDir():
+		if stage != nil && name != "." {
+			return stage.MkdirAll(name, info.Mode().Perm()|0o700)
+		}
+		return nil
 	case info.Mode()&fs.ModeSymlink != 0:
 		target, err := root.Readlink(name)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(h, " -> %s", target)
+		if stage != nil {
+			return stage.Symlink(target, name)
+		}
 		return nil
 	case !info.Mode().IsRegular():
-		return nil
-	case info.Size() > 1<<20:
-		fmt.Fprintf(h, " %d", info.ModTime().UnixNano())
 		return nil
 	}
 	f, err := root.Open(name)
@@ -354,7 +448,16 @@ func hashEntry(h io.Writer, root *os.Root, name string, d fs.DirEntry) error {
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(h, f)
+	var w io.Writer = h
+	if stage != nil {
+		out, err := stage.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm())
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		w = io.MultiWriter(h, out)
+	}
+	_, err = io.Copy(w, f)
 	return err
 }
 
@@ -430,11 +533,25 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 	if err != nil {
 		return "", false, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
 	}
+	staged, err := os.MkdirTemp("", "aishell-context-")
+	if err != nil {
+		return "", false, err
+	}
+	defer os.RemoveAll(staged)
+	digest, err := e.stage(staged)
+	if err != nil {
+		return "", false, err
+	}
+	if digest != e.approvedDigest {
+		return "", false, errs.WithHint(fmt.Errorf("%s or a file it copies changed after it was approved; not building", e.Path),
+			"run aishell again to review the new content")
+	}
+	st.Hash = strings.TrimPrefix(digest, "sha256:")[:12]
 	err = b.solve(ctx, solveRequest{
 		Name:       st.Ref,
 		Title:      fmt.Sprintf("extension %s for %s (%s)", st.Ref, e.Project, reason),
 		Dockerfile: e.Content,
-		ContextDir: e.ContextDir,
+		ContextDir: staged,
 		Bases:      e.Bases,
 		Untrusted:  true,
 		Labels: map[string]string{

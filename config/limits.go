@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -85,6 +86,9 @@ func parseLimit(text string, size bool) (int64, error) {
 			want = "a size such as 512m or 8g, or none"
 		}
 		return 0, fmt.Errorf("%q is not %s", text, want)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", text)
 	}
 	return n * mult, nil
 }

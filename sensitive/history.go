@@ -17,9 +17,11 @@ import (
 
 // logArgs is the history as git shows it to Scan: every commit of every ref, with the lines
 // each added to each file (no context; a deleted file adds none, and a merge shows no diff, as
-// in gitleaks), with git's own diff (no external diff program, no textconv filter, no signature check).
+// in gitleaks), with git's own diff (no external diff program, no textconv filter, no signature
+// check, and submodules as one line: diff.submodule=diff would run git in a submodule, whose own
+// config could name an external diff).
 var logArgs = []string{"log", "--all", "--full-history", "-p", "-U0", "-M",
-	"--no-color", "--no-ext-diff", "--no-textconv", "--no-show-signature",
+	"--no-color", "--no-ext-diff", "--no-textconv", "--no-show-signature", "--submodule=short",
 	"--src-prefix=a/", "--dst-prefix=b/", "--format=commit %H"}
 
 // historyFragments runs git log on the project at root and sends, for each commit and file, the

@@ -54,10 +54,13 @@ func approve(uc *userConfig, ext *build.Extension, digest string) error {
 	return nil
 }
 
+// stdin is read by one buffered reader, so that what is typed ahead reaches the next question.
+var stdin = bufio.NewReader(os.Stdin)
+
 // askYes asks question on the terminal; only y or yes is a yes.
 func askYes(question string) bool {
 	fmt.Fprint(os.Stderr, question)
-	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	line, _ := stdin.ReadString('\n')
 	answer := strings.ToLower(strings.TrimSpace(line))
 	return answer == "y" || answer == "yes"
 }

@@ -30,16 +30,10 @@ import (
 const ExtensionDockerfile = ".aishell/Dockerfile"
 
 // ExtensionRef is the project's extension image: aishell:ext-<hash12 of the project path>.
-func ExtensionRef(project string) string { return FoundationRepo + ":ext-" + projectKey(project) }
-
-// projectKey is the first 12 hex digits of the SHA-256 of the project path.
-func projectKey(project string) string {
-	sum := sha256.Sum256([]byte(project))
-	return hex.EncodeToString(sum[:])[:12]
-}
+func ExtensionRef(proj string) string { return FoundationRepo + ":ext-" + project.Key(proj) }
 
 // Key names the extension's project in file names (its hash12, as in ExtensionRef).
-func (e *Extension) Key() string { return projectKey(e.Project) }
+func (e *Extension) Key() string { return project.Key(e.Project) }
 
 // Extension is a project's parsed .aishell/Dockerfile.
 type Extension struct {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,5 +205,22 @@ func TestGitCommandUnderSudo(t *testing.T) {
 	}
 	if cmd := gitCommand(t.Context(), "/src/x", config.Person{Mode: config.ModeRoot}, "log"); cmd.SysProcAttr != nil {
 		t.Errorf("as root: %+v", cmd.SysProcAttr)
+	}
+}
+
+func TestPlainIgnoreFiles(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(root, ".gitignore"), []byte("x\n"), 0o644)
+	found := []Finding{{Path: "a/b/.env"}}
+	if !plainIgnoreFiles(root, found) {
+		t.Error("regular .gitignore files refused")
+	}
+	// A FIFO that git would block on, planted in a directory on the way.
+	if err := syscall.Mkfifo(filepath.Join(root, "a", ".gitignore"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if plainIgnoreFiles(root, found) {
+		t.Error("a FIFO .gitignore would be read by git check-ignore")
 	}
 }

@@ -3,6 +3,9 @@ package sensitive
 import (
 	"bytes"
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,7 +30,7 @@ func markUnignored(ctx context.Context, root string, p config.Person, found []Fi
 			in.WriteByte(0)
 		}
 	}
-	if in.Len() == 0 {
+	if in.Len() == 0 || !plainIgnoreFiles(root, found) {
 		return
 	}
 	cmd := gitCommand(ctx, root, p, "check-ignore", "--stdin", "-z")
@@ -48,4 +51,25 @@ func markUnignored(ctx context.Context, root string, p config.Person, found []Fi
 	for i := range found {
 		found[i].Unignored = !ignored[found[i].Path] && !strings.HasPrefix(found[i].Path, ".git/")
 	}
+}
+
+// plainIgnoreFiles reports whether every .gitignore git would read for the found paths (in
+// each directory from root down to theirs) is a regular file or absent: git would block on a
+// FIFO planted as one, for as long as the check waits.
+func plainIgnoreFiles(root string, found []Finding) bool {
+	seen := map[string]bool{}
+	for _, f := range found {
+		for dir := filepath.Dir(f.Path); ; dir = filepath.Dir(dir) {
+			if !seen[dir] {
+				seen[dir] = true
+				if fi, err := os.Lstat(filepath.Join(root, dir, ".gitignore")); err == nil && !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
+					return false
+				}
+			}
+			if dir == "." || dir == "/" {
+				break
+			}
+		}
+	}
+	return true
 }

@@ -1,8 +1,6 @@
 package sensitive
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,22 +8,16 @@ import (
 	"time"
 
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/project"
 )
 
 // remindAfter is how old the last scan of a project may be before a run reminds the person.
 const remindAfter = 7 * 24 * time.Hour
 
-// projectKey names a project in file names: the first 12 hex digits of the SHA-256 of its
-// path, as its extension image is named.
-func projectKey(root string) string {
-	sum := sha256.Sum256([]byte(root))
-	return hex.EncodeToString(sum[:])[:12]
-}
-
 // recordPath is the file beside the user's config at cfgPath that records when the project
 // at root was last scanned: scans/<hash12 of the path>.
 func recordPath(cfgPath, root string) string {
-	return filepath.Join(filepath.Dir(cfgPath), "scans", projectKey(root))
+	return filepath.Join(filepath.Dir(cfgPath), "scans", project.Key(root))
 }
 
 // LastScan is when `aishell scan` last completed for the project at root, if ever.
@@ -73,7 +65,7 @@ func reminder(cfgPath, root string, p config.Person, now time.Time) string {
 	last, ok := LastScan(cfgPath, root)
 	switch {
 	case !ok:
-		if config.NoticeOnce(cfgPath, p, "scan-"+projectKey(root)) {
+		if config.NoticeOnce(cfgPath, p, "scan-"+project.Key(root)) {
 			return "aishell: this project was never scanned for secrets: `aishell scan` reads its files and its git history (shown once)"
 		}
 	case now.Sub(last) > remindAfter:

@@ -30,10 +30,10 @@ import (
 const ExtensionDockerfile = ".aishell/Dockerfile"
 
 // ExtensionRef is the project's extension image: aishell:ext-<hash12 of the project path>.
-func ExtensionRef(proj string) string { return FoundationRepo + ":ext-" + project.Key(proj) }
+func ExtensionRef(proj string) string { return FoundationRepo + ":ext-" + labels.ProjectKey(proj) }
 
 // Key names the extension's project in file names (its hash12, as in ExtensionRef).
-func (e *Extension) Key() string { return project.Key(e.Project) }
+func (e *Extension) Key() string { return labels.ProjectKey(e.Project) }
 
 // Extension is a project's parsed .aishell/Dockerfile.
 type Extension struct {

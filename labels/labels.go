@@ -8,6 +8,8 @@
 package labels
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -94,4 +96,11 @@ func RefSnapshots(l map[string]string) []string {
 		}
 	}
 	return keys
+}
+
+// ProjectKey names a project in image tags and file names: the first 12 hex digits of the
+// SHA-256 of its path (aishell:ext-<key>, and the scan record scans/<key>).
+func ProjectKey(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return hex.EncodeToString(sum[:])[:12]
 }

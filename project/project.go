@@ -6,8 +6,6 @@
 package project
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,13 +115,6 @@ func Current(w Where) (root, cwd string, err error) {
 		cwd = resolved
 	}
 	return root, cwd, nil
-}
-
-// Key names a project in image tags and file names: the first 12 hex digits of the SHA-256 of
-// its path (aishell:ext-<key>, scans/<key>).
-func Key(path string) string {
-	sum := sha256.Sum256([]byte(path))
-	return hex.EncodeToString(sum[:])[:12]
 }
 
 // Within reports whether path is dir or below it.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/aishell/aishell/config"
-	"github.com/aishell/aishell/project"
+	"github.com/aishell/aishell/labels"
 )
 
 // remindAfter is how old the last scan of a project may be before a run reminds the person.
@@ -17,7 +17,7 @@ const remindAfter = 7 * 24 * time.Hour
 // recordPath is the file beside the user's config at cfgPath that records when the project
 // at root was last scanned: scans/<hash12 of the path>.
 func recordPath(cfgPath, root string) string {
-	return filepath.Join(filepath.Dir(cfgPath), "scans", project.Key(root))
+	return filepath.Join(filepath.Dir(cfgPath), "scans", labels.ProjectKey(root))
 }
 
 // LastScan is when `aishell scan` last completed for the project at root, if ever.
@@ -65,7 +65,7 @@ func reminder(cfgPath, root string, p config.Person, now time.Time) string {
 	last, ok := LastScan(cfgPath, root)
 	switch {
 	case !ok:
-		if config.NoticeOnce(cfgPath, p, "scan-"+project.Key(root)) {
+		if config.NoticeOnce(cfgPath, p, "scan-"+labels.ProjectKey(root)) {
 			return "aishell: this project was never scanned for secrets: `aishell scan` reads its files and its git history (shown once)"
 		}
 	case now.Sub(last) > remindAfter:

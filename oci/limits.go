@@ -13,8 +13,6 @@ type Limits struct {
 	Pids   int64  // processes and threads (the pids cgroup)
 	Memory int64  // bytes of memory (the memory cgroup); swap is not added on top
 	NoFile uint64 // open files, soft and hard (RLIMIT_NOFILE; containerd's default is 1024)
-	// HomeSize is the size of the tmpfs HOME (see User.HomeSize), carried here with the others.
-	HomeSize int64
 }
 
 // WithLimits sets the NOFILE rlimit and, when the container gets a cgroup of its own

@@ -32,11 +32,12 @@ import (
 
 // gitGuard is a project's git directories and what protects them.
 type gitGuard struct {
-	// Pinned are git directories bound read-write onto themselves first: a mount point cannot be
-	// renamed, so the agent cannot move .git aside (its read-only files with it) and make a new one.
-	Pinned   []string
 	ReadOnly []string // host paths to mount read-only over their place in the project
-	Dirs     []string // git directories (the repository's and its submodules') to keep free of commondir
+	// Dirs are the git directories (the repository's and its submodules'): each is bound
+	// read-write onto itself before ReadOnly (a mount point cannot be renamed, so the agent
+	// cannot move .git aside, its read-only files with it, and make a new one), and kept free of
+	// a commondir.
+	Dirs []string
 }
 
 // redirectFile is the file in a git directory that points git at another directory's config
@@ -73,7 +74,6 @@ func guardGit(proj string, p config.Person) (gitGuard, error) {
 		if i == 0 {
 			names = append(names, "worktrees")
 		}
-		g.Pinned = append(g.Pinned, d)
 		for _, name := range names {
 			path := filepath.Join(d, name)
 			fi, err := os.Lstat(path)

@@ -67,15 +67,14 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 		Snapshotter: req.Snapshotter, Image: req.Image, Harnesses: hs, Args: req.Args, Purpose: req.Purpose,
 		Project: proj, Cwd: req.Cwd, User: ContainerUser(req.Person), TTY: req.TTY, Runtime: req.Runtime,
 	}
-	if o.Limits, err = limits(req); err != nil {
+	if o.Limits, o.User.HomeSize, err = limits(req); err != nil {
 		return o, err
 	}
-	o.User.HomeSize = o.Limits.HomeSize
 	guard, err := guardGit(proj, req.Person)
 	if err != nil {
 		return o, err
 	}
-	o.Pinned, o.ReadOnly, o.GitDirs = guard.Pinned, guard.ReadOnly, guard.Dirs
+	o.ReadOnly, o.GitDirs = guard.ReadOnly, guard.Dirs
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
 	if o.Protect, err = protect.Prepare(catalogEntries(hs), req.Person, proj); err != nil {
@@ -159,11 +158,12 @@ func catalogEntries(hs []Harness) []harness.Harness {
 	return out
 }
 
-// limits are the user's configured limits, resolved against the host: memory defaults to half
+// limits are the user's configured limits, and the size of the HOME tmpfs, resolved against
+// the host: memory defaults to half
 // of it, and NOFILE is capped where runc could not set it (the kernel's nr_open; in rootless
 // mode, the hard limit aishell itself has). Without a cgroup of its own (rootless containerd on
 // cgroup v1 or without delegation) a run has no pids or memory limit, which is said once.
-func limits(req Request) (oci.Limits, error) {
+func limits(req Request) (oci.Limits, int64, error) {
 	var info unix.Sysinfo_t
 	var total int64
 	if unix.Sysinfo(&info) == nil {
@@ -171,16 +171,16 @@ func limits(req Request) (oci.Limits, error) {
 	}
 	v, err := req.Config.Limits.Values(total)
 	if err != nil {
-		return oci.Limits{}, errs.Usage(fmt.Errorf("config: %w", err), "fix the limits section of "+req.ConfigPath)
+		return oci.Limits{}, 0, errs.Usage(fmt.Errorf("config: %w", err), "fix the limits section of "+req.ConfigPath)
 	}
-	l := oci.Limits{Pids: v.Pids, Memory: v.Memory, NoFile: v.NoFile, HomeSize: v.HomeSize}
+	l := oci.Limits{Pids: v.Pids, Memory: v.Memory, NoFile: v.NoFile}
 	if max := nofileMax(req.Runtime.Rootless); l.NoFile > max {
 		l.NoFile = max
 	}
 	if !req.Runtime.cgroups() && (l.Pids > 0 || l.Memory > 0) && config.NoticeOnce(req.ConfigPath, req.Person, "limits-without-cgroup") {
 		fmt.Fprintln(req.Warn, "aishell: note: this rootless containerd gives containers no cgroup, so runs have no pids or memory limit (cgroup v2 with delegation to the user's systemd gives them one); shown once")
 	}
-	return l, nil
+	return l, v.HomeSize, nil
 }
 
 // nofileMax is the highest NOFILE runc can give a container: the kernel's nr_open, or, when

@@ -70,9 +70,8 @@ type Options struct {
 	User        oci.User
 	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
 	Binds       []string // host paths mounted read-write at the same paths (harness config)
-	Pinned      []string // git directories in the project bound onto themselves, so they cannot be moved aside
 	ReadOnly    []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
-	GitDirs     []string // git directories kept free of a planted commondir while the run lasts
+	GitDirs     []string // git directories bound onto themselves and kept free of a planted commondir
 	Limits      oci.Limits
 	CABundle    string // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
 	TTY         bool

@@ -50,7 +50,7 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	}
 	// After the project's bind, which they lie in: the git directories first, then what of them
 	// is read-only.
-	for _, b := range o.Pinned {
+	for _, b := range o.GitDirs {
 		opts = append(opts, oci.WithBind(b, true))
 	}
 	for _, b := range o.ReadOnly {

@@ -115,6 +115,7 @@ func TestSpecOptsProtectionsAndLimits(t *testing.T) {
 	o.TTY = true
 	o.Env = append(o.Env, "TERM=screen-256color")
 	o.ReadOnly = []string{"/src/app/.git/config", "/src/app/.git/hooks"}
+	o.GitDirs = []string{"/src/app/.git"}
 	o.Limits = oci.Limits{Pids: 100, Memory: 1 << 30, NoFile: 65536}
 	p.user.HomeSize = 1 << 28
 	s := generate(t, specOpts(o, p))
@@ -128,9 +129,13 @@ func TestSpecOptsProtectionsAndLimits(t *testing.T) {
 		t.Errorf("TERM set %d times: %q", len(terms), terms)
 	}
 	project := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/src/app" })
+	gitdir := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/src/app/.git" })
+	if gitdir < project || s.Mounts[gitdir].Source != "/src/app/.git" || !slices.Contains(s.Mounts[gitdir].Options, "rw") {
+		t.Errorf(".git not bound onto itself after the project: mount %d (project %d)", gitdir, project)
+	}
 	for _, dst := range o.ReadOnly {
 		i := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == dst })
-		if i < project || !slices.Contains(s.Mounts[i].Options, "ro") {
+		if i < gitdir || !slices.Contains(s.Mounts[i].Options, "ro") {
 			t.Errorf("%s: mount %d (project %d), %+v", dst, i, project, s.Mounts[max(i, 0)])
 		}
 	}

@@ -304,14 +304,26 @@ func readPlain(dir, name string) ([]byte, error) {
 	return root.ReadFile(name)
 }
 
-// Hash is the first 12 hex digits of Digest: the label an extension image records.
+// Hash is the first 12 hex digits of Digest: the label an extension image records. An
+// approved extension's is that of the content approved, hashed once when it was approved.
 func (e *Extension) Hash() (string, error) {
-	d, err := e.Digest()
+	d, err := e.currentDigest()
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimPrefix(d, "sha256:")[:12], nil
+	return hashOf(d), nil
 }
+
+// currentDigest is the approved digest, or, before an approval, Digest.
+func (e *Extension) currentDigest() (string, error) {
+	if e.approvedDigest != "" {
+		return e.approvedDigest, nil
+	}
+	return e.Digest()
+}
+
+// hashOf is the 12 hex digits of a "sha256:<hex>" digest that label an image.
+func hashOf(digest string) string { return strings.TrimPrefix(digest, "sha256:")[:12] }
 
 // Digest is "sha256:<hex>" of the Dockerfile and the context files its COPY and ADD read (path,
 // mode, size and content; and .dockerignore), read inside the context only: a symbolic link is
@@ -348,8 +360,8 @@ func (e *Extension) digest(stageDir string) (string, error) {
 	}
 	for _, src := range e.Sources {
 		pattern := path.Clean(filepath.ToSlash(src))
-		if fi, err := root.Lstat(pattern); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return "", errs.WithHint(fmt.Errorf("%s: COPY source %s is a symbolic link", e.Path, src), "copy what it points to, inside the build context")
+		if err := linkedSource(root, e.Path, pattern); err != nil {
+			return "", err
 		}
 		matches, err := fs.Glob(root.FS(), pattern)
 		if err != nil || len(matches) == 0 {
@@ -361,8 +373,8 @@ func (e *Extension) digest(stageDir string) (string, error) {
 	sort.Strings(paths)
 	seen := map[string]bool{}
 	for _, p := range paths {
-		if fi, err := root.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return "", errs.WithHint(fmt.Errorf("%s: COPY source %s is a symbolic link", e.Path, p), "copy what it points to, inside the build context")
+		if err := linkedSource(root, e.Path, p); err != nil {
+			return "", err
 		}
 		if err := fs.WalkDir(root.FS(), p, func(name string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -381,6 +393,15 @@ func (e *Extension) digest(stageDir string) (string, error) {
 		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// linkedSource refuses a COPY source (a name, or what a pattern matched) that is a symbolic
+// link: what it points to is outside what is hashed and approved.
+func linkedSource(root *os.Root, dockerfile, src string) error {
+	if fi, err := root.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return errs.WithHint(fmt.Errorf("%s: COPY source %s is a symbolic link", dockerfile, src), "copy what it points to, inside the build context")
+	}
+	return nil
 }
 
 // contextRoot opens the context directory through the project, so that a .aishell replaced by
@@ -462,6 +483,7 @@ type ExtensionStatus struct {
 	Fresh        bool
 	Reason       string // why it is stale
 	Hash         string // the Dockerfile's current hash
+	Digest       string // the digest Hash is the start of
 }
 
 // CheckExtension decides, without buildkitd, whether the extension is fresh: it exists, its
@@ -469,18 +491,18 @@ type ExtensionStatus struct {
 // its snapshot parent chain.
 func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionStatus, error) {
 	st := ExtensionStatus{Ref: ExtensionRef(e.Project), Project: e.Project}
-	hash, err := e.Hash()
+	digest, err := e.currentDigest()
 	if err != nil {
 		return st, err
 	}
-	st.Hash = hash
+	st.Digest, st.Hash = digest, hashOf(digest)
 	img, err := b.Images.ImageService().Get(ctx, st.Ref)
 	if err != nil {
 		st.Reason = "not built yet"
 		return st, nil
 	}
 	st.Exists = true
-	if got := img.Labels[labels.DockerfileHash]; got != hash {
+	if got := img.Labels[labels.DockerfileHash]; got != st.Hash {
 		st.Reason = "its Dockerfile or build context changed"
 		return st, nil
 	}
@@ -540,7 +562,7 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 		return "", false, errs.WithHint(fmt.Errorf("%s or a file it copies changed after it was approved; not building", e.Path),
 			"run aishell again to review the new content")
 	}
-	st.Hash = strings.TrimPrefix(digest, "sha256:")[:12]
+	st.Hash = hashOf(digest)
 	err = b.solve(ctx, solveRequest{
 		Name:       st.Ref,
 		Title:      fmt.Sprintf("extension %s for %s (%s)", st.Ref, e.Project, reason),

@@ -14,17 +14,29 @@ import (
 	"github.com/aishell/aishell/run"
 )
 
-// projectExtension is the current project and its extension, approved by the user (in their
-// config, by --trust, or at the terminal: a yes is recorded in the config). The extension is
-// nil when the project has none; root is "" outside a project, with err saying why.
+// projectExtension is the current project and its extension, approved (approvedExtension).
+// The extension is nil when the project has none; root is "" outside a project, with err
+// saying why.
 func projectExtension(s *session) (root string, ext *build.Extension, err error) {
 	uc, err := s.User()
 	if err != nil {
 		return "", nil, err
 	}
-	root, ext, err = build.ProjectExtension(s.where(uc))
+	root, _, err = project.Current(s.where(uc))
+	if err != nil {
+		return "", nil, err
+	}
+	ext, err = approvedExtension(s, uc, root)
+	return root, ext, err
+}
+
+// approvedExtension is the extension of the project at root, approved by the user (in their
+// config, by --trust, or at the terminal: a yes is recorded in the config); nil when the
+// project has none.
+func approvedExtension(s *session, uc *userConfig, root string) (*build.Extension, error) {
+	ext, err := build.LoadExtension(root)
 	if err != nil || ext == nil {
-		return root, ext, err
+		return ext, err
 	}
 	c := build.Consent{Approved: uc.ApprovedExtensions, TrustOnce: s.g.Trust, Out: os.Stderr}
 	if run.IsTerminal() {
@@ -32,14 +44,14 @@ func projectExtension(s *session) (root string, ext *build.Extension, err error)
 	}
 	digest, record, err := c.Check(ext)
 	if err != nil {
-		return root, nil, err
+		return nil, err
 	}
 	if record {
 		if err := approve(uc, ext, digest); err != nil {
-			return root, nil, err
+			return nil, err
 		}
 	}
-	return root, ext, nil
+	return ext, nil
 }
 
 // approve records digest as the approved content of ext's project in the user's config.

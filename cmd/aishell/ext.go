@@ -10,6 +10,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/project"
 )
 
 // ExtCmd groups the project extension commands.
@@ -64,7 +65,7 @@ func (ExtStatusCmd) Run(ctx context.Context, s *session) error {
 	if !st.Fresh {
 		state = "stale: " + st.Reason
 	}
-	if digest, err := ext.Digest(); err == nil && uc.ApprovedExtensions[ext.Project] != digest {
+	if uc.ApprovedExtensions[ext.Project] != st.Digest {
 		state += "; not approved (" + build.TrustCommand + ")"
 	}
 	fmt.Printf("%s %s (%s; checked in %.1f ms, no buildkitd call)\n", st.Ref, state, ext.Path, float64(took.Microseconds())/1000)
@@ -134,10 +135,11 @@ func (ExtLsCmd) Run(ctx context.Context, s *session) error {
 
 // buildExtension brings the current project's extension up to date during `aishell build`.
 func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userConfig, force bool) error {
-	project, ext, err := projectExtension(s)
-	if project == "" {
+	root, _, err := project.Current(s.where(uc))
+	if err != nil {
 		return nil // not in a project: nothing to do
 	}
+	ext, err := approvedExtension(s, uc, root)
 	if err != nil || ext == nil {
 		return err
 	}
@@ -150,7 +152,7 @@ func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userC
 	if built {
 		state = "built"
 	}
-	fmt.Printf("extension %s for %s (%s)\n", ref, project, state)
+	fmt.Printf("extension %s for %s (%s)\n", ref, root, state)
 	return nil
 }
 

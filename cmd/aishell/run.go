@@ -112,7 +112,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err != nil {
 		return err
 	}
-	image, err := runImage(ctx, s, cc, uc)
+	image, err := runImage(ctx, s, cc, uc, root)
 	if err != nil {
 		return err
 	}
@@ -138,8 +138,8 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 
 // runImage is the project's extension (approved, and built first when missing or stale), or the
 // foundation; buildkitd, if a build needed it, is let go before the container starts.
-func runImage(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig) (string, error) {
-	_, ext, err := projectExtension(s)
+func runImage(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig, root string) (string, error) {
+	ext, err := approvedExtension(s, uc, root)
 	if err != nil || ext == nil {
 		return build.FoundationImage, err
 	}

@@ -268,7 +268,7 @@ type pin struct {
 func (pl Plan) Start(id string) (*Session, error) {
 	s := &Session{person: pl.person}
 	for _, c := range pl.create {
-		if err := placeholder(c, pl.person); err != nil {
+		if err := Placeholder(c, pl.person); err != nil {
 			return nil, err
 		}
 	}
@@ -324,10 +324,10 @@ func (pl Plan) Start(id string) (*Session, error) {
 	return s, nil
 }
 
-// placeholder makes a missing protected path as the harness reads "nothing configured": an
+// Placeholder makes a missing protected path as the harness reads "nothing configured": an
 // empty directory, or a file holding c.Empty, owned by the person. One made meanwhile (by
-// another run) is left as it is.
-func placeholder(c harness.Protected, person config.Person) error {
+// another run) is left as it is. The git guard makes its .git placeholders with it too.
+func Placeholder(c harness.Protected, person config.Person) error {
 	if c.Dir {
 		if err := person.MkdirAll(c.Path, 0o755); err != nil {
 			return fmt.Errorf("make %s, to protect it from the container: %w", c.Path, err)

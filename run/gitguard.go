@@ -16,6 +16,8 @@ import (
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/protect"
 )
 
 // A repository's control files decide what git runs on the host: hooks, and config keys such
@@ -78,8 +80,8 @@ func guardGit(proj string, p config.Person) (gitGuard, error) {
 			path := filepath.Join(d, name)
 			fi, err := os.Lstat(path)
 			if errors.Is(err, fs.ErrNotExist) {
-				if err := placeholder(path, name != "config", p); err != nil {
-					return g, fmt.Errorf("protect %s: %w", path, err)
+				if err := protect.Placeholder(harness.Protected{Path: path, Dir: name != "config"}, p); err != nil {
+					return g, err
 				}
 				fi, err = os.Lstat(path)
 			}
@@ -95,19 +97,6 @@ func guardGit(proj string, p config.Person) (gitGuard, error) {
 		g.Dirs = append(g.Dirs, d)
 	}
 	return g, nil
-}
-
-// placeholder creates an empty directory or file at path, owned by the person.
-func placeholder(path string, dir bool, p config.Person) error {
-	if dir {
-		return p.MkdirAll(path, 0o755)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	f.Close()
-	return p.Own(path)
 }
 
 // submoduleGitDirs are the git directories under .git/modules (nested submodules included):

@@ -45,6 +45,36 @@ type File struct {
 	// run; `aishell ext trust` (or a yes at the prompt) records one.
 	ApprovedExtensions map[string]string `yaml:"approved_extensions,omitempty"`
 	Sensitive          SensitiveConfig   `yaml:"sensitive,omitempty"` // the user's only: see SensitiveConfig
+
+	// Keys a project's .aishell/config.yaml may set too (merged over the user's; see values.go).
+
+	// Extends is the project file's relation to the user's: "global" (the default, merged over
+	// it) or "none" (the user's run settings are not used). Meaningless in the user's file.
+	Extends string `yaml:"extends,omitempty"`
+	// Mounts are more host paths in the container: SRC[:DST][:ro|rw], ~ and $VAR expanded in
+	// SRC; DST defaults to SRC, the mode to rw.
+	Mounts []string `yaml:"mounts,omitempty"`
+	// Env sets variables inside: KEY=value (with $VAR expanded from the host), or a bare KEY
+	// that passes the host's value.
+	Env Env `yaml:"env,omitempty"`
+	// PreStart runs inside before the process, in the background, as the user.
+	PreStart Command `yaml:"pre_start,omitempty"`
+	// HarnessArgs are arguments put before the user's own, per harness.
+	HarnessArgs map[string]Args `yaml:"harness_args,omitempty"`
+	// HarnessDefaults turn off the defaults that make a sandboxed harness useful.
+	HarnessDefaults HarnessDefaults `yaml:"harness_defaults,omitempty"`
+	// ClaudeIsolation is "shared" (the default: ~/.claude and ~/.claude.json of the host) or
+	// "project" (a Claude config of the project's own, the credentials carried over).
+	ClaudeIsolation string `yaml:"claude_isolation,omitempty"`
+
+	// The user's only.
+
+	// TrustedProjects are projects whose .aishell/config.yaml may widen what the container
+	// sees of the host (mounts outside the project, host variables, pre_start): a project path,
+	// or "sha256:<hex>" of the file's content.
+	TrustedProjects []string `yaml:"trusted_projects,omitempty"`
+	// PiPackages are npm packages installed with pi into its snapshot (pi's extensions).
+	PiPackages []string `yaml:"pi_packages,omitempty"`
 }
 
 // CABundlePath picks the CA certificates builds should trust: the configured file, else

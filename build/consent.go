@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/project"
 )
 
 // A project's .aishell/Dockerfile arrives with `git clone`, and building it runs its RUN steps
@@ -71,36 +70,14 @@ func (e *Extension) Review(why string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s. Building it runs its RUN steps as root in buildkitd, with the host's network,\n", e.Path, why)
 	fmt.Fprintf(&b, "and the image it makes runs the agent with its API keys. It reads:\n")
-	content := visible(string(e.Content))
+	content := project.Visible(string(e.Content))
 	fmt.Fprintf(&b, "----- %s -----\n%s", e.Path, content)
 	if !strings.HasSuffix(content, "\n") {
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "-----\n")
 	if len(e.Sources) > 0 {
-		fmt.Fprintf(&b, "It copies from %s: %s\n", e.ContextDir, visible(strings.Join(e.Sources, ", ")))
-	}
-	return b.String()
-}
-
-// visible shows control characters (but newline and tab), invalid bytes and the bidirectional
-// and invisible formatting characters as escapes, so that the text on the terminal is what
-// buildkitd reads: a Dockerfile cannot move the cursor or reorder its own lines on screen.
-func visible(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case r == '\n' || r == '\t':
-			b.WriteRune(r)
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
-			fmt.Fprintf(&b, "\\u%04x", r)
-		default:
-			b.WriteRune(r)
-		}
-		i += size
+		fmt.Fprintf(&b, "It copies from %s: %s\n", e.ContextDir, project.Visible(strings.Join(e.Sources, ", ")))
 	}
 	return b.String()
 }

@@ -72,9 +72,9 @@ var contextDirective = regexp.MustCompile(`(?m)^#\s*aishell:\s*context\s*=\s*(\S
 // alias aishell:base), when a COPY or ADD source leaves the build context, or when a RUN
 // instruction calls a harness: harnesses are mounted at run time and do not exist during the
 // build.
-func LoadExtension(project string) (*Extension, error) {
-	path := filepath.Join(project, ExtensionDockerfile)
-	content, err := readPlain(project, ExtensionDockerfile)
+func LoadExtension(proj string) (*Extension, error) {
+	path := filepath.Join(proj, ExtensionDockerfile)
+	content, err := project.ReadPlain(proj, ExtensionDockerfile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -85,11 +85,11 @@ func LoadExtension(project string) (*Extension, error) {
 		return nil, refuse(path, 1, fmt.Sprintf("`# syntax=%s` would have another frontend build it", syntax),
 			"remove the # syntax= line: extensions build with buildkitd's own Dockerfile frontend")
 	}
-	e := &Extension{Project: project, Path: path, Content: content, ContextDir: filepath.Dir(path)}
+	e := &Extension{Project: proj, Path: path, Content: content, ContextDir: filepath.Dir(path)}
 	if m := contextDirective.FindSubmatch(content); m != nil {
 		switch string(m[1]) {
 		case "project":
-			e.ContextDir = project
+			e.ContextDir = proj
 		case "aishell", ".aishell":
 		default:
 			return nil, refuse(path, 0, fmt.Sprintf("unknown context %q in the `# aishell: context=` line", m[1]), "use context=project (the project root) or leave the line out (.aishell/)")
@@ -277,31 +277,6 @@ func outsideContext(src string) string {
 		}
 	}
 	return ""
-}
-
-// readPlain reads name under dir, refusing a symbolic link anywhere on the way and anything
-// but a regular file (a FIFO would block the read).
-func readPlain(dir, name string) ([]byte, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	parts := strings.Split(filepath.ToSlash(name), "/")
-	for i := range parts {
-		sub := filepath.Join(parts[:i+1]...)
-		fi, err := root.Lstat(sub)
-		if err != nil {
-			return nil, err
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("%s is a symbolic link", sub)
-		}
-		if i == len(parts)-1 && !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file", sub)
-		}
-	}
-	return root.ReadFile(name)
 }
 
 // Hash is the first 12 hex digits of Digest: the label an extension image records. An

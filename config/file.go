@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/aishell/aishell/errs"
 	"gopkg.in/yaml.v3"
 )
 
@@ -22,7 +21,8 @@ type HarnessChoice struct {
 	Resolved string `yaml:"resolved,omitempty"`
 }
 
-// File is the user's ~/.config/aishell/config.yaml (and, later, a project's .aishell/config.yaml).
+// File is the user's ~/.config/aishell/config.yaml, or a project's .aishell/config.yaml, which
+// may set only the run settings (see ProjectKeys).
 type File struct {
 	// BaseImage replaces the upstream Debian image of the foundation (a mirror, a corporate base).
 	BaseImage string `yaml:"base_image,omitempty"`
@@ -75,6 +75,10 @@ type File struct {
 	TrustedProjects []string `yaml:"trusted_projects,omitempty"`
 	// PiPackages are npm packages installed with pi into its snapshot (pi's extensions).
 	PiPackages []string `yaml:"pi_packages,omitempty"`
+
+	// Notes are what Parse had to say about the file: keys of the ancestor that mean nothing
+	// here, keys the file may not set. One line each, for the person.
+	Notes []string `yaml:"-"`
 }
 
 // CABundlePath picks the CA certificates builds should trust: the configured file, else
@@ -133,20 +137,16 @@ func within(path, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// Load reads a config file; a missing file is an empty config.
+// Load reads a config file; a missing file is an empty config. See Parse for what it accepts.
 func Load(path string) (File, error) {
-	var f File
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return f, nil
+		return File{}, nil
 	}
 	if err != nil {
-		return f, fmt.Errorf("read config: %w", err)
+		return File{}, fmt.Errorf("read config: %w", err)
 	}
-	if err := yaml.Unmarshal(b, &f); err != nil {
-		return f, &errs.UsageError{Err: fmt.Errorf("config %s: %w", path, err), Hint: "fix or remove the file"}
-	}
-	return f, nil
+	return Parse(path, b)
 }
 
 // Save writes the config atomically (a temporary file renamed over the old one). The file and

@@ -2,6 +2,9 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -134,3 +137,83 @@ type HarnessDefaults struct {
 
 // On reports whether a default is on: unset means on.
 func On(b *bool) bool { return b == nil || *b }
+
+// Mount is one entry of `mounts:`, expanded: host path Source at Destination inside.
+type Mount struct {
+	Source, Destination string
+	ReadWrite           bool
+	HostVars            bool // the entry expanded a $VAR of the host
+}
+
+// ParseMount reads SRC[:DST][:ro|rw]: ~ is home, $VAR and ${VAR} come from lookup, a relative
+// SRC is under base (the project root); DST defaults to SRC, the mode to rw.
+func ParseMount(spec, home, base string, lookup func(string) (string, bool)) (Mount, error) {
+	m := Mount{ReadWrite: true}
+	parts := strings.Split(spec, ":")
+	switch last := parts[len(parts)-1]; {
+	case len(parts) > 1 && (last == "ro" || last == "rw"):
+		m.ReadWrite = last == "rw"
+		parts = parts[:len(parts)-1]
+	}
+	if len(parts) > 2 || parts[0] == "" {
+		return m, fmt.Errorf("mounts: %q is not SRC[:DST][:ro|rw]", spec)
+	}
+	expand := func(s string) string {
+		if hasVars(s) {
+			m.HostVars = true
+			s = os.Expand(s, func(k string) string { v, _ := lookup(k); return v })
+		}
+		return ExpandHome(s, home)
+	}
+	m.Source = expand(parts[0])
+	if !filepath.IsAbs(m.Source) {
+		m.Source = filepath.Join(base, m.Source)
+	}
+	m.Source = filepath.Clean(m.Source)
+	m.Destination = m.Source
+	if len(parts) == 2 {
+		if m.Destination = expand(parts[1]); !filepath.IsAbs(m.Destination) {
+			return m, fmt.Errorf("mounts: %q: the destination must be an absolute path", spec)
+		}
+		m.Destination = filepath.Clean(m.Destination)
+	}
+	for _, sys := range []string{"/", "/proc", "/sys", "/dev"} {
+		if m.Destination == sys || (sys != "/" && within(m.Destination, sys)) {
+			return m, fmt.Errorf("mounts: %q: nothing may be mounted over %s", spec, sys)
+		}
+	}
+	return m, nil
+}
+
+// ExpandHome replaces a leading ~ (alone or before /) with home.
+func ExpandHome(path, home string) string {
+	if path == "~" {
+		return home
+	}
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		return filepath.Join(home, rest)
+	}
+	return path
+}
+
+var varRef = regexp.MustCompile(`\$(\{[A-Za-z_]|[A-Za-z_])`)
+
+// hasVars reports whether s refers to a variable ($NAME or ${NAME}).
+func hasVars(s string) bool { return varRef.MatchString(s) }
+
+// Values are the entries as KEY=VALUE: a value with its $VAR expanded from lookup, a bare KEY
+// with the host's value (left out when the host has none).
+func (e Env) Values(lookup func(string) (string, bool)) []string {
+	var out []string
+	for _, v := range e {
+		switch {
+		case v.Pass:
+			if val, ok := lookup(v.Key); ok {
+				out = append(out, v.Key+"="+val)
+			}
+		default:
+			out = append(out, v.Key+"="+os.Expand(v.Value, func(k string) string { s, _ := lookup(k); return s }))
+		}
+	}
+	return out
+}

@@ -77,6 +77,9 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	o.ReadOnly, o.GitDirs = guard.ReadOnly, guard.Dirs
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
+	if err := applySettings(&o, req, os.LookupEnv); err != nil {
+		return o, err
+	}
 	if o.Protect, err = protect.Prepare(catalogEntries(hs), req.Person, proj); err != nil {
 		return o, err
 	}

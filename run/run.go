@@ -28,6 +28,7 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/errdefs"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
@@ -68,10 +69,12 @@ type Options struct {
 	Project     string    // mounted read-write at the same path
 	Cwd         string
 	User        oci.User
-	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
-	Binds       []string // host paths mounted read-write at the same paths (harness config)
-	ReadOnly    []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
-	GitDirs     []string // git directories bound onto themselves and kept free of a planted commondir
+	Env         []string       // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
+	Binds       []string       // host paths mounted read-write at the same paths (harness config)
+	ReadOnly    []string       // host paths in the project mounted read-only over it (.git/config, .git/hooks)
+	GitDirs     []string       // git directories bound onto themselves and kept free of a planted commondir
+	Mounts      []config.Mount // the config's mounts, their sources resolved
+	PreStart    string         // the config's pre_start, run in the background before the process
 	Limits      oci.Limits
 	CABundle    string // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
 	TTY         bool

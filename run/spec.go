@@ -37,13 +37,16 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 // I/O.
 func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	opts := []ctroci.SpecOpts{
-		ctroci.WithProcessArgs(processArgs(o.Args, p.hasTini)...),
+		ctroci.WithProcessArgs(processArgs(o.Args, o.PreStart, p.hasTini)...),
 		ctroci.WithProcessCwd(o.Cwd),
 		oci.WithUser(p.user, p.user.Home == "/" || project.Within(p.user.Home, o.Project)),
 		oci.WithBind(o.Project, true),
 	}
 	for _, b := range o.Binds {
 		opts = append(opts, oci.WithBind(b, true))
+	}
+	for _, m := range o.Mounts { // the config's, under what protects the harness config
+		opts = append(opts, oci.WithBindAt(m.Source, m.Destination, m.ReadWrite))
 	}
 	for _, m := range p.config { // after the directories they cover: mounts apply in order
 		opts = append(opts, oci.WithBindAt(m.Source, m.Destination, m.ReadWrite))
@@ -84,12 +87,16 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	return opts
 }
 
-// processArgs is the process to run: args, or an interactive login bash, under tini as PID 1
-// when the rootfs has it (the foundation installs it): PID 1 itself ignores SIGINT and SIGTERM
-// it has no handler for, and tini forwards them and reaps zombies.
-func processArgs(args []string, hasTini bool) []string {
+// processArgs is the process to run: args, or an interactive login bash, after starting
+// preStart (when set) in the background, under tini as PID 1 when the rootfs has it (the
+// foundation installs it): PID 1 itself ignores SIGINT and SIGTERM it has no handler for, and
+// tini forwards them and reaps zombies.
+func processArgs(args []string, preStart string, hasTini bool) []string {
 	if len(args) == 0 {
 		args = []string{"bash", "-l"}
+	}
+	if preStart != "" {
+		args = preStartArgs(preStart, args)
 	}
 	if hasTini {
 		args = append([]string{"/usr/bin/tini", "-s", "-g", "--"}, args...)

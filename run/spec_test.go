@@ -15,6 +15,7 @@ import (
 	ctroci "github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
@@ -329,5 +330,36 @@ func TestSpecOptsProtectedConfigAfterItsDirectory(t *testing.T) {
 	}
 	if m := mountAt(s, "/home/alice/.claude.json"); m.Source != "/tmp/copies/0-.claude.json" || !slices.Contains(m.Options, "rw") {
 		t.Errorf("~/.claude.json: %+v, want the private copy read-write", m)
+	}
+}
+
+// The config's mounts come before what protects the harness config and the git control files,
+// so a mount over ~/.claude or the project's .git cannot uncover them; pre_start is an argument
+// of sh, never part of its command line.
+func TestSpecOptsConfigMountsAndPreStart(t *testing.T) {
+	o, p := testRun(t)
+	p.config = []protect.Mount{{Source: "/home/alice/.claude/settings.json", Destination: "/home/alice/.claude/settings.json"}}
+	o.ReadOnly = []string{"/src/app/.git/hooks"}
+	o.Mounts = []config.Mount{{Source: "/data", Destination: "/home/alice/.claude", ReadWrite: true}, {Source: "/x", Destination: "/src/app/.git/hooks", ReadWrite: true}}
+	o.PreStart = `echo "$(id)"; touch /tmp/x`
+	s := generate(t, specOpts(o, p))
+	last := func(dst string) int {
+		n := -1
+		for i, m := range s.Mounts {
+			if m.Destination == dst {
+				n = i
+			}
+		}
+		return n
+	}
+	if i := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Source == "/data" }); i < 0 || i > last("/home/alice/.claude/settings.json") {
+		t.Errorf("config mount at %d, protected settings.json at %d", i, last("/home/alice/.claude/settings.json"))
+	}
+	if m := s.Mounts[last("/src/app/.git/hooks")]; m.Source != "/src/app/.git/hooks" || !slices.Contains(m.Options, "ro") {
+		t.Errorf("the last mount at .git/hooks is %+v, want the read-only guard", m)
+	}
+	args := s.Process.Args
+	if !slices.Equal(args[:4], []string{"/usr/bin/tini", "-s", "-g", "--"}) || args[len(args)-3] != o.PreStart || !slices.Equal(args[len(args)-2:], []string{"claude", "--help"}) {
+		t.Errorf("args %q", args)
 	}
 }

@@ -57,6 +57,7 @@ type CLI struct {
 	Harness HarnessCmd `cmd:"" help:"Harness snapshots."`
 	Ext     ExtCmd     `cmd:"" help:"Project extensions (.aishell/Dockerfile)."`
 	Gc      GcCmd      `cmd:"" help:"Remove harness and foundation images that no config and no container uses, and extensions of projects that are gone."`
+	Config  ConfigCmd  `cmd:"" help:"Show the merged config of this project, and trust or untrust the project's own."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check containerd, buildkitd and the base images, and say how to fix what is missing."`
 	Scan    ScanCmd    `cmd:"" help:"Look for secrets (gitleaks' rules) in the project's files and its whole git history; exits 1 when any are found."`
 	Version VersionCmd `cmd:"" help:"Print aishell's version."`
@@ -115,10 +116,10 @@ func main() {
 
 // enterRootless re-executes aishell inside rootlesskit's namespaces when a user who is not
 // root runs a command that needs containerd. Root (also through sudo) and aishell already
-// inside have nothing to enter, nor version and scan, which need no daemon. Without a rootless containerd the error names both ways to get
+// inside have nothing to enter, nor version, scan and config, which need no daemon. Without a rootless containerd the error names both ways to get
 // one; doctor goes on outside and reports what is missing.
 func enterRootless(command string, h config.Host) error {
-	if !h.Rootless || rootless.InChild() || command == "version" || strings.HasPrefix(command, "scan") {
+	if !h.Rootless || rootless.InChild() || command == "version" || strings.HasPrefix(command, "scan") || strings.HasPrefix(command, "config") {
 		return nil
 	}
 	kit, err := rootless.Find(h.Getenv, h.RuntimeDir())

@@ -108,6 +108,11 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err := checkSensitive(s, uc, root); err != nil {
 		return err
 	}
+	st, err := settings(uc, root)
+	if err != nil {
+		return err
+	}
+	printNotes(st)
 	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
@@ -119,7 +124,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	opts, err := run.Prepare(ctx, cc, run.Request{
 		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
 		TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
-		Image: image, Snapshotter: ep.Snapshotter, Config: uc.File, ConfigPath: uc.Path, Warn: os.Stderr,
+		Image: image, Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
 	})
 	if err != nil {
 		return err

@@ -40,6 +40,11 @@ type gitGuard struct {
 	// cannot move .git aside, its read-only files with it, and make a new one), and kept free of
 	// a commondir.
 	Dirs []string
+	// Worktree is a linked worktree's own git directory (HEAD, index), outside the project:
+	// bound read-write after ReadOnly (which makes its repository's worktrees/ read-only), with
+	// WorktreeFiles, which name its repository and itself, read-only over it.
+	Worktree      string
+	WorktreeFiles []string
 }
 
 // redirectFile is the file in a git directory that points git at another directory's config
@@ -51,8 +56,9 @@ const redirectFile = "commondir"
 // missing: else the agent could create them. worktrees/ is read-only as a whole: each linked
 // worktree's directory there names a commondir of its own. A .git that is a file (a linked
 // worktree or a submodule's checkout) is itself made read-only, since it names the git
-// directory. Links are refused (.git itself, or among the control files): a mount over a link
-// protects its target, not the name git reads, and the agent can point the link elsewhere.
+// directory; a linked worktree's repository is guarded the same way (linkedWorktree). Links are
+// refused (.git itself, or among the control files): a mount over a link protects its target,
+// not the name git reads, and the agent can point the link elsewhere.
 func guardGit(proj string, p config.Person) (gitGuard, error) {
 	var g gitGuard
 	dotgit := filepath.Join(proj, ".git")
@@ -64,13 +70,36 @@ func guardGit(proj string, p config.Person) (gitGuard, error) {
 		return g, fmt.Errorf("protect %s: %w", dotgit, err)
 	case fi.Mode().IsRegular():
 		g.ReadOnly = append(g.ReadOnly, dotgit)
+		wt, err := linkedWorktree(proj, dotgit)
+		if err != nil || wt.GitDir == "" {
+			return g, err
+		}
+		if err := g.guardRepository(wt.Common, p); err != nil {
+			return g, err
+		}
+		g.Worktree = wt.GitDir
+		for _, name := range []string{"commondir", "gitdir", "config.worktree"} {
+			path := filepath.Join(wt.GitDir, name)
+			if err := protect.Placeholder(harness.Protected{Path: path}, p); err != nil {
+				return g, err
+			}
+			if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+				return g, errs.WithHint(fmt.Errorf("%s is not a plain file, which aishell cannot keep read-only for the agent", path), "replace it with the file git wrote")
+			}
+			g.WorktreeFiles = append(g.WorktreeFiles, path)
+		}
 		return g, nil
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return g, errs.WithHint(fmt.Errorf("%s is a symbolic link, which the agent could point at a git directory of its own", dotgit),
 			"replace the link with the directory it points to (or a .git file: gitdir: PATH)")
 	}
-	dirs := []string{dotgit}
-	dirs = append(dirs, submoduleGitDirs(filepath.Join(dotgit, "modules"))...)
+	return g, g.guardRepository(dotgit, p)
+}
+
+// guardRepository guards the git directory top and its submodules' (see guardGit).
+func (g *gitGuard) guardRepository(top string, p config.Person) error {
+	dirs := []string{top}
+	dirs = append(dirs, submoduleGitDirs(filepath.Join(top, "modules"))...)
 	for i, d := range dirs {
 		names := []string{"config", "hooks"}
 		if i == 0 {
@@ -81,22 +110,88 @@ func guardGit(proj string, p config.Person) (gitGuard, error) {
 			fi, err := os.Lstat(path)
 			if errors.Is(err, fs.ErrNotExist) {
 				if err := protect.Placeholder(harness.Protected{Path: path, Dir: name != "config"}, p); err != nil {
-					return g, err
+					return err
 				}
 				fi, err = os.Lstat(path)
 			}
 			if err != nil {
-				return g, fmt.Errorf("protect %s: %w", path, err)
+				return fmt.Errorf("protect %s: %w", path, err)
 			}
 			if fi.Mode()&fs.ModeSymlink != 0 {
-				return g, errs.WithHint(fmt.Errorf("%s is a symbolic link, which aishell cannot keep read-only for the agent", path),
+				return errs.WithHint(fmt.Errorf("%s is a symbolic link, which aishell cannot keep read-only for the agent", path),
 					"replace the link with the file it points to")
 			}
 			g.ReadOnly = append(g.ReadOnly, path)
 		}
 		g.Dirs = append(g.Dirs, d)
 	}
-	return g, nil
+	return nil
+}
+
+// worktree is a linked worktree's git directory (under its repository's .git/worktrees/) and
+// the repository's git directory, where objects, refs, config and hooks are.
+type worktree struct{ GitDir, Common string }
+
+// linkedWorktree reads the .git file of the project at proj. When it names a linked worktree's
+// git directory, that directory and the repository's are returned, once checked to belong
+// together: the directory is <common>/worktrees/<name>, its commondir names <common>, which
+// holds objects and HEAD, and its gitdir file names this .git back. A .git file naming
+// something else (a submodule's checkout: no commondir), or nothing, gives an empty worktree: nothing
+// outside the project is mounted. One naming a worktree that does not name this project back is
+// refused: a project's .git file cannot bring another repository of the host into the sandbox.
+func linkedWorktree(proj, dotgit string) (worktree, error) {
+	var wt worktree
+	b, err := readSmall(dotgit)
+	if err != nil {
+		return wt, fmt.Errorf("read %s: %w", dotgit, err)
+	}
+	target, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir:")
+	if !ok {
+		return wt, errs.WithHint(fmt.Errorf("%s is a file that does not say gitdir: PATH", dotgit), "fix or remove it")
+	}
+	gitdir := strings.TrimSpace(target)
+	if !filepath.IsAbs(gitdir) {
+		gitdir = filepath.Join(proj, gitdir)
+	}
+	if gitdir, err = filepath.EvalSymlinks(gitdir); errors.Is(err, fs.ErrNotExist) {
+		return wt, nil // git inside says what is wrong; nothing of the host is mounted
+	} else if err != nil {
+		return wt, errs.WithHint(fmt.Errorf("%s names %s: %w", dotgit, target, err), "repair the worktree on the host: git worktree repair")
+	}
+	cd, err := readSmall(filepath.Join(gitdir, "commondir"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return wt, nil
+	}
+	if err != nil {
+		return wt, fmt.Errorf("read %s: %w", filepath.Join(gitdir, "commondir"), err)
+	}
+	common := strings.TrimSpace(string(cd))
+	if !filepath.IsAbs(common) {
+		common = filepath.Join(gitdir, common)
+	}
+	common, _ = filepath.EvalSymlinks(common)
+	back, _ := readSmall(filepath.Join(gitdir, "gitdir"))
+	backPath, _ := filepath.EvalSymlinks(strings.TrimSpace(string(back)))
+	selfPath, _ := filepath.EvalSymlinks(dotgit)
+	if common == "" || filepath.Dir(gitdir) != filepath.Join(common, "worktrees") || !isDir(filepath.Join(common, "objects")) ||
+		!isFile(filepath.Join(common, "HEAD")) || backPath == "" || backPath != selfPath {
+		return wt, errs.WithHint(fmt.Errorf("%s names %s, which is not a worktree of a repository that names this project back; not mounting it", dotgit, gitdir),
+			"if this is your worktree, run `git worktree repair` in it on the host")
+	}
+	return worktree{GitDir: gitdir, Common: common}, nil
+}
+
+// readSmall reads a plain file of git's (a .git file, commondir, gitdir): at most 64 KiB, never
+// a FIFO or a device.
+func readSmall(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > 64<<10 {
+		return nil, fmt.Errorf("%s is not a small plain file", path)
+	}
+	return os.ReadFile(path)
 }
 
 // submoduleGitDirs are the git directories under .git/modules (nested submodules included):

@@ -3,6 +3,7 @@ package run
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -119,5 +120,45 @@ func TestGitGuardRemovesPlantedCommondir(t *testing.T) {
 	}
 	if n := strings.Count(warn.String(), "removed "+planted); n != 2 {
 		t.Errorf("warnings:\n%s", warn.String())
+	}
+}
+
+// A linked worktree gets its repository's git directory guarded like a repository's own, its
+// own git directory read-write after it, and the files naming them read-only; a .git file
+// naming a worktree of another repository that does not name it back is refused.
+func TestGuardGitLinkedWorktree(t *testing.T) {
+	dir := t.TempDir()
+	main, wtDir := filepath.Join(dir, "main"), filepath.Join(dir, "wt")
+	for _, args := range [][]string{{"init", "-q", main}, {"-C", main, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"},
+		{"-C", main, "worktree", "add", "-q", wtDir}} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	main, _ = filepath.EvalSymlinks(main)
+	wtDir, _ = filepath.EvalSymlinks(wtDir)
+	g, err := guardGit(wtDir, config.Person{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	common := filepath.Join(main, ".git")
+	own := filepath.Join(common, "worktrees", "wt")
+	wantRO := []string{filepath.Join(wtDir, ".git"), filepath.Join(common, "config"), filepath.Join(common, "hooks"), filepath.Join(common, "worktrees")}
+	if !slices.Equal(g.ReadOnly, wantRO) || !slices.Equal(g.Dirs, []string{common}) || g.Worktree != own ||
+		!slices.Equal(g.WorktreeFiles, []string{filepath.Join(own, "commondir"), filepath.Join(own, "gitdir"), filepath.Join(own, "config.worktree")}) {
+		t.Errorf("guard %+v", g)
+	}
+
+	// Another project whose .git file names main's worktree: main's worktree names wt back, not it.
+	forged := t.TempDir()
+	os.WriteFile(filepath.Join(forged, ".git"), []byte("gitdir: "+own+"\n"), 0o644)
+	if _, err := guardGit(forged, config.Person{}); err == nil || !strings.Contains(err.Error(), "names this project back") {
+		t.Errorf("a forged .git file: %v", err)
+	}
+	// One naming a repository's own git directory (no commondir): nothing outside is mounted.
+	plain := t.TempDir()
+	os.WriteFile(filepath.Join(plain, ".git"), []byte("gitdir: "+common+"\n"), 0o644)
+	if g, err := guardGit(plain, config.Person{}); err != nil || len(g.Dirs) != 0 || g.Worktree != "" {
+		t.Errorf(".git naming a repository: %+v, %v", g, err)
 	}
 }

@@ -22,7 +22,10 @@ func ContainerUser(p config.Person) oci.User {
 
 // GitIdentity returns GIT_AUTHOR_* and GIT_COMMITTER_* from the person's git config in dir, and
 // the same values as command-line config (GIT_CONFIG_COUNT) so `git config user.email` inside
-// answers as on the host. Without git on the host it returns nothing.
+// answers as on the host (without git on the host, no identity), with safe.directory=* beside
+// them: inside, the project and a worktree's repository may belong to another uid than the
+// process's (a CI checkout, root in rootless mode seeing an unmapped owner), and git must not
+// refuse them there.
 func GitIdentity(dir string, p config.Person) []string {
 	get := func(key string) string {
 		out, err := asPerson(exec.Command("git", "-C", dir, "config", "--get", key), p).Output()
@@ -42,11 +45,10 @@ func GitIdentity(dir string, p config.Person) []string {
 		env = append(env, "GIT_AUTHOR_EMAIL="+email, "GIT_COMMITTER_EMAIL="+email)
 		keys, vals = append(keys, "user.email"), append(vals, email)
 	}
-	if len(keys) > 0 {
-		env = append(env, fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(keys)))
-		for i := range keys {
-			env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, keys[i]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, vals[i]))
-		}
+	keys, vals = append(keys, "safe.directory"), append(vals, "*")
+	env = append(env, fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(keys)))
+	for i := range keys {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, keys[i]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, vals[i]))
 	}
 	return env
 }

@@ -74,7 +74,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if err != nil {
 		return o, err
 	}
-	o.ReadOnly, o.GitDirs = guard.ReadOnly, guard.Dirs
+	o.ReadOnly, o.GitDirs, o.Worktree, o.WorktreeFiles = guard.ReadOnly, guard.Dirs, guard.Worktree, guard.WorktreeFiles
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
 	if err := applySettings(&o, req, os.LookupEnv); err != nil {

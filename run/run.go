@@ -69,19 +69,22 @@ type Options struct {
 	Project     string    // mounted read-write at the same path
 	Cwd         string
 	User        oci.User
-	Env         []string       // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
-	Binds       []string       // host paths mounted read-write at the same paths (harness config)
-	ReadOnly    []string       // host paths in the project mounted read-only over it (.git/config, .git/hooks)
-	GitDirs     []string       // git directories bound onto themselves and kept free of a planted commondir
-	Mounts      []config.Mount // the config's mounts, their sources resolved
-	PreStart    string         // the config's pre_start, run in the background before the process
-	Limits      oci.Limits
-	CABundle    string // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
-	TTY         bool
-	Runtime     Runtime
-	Stdin       io.Reader // nil for none
-	Stdout      io.Writer
-	Stderr      io.Writer
+	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
+	Binds       []string // host paths mounted read-write at the same paths (harness config)
+	ReadOnly    []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
+	GitDirs     []string // git directories bound onto themselves and kept free of a planted commondir
+	// Worktree and WorktreeFiles: a linked worktree's git directory, and what of it is read-only.
+	Worktree      string
+	WorktreeFiles []string
+	Mounts        []config.Mount // the config's mounts, their sources resolved
+	PreStart      string         // the config's pre_start, run in the background before the process
+	Limits        oci.Limits
+	CABundle      string // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	TTY           bool
+	Runtime       Runtime
+	Stdin         io.Reader // nil for none
+	Stdout        io.Writer
+	Stderr        io.Writer
 	// Signals are the signals aishell receives (SIGINT, SIGTERM, SIGHUP): forwarded to the
 	// process; SIGTERM and SIGHUP also end the run.
 	Signals <-chan os.Signal

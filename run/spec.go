@@ -59,6 +59,12 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	for _, b := range o.ReadOnly {
 		opts = append(opts, oci.WithBind(b, false))
 	}
+	if o.Worktree != "" {
+		opts = append(opts, oci.WithBind(o.Worktree, true))
+		for _, b := range o.WorktreeFiles {
+			opts = append(opts, oci.WithBind(b, false))
+		}
+	}
 	if o.CABundle != "" {
 		opts = append(opts, oci.WithBindAt(o.CABundle, hostCABundle, false))
 	}

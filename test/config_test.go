@@ -2,6 +2,7 @@ package test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -209,5 +210,52 @@ func TestConfigFileErrors(t *testing.T) {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("notes lack %q: %q (%s)", want, r.Stderr, time.Since(start))
 		}
+	}
+}
+
+// TestGitWorktreeAndForeignOwner: a linked worktree's repository outside the project is
+// mounted, so git works and commits land in it, with its config and hooks read-only and the
+// worktree's commondir too; a project owned by another uid is no "dubious ownership" for git.
+func TestGitWorktreeAndForeignOwner(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	main := project(t, "wtmain")
+	gitRun := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("git", append([]string{"-C", main}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	gitRun("commit", "-q", "--allow-empty", "-m", "first")
+	wt := filepath.Join(filepath.Dir(main), "wt-linked")
+	gitRun("worktree", "add", "-q", "-b", "feature", wt)
+	r := aishell(t, wt, env, "exec", "--", "sh", "-c", `set -e
+git status --short
+echo change > file.txt && git add file.txt && git commit -q -m "from the sandbox"
+gd=$(git rev-parse --git-common-dir)
+echo x >> "$gd/config" 2>/dev/null && echo CONFIG-WRITABLE
+touch "$gd/hooks/post-checkout" 2>/dev/null && echo HOOKS-WRITABLE
+echo /tmp > "$(git rev-parse --git-dir)/commondir" 2>/dev/null && echo COMMONDIR-WRITABLE
+echo done`)
+	mustSucceed(t, r)
+	for _, bad := range []string{"CONFIG-WRITABLE", "HOOKS-WRITABLE", "COMMONDIR-WRITABLE"} {
+		if strings.Contains(r.Stdout, bad) {
+			t.Errorf("%s inside the sandbox", bad)
+		}
+	}
+	if out, err := exec.Command("git", "-C", main, "log", "-1", "--format=%s", "feature").Output(); err != nil || string(out) != "from the sandbox\n" {
+		t.Errorf("the commit did not land in the repository: %q %v", out, err)
+	}
+
+	// Owned by another uid: git inside still works in it.
+	foreign := project(t, "foreign")
+	exec.Command("git", "-C", foreign, "commit", "-q", "--allow-empty", "-m", "x").Run()
+	if out, err := exec.Command("chown", "-R", "12345:12345", foreign).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	r = aishell(t, foreign, env, "exec", "--", "git", "log", "--format=%s")
+	mustSucceed(t, r)
+	if r.Stdout != "x\n" {
+		t.Errorf("git log in a project of another owner: %q %q", r.Stdout, r.Stderr)
 	}
 }

@@ -77,7 +77,11 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	o.ReadOnly, o.GitDirs = guard.ReadOnly, guard.Dirs
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
-	if o.Protect, err = protect.Prepare(catalogEntries(hs), req.Person, proj); err != nil {
+	entries, err := applyDefaults(&o, req, hs) // see defaults.go
+	if err != nil {
+		return o, err
+	}
+	if o.Protect, err = protect.Prepare(entries, req.Person, proj); err != nil {
 		return o, err
 	}
 	o.Binds = o.Protect.Binds

@@ -73,7 +73,8 @@ type Options struct {
 	ReadOnly    []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
 	GitDirs     []string // git directories bound onto themselves and kept free of a planted commondir
 	Limits      oci.Limits
-	CABundle    string // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	CABundle    string   // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	Defaults    Defaults // the harness defaults' files and mounts (defaults.go)
 	TTY         bool
 	Runtime     Runtime
 	Stdin       io.Reader // nil for none

@@ -52,6 +52,12 @@ type Harness struct {
 	// settings) that aishell writes per run and names with a variable; the switches' Settings
 	// go into it.
 	SystemDefaults *SystemDefaults
+	// Packages are the npm packages the user's config installs with the harness into its
+	// snapshot (pi_packages), nil for a harness without such a key.
+	Packages func(config.File) []string
+	// PackagesEnv are set for the harness (in its wrapper) when its snapshot has packages, so
+	// it finds them there.
+	PackagesEnv []string
 }
 
 // Switch is how one default is set for a harness.
@@ -247,6 +253,9 @@ var Catalog = []Harness{
 		Create:      []Protected{dir(".pi/agent")},
 		NoUpdates:   Switch{Env: []string{"PI_SKIP_VERSION_CHECK=1"}},
 		NoTelemetry: Switch{Env: []string{"PI_TELEMETRY=0"}},
+		// pi_packages go into pi's prefix; pi looks for npm: packages under `npm root -g`.
+		Packages:    func(f config.File) []string { return f.PiPackages },
+		PackagesEnv: []string{"npm_config_prefix=/opt/harness/pi"},
 	},
 	{
 		// OpenSpec: spec-driven workflows for the other agents (it writes their skills and
@@ -318,7 +327,7 @@ func ConfiguredRefs(set map[string]config.HarnessChoice) map[string]bool {
 		if err != nil || choice.Resolved == "" {
 			continue
 		}
-		refs[h.ImageRef(choice.Resolved)] = true
+		refs[h.ChoiceRef(choice)] = true
 	}
 	return refs
 }

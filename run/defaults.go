@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -83,8 +84,13 @@ func applyDefaults(o *Options, req Request, hs []Harness) ([]harness.Harness, er
 			o.Env = append(o.Env, h.SystemDefaults.Env+"="+aishellEtc+"/"+h.SystemDefaults.Name)
 		}
 		args := append(hd.Args, req.Config.HarnessArgs[h.Name]...)
-		if len(args) > 0 {
-			o.Defaults.Files["bin/"+h.Bin] = wrapper(h, args)
+		var env []string
+		if built := req.Config.Harnesses[h.Name].Packages; built != "" {
+			env = h.PackagesEnv
+		}
+		packagesNotice(h, req)
+		if len(args) > 0 || len(env) > 0 {
+			o.Defaults.Files["bin/"+h.Bin] = wrapper(h, env, args)
 		}
 		if h.Name == req.Harness {
 			o.Defaults.ReadOnly = append(o.Defaults.ReadOnly, credentialFiles(h, os.LookupEnv, req.Warn)...)
@@ -104,14 +110,41 @@ func applyDefaults(o *Options, req Request, hs []Harness) ([]harness.Harness, er
 	return entries, nil
 }
 
-// wrapper is a script that starts h's binary with args before its own, each quoted for sh.
-func wrapper(h harness.Harness, args []string) string {
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = shellQuote(a)
+// wrapper is a script that starts h's binary with env set and args before its own, each
+// quoted for sh.
+func wrapper(h harness.Harness, env, args []string) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# aishell: " + h.Name + " with the defaults and harness_args of the config, then the arguments given\n")
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		b.WriteString("export " + k + "=" + shellQuote(v) + "\n")
 	}
-	return "#!/bin/sh\n# aishell: " + h.Name + " with the defaults and harness_args of the config, then the arguments given\n" +
-		"exec " + shellQuote(h.MountPoint()+"/bin/"+h.Bin) + " " + strings.Join(quoted, " ") + " \"$@\"\n"
+	b.WriteString("exec " + shellQuote(h.MountPoint()+"/bin/"+h.Bin))
+	for _, a := range args {
+		b.WriteString(" " + shellQuote(a))
+	}
+	b.WriteString(" \"$@\"\n")
+	return b.String()
+}
+
+// packagesNotice says when the packages the config installs with h (pi_packages) are not the
+// ones its snapshot was built with: the run uses the snapshot as built.
+func packagesNotice(h harness.Harness, req Request) {
+	want, err := h.PackagesOf(req.Config)
+	if err != nil || h.Packages == nil {
+		return
+	}
+	if built := strings.Fields(req.Config.Harnesses[h.Name].Packages); !slices.Equal(want, built) {
+		fmt.Fprintf(req.Warn, "aishell: %s's packages in the config (%s) are not those its snapshot has (%s); run `aishell build` to install them\n",
+			h.Name, listOrNone(want), listOrNone(built))
+	}
+}
+
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
 }
 
 // shellQuote makes s one word for sh, taken literally.

@@ -110,7 +110,7 @@ func configuredHarnesses(ctx context.Context, c *containerd.Client, req Request)
 			fmt.Fprintf(req.Warn, "aishell: ignoring %s in the config: %v\n", name, err)
 			continue
 		}
-		ref := h.ImageRef(req.Config.Harnesses[name].Resolved)
+		ref := h.ChoiceRef(req.Config.Harnesses[name]) // with the packages it was built with (defaults.go)
 		if _, err := c.ImageService().Get(ctx, ref); err != nil {
 			if name == req.Harness {
 				return nil, errs.WithHint(fmt.Errorf("%s %s is not built (%s missing)", name, req.Config.Harnesses[name].Resolved, ref),

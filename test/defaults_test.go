@@ -26,6 +26,12 @@ import (
 	"github.com/aishell/aishell/labels"
 )
 
+// Versions of pi and openspec the tests install from the npm registry.
+const (
+	piV       = "0.73.1"
+	openspecV = "1.13.2"
+)
+
 // standIn is a harness's binary for these tests: it prints its arguments one per line in
 // brackets, the variables the defaults set, the files they name, and tries to write them.
 const standIn = `#!/bin/sh
@@ -361,5 +367,67 @@ echo mine >> "$CLAUDE_CONFIG_DIR/history.jsonl"; true`
 	}
 	if got := readFile(t, filepath.Join(home, ".claude/history.jsonl")); got != "shared\n" {
 		t.Errorf("the shared history changed: %q", got)
+	}
+}
+
+// Under sudo, what the defaults make on the host belongs to the person who typed sudo: the
+// project's Claude config and its ~/.claude.json, down from the first directory made.
+func TestDefaultsSudoOwnership(t *testing.T) {
+	needEnv(t)
+	u, _ := needRootless(t)
+	rootHome := t.TempDir()
+	cfg := u.dir(t, "sudodefaults")
+	writeFile(t, filepath.Join(cfg, "aishell", "config.yaml"), "claude_isolation: project\n")
+	os.Chown(filepath.Join(cfg, "aishell"), u.UID, u.GID)
+	os.Chown(filepath.Join(cfg, "aishell", "config.yaml"), u.UID, u.GID)
+	env := sudoEnv(u, rootHome, "XDG_CONFIG_HOME="+cfg)
+	proj := u.project(t, "sudodefaults")
+	mustSucceed(t, runCmd(t, sudoCmd(proj, env, "build", "--with-claude", "--claude-version="+claudeV2, "--progress=plain"), "sudo aishell build"))
+	state := filepath.Join(u.Home, ".local/state/aishell/claude-projects")
+	dir := filepath.Join(state, labels.ProjectKey(proj))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	r := runCmd(t, sudoCmd(proj, env, "exec", "--", "sh", "-c", `echo "$CLAUDE_CONFIG_DIR"; echo x >> "$CLAUDE_CONFIG_DIR/history.jsonl"`), "sudo aishell exec")
+	mustSucceed(t, r)
+	if strings.TrimSpace(r.Stdout) != dir {
+		t.Errorf("CLAUDE_CONFIG_DIR %q, want %s", r.Stdout, dir)
+	}
+	for _, p := range []string{state, dir, filepath.Join(dir, ".claude.json"), filepath.Join(dir, "history.jsonl")} {
+		if uid, gid := owner(t, p); uid != u.UID || gid != u.GID {
+			t.Errorf("%s owned by %d:%d, want the user's %d:%d", p, uid, gid, u.UID, u.GID)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rootHome, ".claude")); err == nil {
+		t.Error("root's home got a Claude config")
+	}
+}
+
+// pi and openspec build from their npm packages and run.
+func TestPiAndOpenspec(t *testing.T) {
+	needEnv(t)
+	env := userEnv(t)
+	mustSucceed(t, aishell(t, "", env, "build", "--with-pi", "--pi-version="+piV, "--with-openspec", "--openspec-version="+openspecV, "--progress=plain"))
+	proj := project(t, "pi-openspec")
+	home := fakeHome(t, nil)
+	for name, v := range map[string]string{"pi": piV, "openspec": openspecV} {
+		r := aishell(t, proj, append(env, "HOME="+home), name, "--version")
+		mustSucceed(t, r)
+		if !strings.Contains(r.Stdout+r.Stderr, v) {
+			t.Errorf("%s --version: %q", name, r.Stdout)
+		}
+	}
+	r := aishell(t, proj, append(env, "HOME="+home), "exec", "--", "sh", "-c", `env | grep -E '^(PI_|OPENSPEC_)' | sort
+echo '{"packages":["npm:evil"]}' > ~/.pi/agent/settings.json 2>/dev/null && echo WROTE-PI-SETTINGS
+echo '{}' > ~/.config/openspec/config.json 2>/dev/null && echo WROTE-OPENSPEC-CONFIG
+echo s > ~/.pi/agent/sessions.txt && echo WROTE-STATE`)
+	mustSucceed(t, r)
+	for _, want := range []string{"OPENSPEC_NO_UPDATE_CHECK=1", "OPENSPEC_TELEMETRY=0", "PI_SKIP_VERSION_CHECK=1", "PI_TELEMETRY=0", "WROTE-STATE"} {
+		if !strings.Contains(r.Stdout, want+"\n") {
+			t.Errorf("inside: want %s", want)
+		}
+	}
+	for _, bad := range []string{"WROTE-PI-SETTINGS", "WROTE-OPENSPEC-CONFIG"} {
+		if strings.Contains(r.Stdout, bad) {
+			t.Errorf("inside: %s", bad)
+		}
 	}
 }

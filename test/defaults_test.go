@@ -17,12 +17,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/labels"
 )
 
@@ -36,7 +38,7 @@ const (
 // brackets, the variables the defaults set, the files they name, and tries to write them.
 const standIn = `#!/bin/sh
 for a in "$@"; do printf 'ARG[%s]\n' "$a"; done
-env | sort | grep -E '^(DISABLE_|GEMINI_|OPENCODE_|PI_|OPENSPEC_|CLAUDE_CONFIG_DIR|GOOGLE_APPLICATION_CREDENTIALS)' | sed 's/^/ENV /'
+env | sort | grep -E '^(DISABLE_|GEMINI_|OPENCODE_|PI_|OPENSPEC_|CLAUDE_CONFIG_DIR|GOOGLE_APPLICATION_CREDENTIALS|npm_config_prefix)' | sed 's/^/ENV /'
 if [ -n "$GEMINI_CLI_SYSTEM_DEFAULTS_PATH" ]; then printf 'DEFAULTS %s\n' "$(tr -d ' \n' < "$GEMINI_CLI_SYSTEM_DEFAULTS_PATH")"; fi
 if [ -n "$GOOGLE_APPLICATION_CREDENTIALS" ]; then
   printf 'CRED %s\n' "$(cat "$GOOGLE_APPLICATION_CREDENTIALS" 2>&1)"
@@ -429,5 +431,82 @@ echo s > ~/.pi/agent/sessions.txt && echo WROTE-STATE`)
 		if strings.Contains(r.Stdout, bad) {
 			t.Errorf("inside: %s", bad)
 		}
+	}
+}
+
+// pi_packages are installed with pi into its snapshot: another list is another image, the
+// run says when the list changed since the build, gc keeps the configured one.
+func TestDefaultsPiPackages(t *testing.T) {
+	c := needEnv(t)
+	version := fmt.Sprintf("0.0.0-aishell-standin.%d", time.Now().UnixNano())
+	reg := newFakeRegistry(t, version, map[string]string{
+		"@mariozechner/pi-coding-agent": "pi", "aishell-test-ext-a": "ext-a", "@aishell-test/ext-b": "ext-b"})
+	env := userEnv(t)
+	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	writeFile(t, cfgPath, "npm_registry: "+reg.URL+"/\npi_packages: [aishell-test-ext-a]\n")
+	var refs []string
+	t.Cleanup(func() {
+		for _, r := range refs {
+			c.ImageService().Delete(context.Background(), r)
+		}
+	})
+	build := func() string {
+		t.Helper()
+		mustSucceed(t, aishell(t, "", env, "build", "--with-pi", "--pi-version="+version, "--progress=plain"))
+		ref := harnessRef("pi", loadUserConfig(t, env).Harnesses["pi"].Resolved+"-pkgs.")
+		for _, img := range storeImages(t, c) {
+			if strings.HasPrefix(img.Name, ref) && !slices.Contains(refs, img.Name) {
+				refs = append(refs, img.Name)
+				return img.Name
+			}
+		}
+		t.Fatalf("no image %s* after the build", ref)
+		return ""
+	}
+	first := build()
+	proj := project(t, "defaults-pipkgs")
+	r := aishell(t, proj, env, "exec", "--", "sh", "-c", "ls /opt/harness/pi/lib/node_modules; pi")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "aishell-test-ext-a\n") || !strings.Contains(r.Stdout, "ENV npm_config_prefix=/opt/harness/pi\n") {
+		t.Errorf("pi's snapshot lacks its package, or pi cannot find it:\n%s", r.Stdout)
+	}
+	setPackages := func(pkgs ...string) {
+		t.Helper()
+		f := loadUserConfig(t, env)
+		f.PiPackages = pkgs
+		if err := config.Save(cfgPath, f, config.Person{Mode: config.ModeRoot}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPackages("aishell-test-ext-a", "@aishell-test/ext-b")
+	r = aishell(t, proj, env, "exec", "--", "true")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stderr, "are not those its snapshot has (aishell-test-ext-a); run `aishell build`") {
+		t.Errorf("a changed pi_packages was not said: %q", r.Stderr)
+	}
+	second := build()
+	if second == first {
+		t.Fatal("another package list, the same image")
+	}
+	r = aishell(t, proj, env, "exec", "--", "ls", "/opt/harness/pi/lib/node_modules/@aishell-test")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "ext-b") {
+		t.Errorf("the second package is not in the new snapshot: %q", r.Stdout)
+	}
+	r = aishell(t, "", env, "gc", "--dry-run")
+	mustSucceed(t, r)
+	if strings.Contains(r.Stdout, second) {
+		t.Errorf("gc would remove the configured pi snapshot %s:\n%s", second, r.Stdout)
+	}
+	r = aishell(t, "", env, "harness", "ls")
+	mustSucceed(t, r)
+	if !strings.Contains(lineWith(r.Stdout, "config"), "pi") {
+		t.Errorf("harness ls does not mark the configured pi snapshot:\n%s", r.Stdout)
+	}
+	// A name that is not a package is refused before anything builds.
+	setPackages("x; rm -rf /", "aishell-test-ext-a")
+	r = aishell(t, "", env, "build", "--with-pi", "--progress=plain")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "is not an npm package name") {
+		t.Errorf("a bad package name: exit %d, %q", r.Code, r.Stderr)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	ctroci "github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
@@ -56,7 +57,8 @@ func applyDefaults(o *Options, req Request, hs []Harness) ([]harness.Harness, er
 	o.Defaults = Defaults{Files: map[string]string{}}
 	entries := catalogEntries(hs)
 	if req.Config.ClaudeIsolation != "" && req.Config.ClaudeIsolation != "shared" && req.Config.ClaudeIsolation != "project" {
-		return nil, fmt.Errorf("config: claude_isolation is %q: want shared or project", req.Config.ClaudeIsolation)
+		return nil, errs.Usage(fmt.Errorf("config: claude_isolation is %q: want shared or project", req.Config.ClaudeIsolation),
+			"fix claude_isolation in "+req.ConfigPath)
 	}
 	for i, h := range entries {
 		if h.Name == "claude" && req.Config.ClaudeIsolation == "project" {

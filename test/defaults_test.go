@@ -403,6 +403,23 @@ func TestDefaultsSudoOwnership(t *testing.T) {
 	}
 }
 
+// The real harnesses start with the defaults' arguments and files: Claude Code with
+// --dangerously-skip-permissions as uid 0, codex with its -c overrides before --version,
+// gemini reading the system defaults file.
+func TestDefaultsRealHarnessesStart(t *testing.T) {
+	needEnv(t)
+	env := protectEnv(t, false)
+	proj := project(t, "defaults-real")
+	home := fakeHome(t, nil)
+	for name, v := range map[string]string{"claude": claudeV2, "codex": codexV, "gemini": geminiV} {
+		r := aishell(t, proj, append(env, "HOME="+home), name, "--version")
+		mustSucceed(t, r)
+		if !strings.Contains(r.Stdout, v) {
+			t.Errorf("%s --version with the defaults: %q", name, r.Stdout)
+		}
+	}
+}
+
 // pi and openspec build from their npm packages and run.
 func TestPiAndOpenspec(t *testing.T) {
 	needEnv(t)

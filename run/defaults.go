@@ -227,6 +227,13 @@ func isolateClaude(h harness.Harness, p config.Person, proj string) (harness.Har
 	if err := p.MkdirAll(dir, 0o700); err != nil {
 		return h, "", fmt.Errorf("claude config of the project: %w", err)
 	}
+	// Its .claude.json is always there, so that it is a private copy merged back (protect), not
+	// a file the container writes freely, whatever create_config says.
+	if js := filepath.Join(dir, ".claude.json"); !exists(js) {
+		if err := writeNew(js, "{}", p); err != nil {
+			return h, "", fmt.Errorf("claude config of the project: %w", err)
+		}
+	}
 	if err := carryCredentials(filepath.Join(p.Home, ".claude", ".credentials.json"), filepath.Join(dir, ".credentials.json"), p); err != nil {
 		return h, "", fmt.Errorf("claude credentials for the project: %w", err)
 	}
@@ -253,8 +260,13 @@ func isolateClaude(h harness.Harness, p config.Person, proj string) (harness.Har
 		m.Path = move(m.Path)
 		moved.Merged[i] = m
 	}
-	moved.Create = []harness.Protected{{Path: filepath.Join(rel, ".claude.json"), Create: true, Empty: "{}"}}
+	moved.Create = nil
 	return moved, "CLAUDE_CONFIG_DIR=" + dir, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // carryCredentials copies the host's credentials file into the project's config when the

@@ -353,7 +353,8 @@ func TestDefaultsClaudeIsolation(t *testing.T) {
 	script := `cat "$CLAUDE_CONFIG_DIR/.credentials.json"; echo
 test -e ~/.claude/history.jsonl && echo SHARED-SEEN
 echo '{"hooks":{}}' > "$CLAUDE_CONFIG_DIR/settings.json" 2>/dev/null && echo WROTE-SETTINGS
-echo mine >> "$CLAUDE_CONFIG_DIR/history.jsonl"; true`
+echo mine >> "$CLAUDE_CONFIG_DIR/history.jsonl"
+jq '.mcpServers.evil = {"command": "sh"} | .numStartups = 5' "$CLAUDE_CONFIG_DIR/.claude.json" > /tmp/n && cat /tmp/n > "$CLAUDE_CONFIG_DIR/.claude.json"; true`
 	r = aishell(t, proj, append(env, "HOME="+home), "exec", "--", "sh", "-c", script)
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, `{"token":"host"}`) {
@@ -366,6 +367,9 @@ echo mine >> "$CLAUDE_CONFIG_DIR/history.jsonl"; true`
 	}
 	if got := readFile(t, filepath.Join(dir, "history.jsonl")); got != "mine\n" {
 		t.Errorf("the project's history: %q", got)
+	}
+	if got := readFile(t, filepath.Join(dir, ".claude.json")); strings.Contains(got, "evil") || !strings.Contains(got, `"numStartups": 5`) {
+		t.Errorf("the project's .claude.json is not merged back as ~/.claude.json is: %s", got)
 	}
 	if got := readFile(t, filepath.Join(home, ".claude/history.jsonl")); got != "shared\n" {
 		t.Errorf("the shared history changed: %q", got)

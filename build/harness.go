@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"strings"
 
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
@@ -14,8 +15,8 @@ var harnessDockerfile []byte
 
 // Harness makes sure the image aishell/harness-<name>:<version> exists, building it on top of
 // the foundation ref when it is missing (or when force is set). It reports whether a build ran.
-func (b *Builder) Harness(ctx context.Context, h harness.Harness, version, registry, foundation string, force bool) (bool, error) {
-	ref := h.ImageRef(version)
+func (b *Builder) Harness(ctx context.Context, h harness.Harness, version string, packages []string, registry, foundation string, force bool) (bool, error) {
+	ref := h.ImageRef(harness.Tag(version, packages))
 	exists, err := b.imageExists(ctx, ref)
 	if err != nil {
 		return false, fmt.Errorf("look up %s: %w", ref, err)
@@ -34,6 +35,7 @@ func (b *Builder) Harness(ctx context.Context, h harness.Harness, version, regis
 			"PREFIX":       h.MountPoint(),
 			"BIN":          h.Bin,
 			"NPM_REGISTRY": harness.Registry(registry),
+			"EXTRAS":       strings.Join(packages, " "), // checked names: see harness.PackagesOf
 		},
 		Bases: []string{foundation},
 		Labels: map[string]string{
@@ -41,6 +43,7 @@ func (b *Builder) Harness(ctx context.Context, h harness.Harness, version, regis
 			labels.Harness:        h.Name,
 			labels.HarnessVersion: version,
 			labels.HarnessPackage: h.Package,
+			labels.HarnessExtras:  strings.Join(packages, " "),
 		},
 	})
 	if err != nil {

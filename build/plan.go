@@ -48,6 +48,7 @@ type Result struct {
 type planned struct {
 	h             harness.Harness
 	spec, version string
+	packages      []string // installed with it (pi_packages)
 	exists        bool
 }
 
@@ -89,7 +90,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 	for _, p := range plan {
 		built := false
 		if !p.exists || force {
-			built, err = b.Harness(ctx, p.h, p.version, cfg.NPMRegistry, res.FoundationRef, force)
+			built, err = b.Harness(ctx, p.h, p.version, p.packages, cfg.NPMRegistry, res.FoundationRef, force)
 			if err != nil {
 				return res, err
 			}
@@ -98,7 +99,7 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 	}
 	cfg.Harnesses = map[string]config.HarnessChoice{}
 	for _, p := range plan {
-		cfg.Harnesses[p.h.Name] = config.HarnessChoice{Version: p.spec, Resolved: p.version}
+		cfg.Harnesses[p.h.Name] = config.HarnessChoice{Version: p.spec, Resolved: p.version, Packages: strings.Join(p.packages, " ")}
 	}
 	return res, nil
 }
@@ -123,7 +124,11 @@ func planHarnesses(ctx context.Context, b *Builder, cfg *config.File, req Reques
 		if spec == "" {
 			spec = "latest"
 		}
-		p, err := planOne(ctx, b, h, spec, resolver)
+		pkgs, err := h.PackagesOf(*cfg)
+		if err != nil {
+			return nil, errs.Usage(err, "fix pi_packages in "+req.ConfigPath)
+		}
+		p, err := planOne(ctx, b, h, spec, pkgs, resolver)
 		if err != nil {
 			return nil, err
 		}
@@ -134,11 +139,11 @@ func planHarnesses(ctx context.Context, b *Builder, cfg *config.File, req Reques
 
 // planOne resolves spec for h. A pinned version that is built already needs no registry
 // look-up.
-func planOne(ctx context.Context, b *Builder, h harness.Harness, spec string, resolver *harness.Resolver) (planned, error) {
-	p := planned{h: h, spec: spec}
+func planOne(ctx context.Context, b *Builder, h harness.Harness, spec string, pkgs []string, resolver *harness.Resolver) (planned, error) {
+	p := planned{h: h, spec: spec, packages: pkgs}
 	if harness.IsExact(spec) {
 		v := strings.TrimPrefix(spec, "v")
-		if ok, err := b.imageExists(ctx, h.ImageRef(v)); err == nil && ok {
+		if ok, err := b.imageExists(ctx, h.ImageRef(harness.Tag(v, pkgs))); err == nil && ok {
 			p.version, p.exists = v, true
 			return p, nil
 		}
@@ -151,7 +156,7 @@ func planOne(ctx context.Context, b *Builder, h harness.Harness, spec string, re
 		return p, fmt.Errorf("resolve %s version %q: %w", h.Name, spec, err)
 	}
 	p.version = v
-	p.exists, err = b.imageExists(ctx, h.ImageRef(v))
+	p.exists, err = b.imageExists(ctx, h.ImageRef(harness.Tag(v, pkgs)))
 	return p, err
 }
 

@@ -19,6 +19,9 @@ type HarnessChoice struct {
 	Version string `yaml:"version"`
 	// Resolved is the exact version built for it.
 	Resolved string `yaml:"resolved,omitempty"`
+	// Packages are the npm packages built into its snapshot with it (pi's pi_packages), as
+	// they were when it was built, space-separated; they are part of the image's tag.
+	Packages string `yaml:"packages,omitempty"`
 }
 
 // File is the user's ~/.config/aishell/config.yaml, or a project's .aishell/config.yaml, which

@@ -89,7 +89,8 @@ func guarded(key string, harnessEnv []string) bool {
 // and holds a git directory (whose hooks and config run on the host), or whose destination
 // lies in the home directory outside the project (where the harness config of the host is
 // mounted); an env entry that passes a host variable or expands one, or sets a variable in
-// harnessEnv or another that decides where keys go or what runs; and pre_start.
+// harnessEnv or another that decides where keys go or what runs; harness_args, whose options
+// can do the same (claude --settings, codex -c); and pre_start.
 func Widenings(proj File, root, home string, harnessEnv []string) Widened {
 	var ws Widened
 	for _, spec := range proj.Mounts {
@@ -115,6 +116,11 @@ func Widenings(proj File, root, home string, harnessEnv []string) Widened {
 			ws = append(ws, Widening{"env", v.Key, "its value expands host variables"})
 		case guarded(v.Key, harnessEnv):
 			ws = append(ws, Widening{"env", v.Key, "it decides where the harness sends your keys or what runs"})
+		}
+	}
+	for _, name := range sortedKeys(proj.HarnessArgs) {
+		if len(proj.HarnessArgs[name]) > 0 {
+			ws = append(ws, Widening{"harness_args", name, "arguments can point the harness at another API endpoint with your keys (--settings, -c)"})
 		}
 	}
 	if len(proj.PreStart) > 0 {

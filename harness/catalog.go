@@ -30,6 +30,47 @@ type Harness struct {
 	Merged []Merged
 	// Env are host variables passed into the container when set (API keys, settings).
 	Env []string
+	// FileEnv are those of Env that name a file (a service-account key): when the harness runs
+	// and the variable names a regular file, the file is mounted read-only at the same path.
+	FileEnv []string
+
+	// The defaults that make a sandboxed harness useful (see defaults.go), each turned off by
+	// its switch in harness_defaults.
+
+	// Create are the config paths made on the host when missing (create_config), so a login
+	// done inside persists: directories, and files with their empty content.
+	Create []Protected
+	// SkipPermissions are arguments that let the harness act without asking (skip_permissions):
+	// the sandbox is the permission boundary.
+	SkipPermissions []string
+	// NoUpdates turn off the harness's auto-updater and update checks (no_updates): variables
+	// set in every run, and arguments put before the user's.
+	NoUpdates Switch
+	// NoTelemetry turns off what the harness reports home (no_telemetry).
+	NoTelemetry Switch
+	// SystemDefaults is a settings file of the harness's lowest layer (below the user's own
+	// settings) that aishell writes per run and names with a variable; the switches' Settings
+	// go into it.
+	SystemDefaults *SystemDefaults
+	// Packages are the npm packages the user's config installs with the harness into its
+	// snapshot (pi_packages), nil for a harness without such a key.
+	Packages func(config.File) []string
+	// PackagesEnv are set for the harness (in its wrapper) when its snapshot has packages, so
+	// it finds them there.
+	PackagesEnv []string
+}
+
+// Switch is how one default is set for a harness.
+type Switch struct {
+	Env      []string       // KEY=value, set in every run
+	Args     []string       // put before the user's arguments
+	Settings map[string]any // merged into the harness's SystemDefaults file
+}
+
+// SystemDefaults is a settings file the harness reads from the path in Env.
+type SystemDefaults struct {
+	Env  string // the variable naming the file
+	Name string // the file's name in the run's directory
 }
 
 // Protected is one path under home mounted read-only inside.
@@ -94,7 +135,22 @@ var Catalog = []Harness{
 			{Path: ".claude/.config.json", Keys: claudeJSONKeys, Nested: "projects"}, // its older place
 		},
 		Env: []string{"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL",
-			"CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_OAUTH_TOKEN"},
+			"ANTHROPIC_SMALL_FAST_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
+			"ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_CUSTOM_HEADERS", "CLAUDE_CODE_OAUTH_TOKEN",
+			// Amazon Bedrock
+			"CLAUDE_CODE_USE_BEDROCK", "AWS_BEARER_TOKEN_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL", "AWS_REGION",
+			"AWS_DEFAULT_REGION",
+			"CLAUDE_CODE_SKIP_BEDROCK_AUTH",
+			// Google Vertex AI
+			"CLAUDE_CODE_USE_VERTEX", "ANTHROPIC_VERTEX_PROJECT_ID", "CLOUD_ML_REGION", "ANTHROPIC_VERTEX_BASE_URL",
+			"CLAUDE_CODE_SKIP_VERTEX_AUTH", "GOOGLE_APPLICATION_CREDENTIALS",
+			// Microsoft Foundry
+			"CLAUDE_CODE_USE_FOUNDRY", "ANTHROPIC_FOUNDRY_API_KEY", "ANTHROPIC_FOUNDRY_RESOURCE", "ANTHROPIC_FOUNDRY_BASE_URL"},
+		FileEnv:         []string{"GOOGLE_APPLICATION_CREDENTIALS"},
+		Create:          []Protected{dir(".claude"), file(".claude.json", "{}")},
+		SkipPermissions: []string{"--dangerously-skip-permissions"},
+		NoUpdates:       Switch{Env: []string{"DISABLE_AUTOUPDATER=1"}},
+		NoTelemetry:     Switch{Env: []string{"DISABLE_TELEMETRY=1", "DISABLE_ERROR_REPORTING=1"}},
 	},
 	{
 		Name: "codex", Package: "@openai/codex", Bin: "codex",
@@ -109,7 +165,14 @@ var Catalog = []Harness{
 			file(".codex/AGENTS.md", ""), present(".codex/AGENTS.override.md"),
 			file(".codex/.env", ""), // loaded into codex's environment
 		},
-		Env: []string{"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "CODEX_HOME"},
+		Env: []string{"OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
+			"CODEX_HOME", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_VERSION",
+			"OPENROUTER_API_KEY", "OLLAMA_HOST"},
+		Create: []Protected{dir(".codex")},
+		// codex has no variable for these: -c overrides of config.toml keys, which codex takes
+		// before any subcommand.
+		NoUpdates:   Switch{Args: []string{"-c", "check_for_update_on_startup=false"}},
+		NoTelemetry: Switch{Args: []string{"-c", "analytics.enabled=false"}},
 	},
 	{
 		Name: "gemini", Package: "@google/gemini-cli", Bin: "gemini",
@@ -124,7 +187,16 @@ var Catalog = []Harness{
 			present(".gemini/sandbox.bashrc"), present(".gemini/sandbox.venv"),
 		},
 		Env: []string{"GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION",
-			"GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_APPLICATION_CREDENTIALS"},
+			"GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_GCA", "GOOGLE_APPLICATION_CREDENTIALS", "GEMINI_MODEL"},
+		FileEnv: []string{"GOOGLE_APPLICATION_CREDENTIALS"},
+		Create:  []Protected{dir(".gemini")},
+		// gemini's system defaults file sits below the user's settings.json, which still wins.
+		SystemDefaults: &SystemDefaults{Env: "GEMINI_CLI_SYSTEM_DEFAULTS_PATH", Name: "gemini-system-defaults.json"},
+		NoUpdates: Switch{Settings: map[string]any{"general": map[string]any{
+			"enableAutoUpdate": false, "enableAutoUpdateNotification": false}}},
+		NoTelemetry: Switch{Env: []string{"GEMINI_TELEMETRY_ENABLED=false"},
+			Settings: map[string]any{"privacy": map[string]any{"usageStatisticsEnabled": false},
+				"telemetry": map[string]any{"enabled": false}}},
 	},
 	{
 		Name: "opencode", Package: "opencode-ai", Bin: "opencode",
@@ -144,8 +216,61 @@ var Catalog = []Harness{
 			file(".config/opencode/package.json", "{}"), dir(".config/opencode/node_modules"),
 			file(".config/opencode/AGENTS.md", ""),
 		},
-		Env: []string{"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-			"OPENROUTER_API_KEY", "GROQ_API_KEY"},
+		Env: []string{"OPENCODE_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+			"GOOGLE_GENERATIVE_AI_API_KEY", "OPENROUTER_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY", "MISTRAL_API_KEY",
+			"XAI_API_KEY", "GITHUB_TOKEN", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_RESOURCE_NAME",
+			"AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION",
+			"GOOGLE_CLOUD_PROJECT", "VERTEX_LOCATION", "OPENCODE_MODEL"},
+		Create:    []Protected{dir(".config/opencode"), dir(".local/share/opencode")},
+		NoUpdates: Switch{Env: []string{"OPENCODE_DISABLE_AUTOUPDATE=1"}},
+		// opencode documents no telemetry switch.
+	},
+	{
+		// pi (pi.dev): its config lives under ~/.pi/agent.
+		Name: "pi", Package: "@mariozechner/pi-coding-agent", Bin: "pi",
+		ConfigPaths: []string{".pi"},
+		Protected: []Protected{
+			// packages (npm and git sources it installs and loads), npmCommand, shellPath,
+			// shellCommandPrefix
+			file(".pi/agent/settings.json", "{}"),
+			// custom providers: an apiKey or header of "!command" runs the command
+			file(".pi/agent/models.json", "{}"),
+			// the same "!command" form for stored keys: pi's /login inside cannot persist
+			file(".pi/agent/auth.json", "{}"), present(".pi/agent/oauth.json"),
+			dir(".pi/agent/extensions"), dir(".pi/agent/skills"), dir(".pi/agent/prompts"), dir(".pi/agent/themes"),
+			dir(".pi/agent/git"),                         // git packages, loaded as extensions
+			dir(".pi/agent/bin"), dir(".pi/agent/tools"), // tools pi downloads and runs (fd, rg)
+			file(".pi/agent/AGENTS.md", ""), present(".pi/agent/SYSTEM.md"), present(".pi/agent/APPEND_SYSTEM.md"),
+		},
+		Env: []string{"ANTHROPIC_API_KEY", "ANTHROPIC_OAUTH_TOKEN", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY",
+			"AZURE_OPENAI_BASE_URL", "AZURE_OPENAI_RESOURCE_NAME", "AZURE_OPENAI_API_VERSION", "GEMINI_API_KEY",
+			"DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY", "CEREBRAS_API_KEY", "XAI_API_KEY",
+			"OPENROUTER_API_KEY", "AI_GATEWAY_API_KEY", "ZAI_API_KEY", "OPENCODE_API_KEY", "HF_TOKEN",
+			"FIREWORKS_API_KEY", "KIMI_API_KEY", "MINIMAX_API_KEY", "MINIMAX_CN_API_KEY",
+			"CLOUDFLARE_API_KEY", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_GATEWAY_ID",
+			"AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION",
+			"COPILOT_GITHUB_TOKEN", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"},
+		Create:      []Protected{dir(".pi/agent")},
+		NoUpdates:   Switch{Env: []string{"PI_SKIP_VERSION_CHECK=1"}},
+		NoTelemetry: Switch{Env: []string{"PI_TELEMETRY=0"}},
+		// pi_packages go into pi's prefix; pi looks for npm: packages under `npm root -g`.
+		Packages:    func(f config.File) []string { return f.PiPackages },
+		PackagesEnv: []string{"npm_config_prefix=/opt/harness/pi"},
+	},
+	{
+		// OpenSpec: spec-driven workflows for the other agents (it writes their skills and
+		// commands in the project). Its global config is under XDG's config and data homes.
+		Name: "openspec", Package: "@fission-ai/openspec", Bin: "openspec",
+		ConfigPaths: []string{".config/openspec", ".local/share/openspec"},
+		Protected: []Protected{
+			// openers: commands it starts to open a workset (an editor, an agent)
+			file(".config/openspec/config.json", "{}"),
+			dir(".local/share/openspec/schemas"), // user schemas: the instructions it hands the agents
+			present(".local/share/openspec/worksets"),
+		},
+		Create:      []Protected{dir(".config/openspec"), dir(".local/share/openspec")},
+		NoUpdates:   Switch{Env: []string{"OPENSPEC_NO_UPDATE_CHECK=1", "OPENSPEC_NO_AUTO_CONFIG=1"}},
+		NoTelemetry: Switch{Env: []string{"OPENSPEC_TELEMETRY=0"}},
 	},
 }
 
@@ -202,7 +327,7 @@ func ConfiguredRefs(set map[string]config.HarnessChoice) map[string]bool {
 		if err != nil || choice.Resolved == "" {
 			continue
 		}
-		refs[h.ImageRef(choice.Resolved)] = true
+		refs[h.ChoiceRef(choice)] = true
 	}
 	return refs
 }

@@ -28,6 +28,8 @@ const (
 	Harness        = Prefix + "harness"
 	HarnessVersion = Prefix + "harness.version"
 	HarnessPackage = Prefix + "harness.package"
+	// HarnessExtras are the npm packages installed with the harness (pi_packages), space-separated.
+	HarnessExtras = Prefix + "harness.extras"
 	// AliasOf is set on aishell:foundation and aishell:base: the content-addressed tag they
 	// point at. gc never removes either side.
 	AliasOf = Prefix + "alias-of"

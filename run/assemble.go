@@ -23,6 +23,7 @@ type parts struct {
 	user    oci.User // o.User, with the passwd and group files written for it
 	views   []view
 	config  []protect.Mount // the protected harness config, over o.Binds
+	aishell string          // the run's directory of wrappers and defaults files, or ""
 }
 
 // view is one harness's read-only view, named key, and its mounts.
@@ -48,6 +49,9 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 		return p, err
 	}
 	if p.views, err = harnessViews(ctx, c, o, id, stack); err != nil {
+		return p, err
+	}
+	if p.aishell, err = writeDefaults(o, id, stack); err != nil {
 		return p, err
 	}
 	stack.tr.mark("views + passwd")

@@ -80,7 +80,11 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if err := applySettings(&o, req, os.LookupEnv); err != nil {
 		return o, err
 	}
-	if o.Protect, err = protect.Prepare(catalogEntries(hs), req.Person, proj); err != nil {
+	entries, err := applyDefaults(&o, req, hs) // see defaults.go
+	if err != nil {
+		return o, err
+	}
+	if o.Protect, err = protect.Prepare(entries, req.Person, proj); err != nil {
 		return o, err
 	}
 	o.Binds = o.Protect.Binds
@@ -109,7 +113,7 @@ func configuredHarnesses(ctx context.Context, c *containerd.Client, req Request)
 			fmt.Fprintf(req.Warn, "aishell: ignoring %s in the config: %v\n", name, err)
 			continue
 		}
-		ref := h.ImageRef(req.Config.Harnesses[name].Resolved)
+		ref := h.ChoiceRef(req.Config.Harnesses[name]) // with the packages it was built with (defaults.go)
 		if _, err := c.ImageService().Get(ctx, ref); err != nil {
 			if name == req.Harness {
 				return nil, errs.WithHint(fmt.Errorf("%s %s is not built (%s missing)", name, req.Config.Harnesses[name].Resolved, ref),

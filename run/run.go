@@ -79,7 +79,8 @@ type Options struct {
 	Mounts        []config.Mount // the config's mounts, their sources resolved
 	PreStart      string         // the config's pre_start, run in the background before the process
 	Limits        oci.Limits
-	CABundle      string // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	CABundle      string   // host CA certificates, mounted read-only for NODE_EXTRA_CA_CERTS
+	Defaults      Defaults // the harness defaults' files and mounts (defaults.go)
 	TTY           bool
 	Runtime       Runtime
 	Stdin         io.Reader // nil for none

@@ -68,7 +68,8 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	if o.CABundle != "" {
 		opts = append(opts, oci.WithBindAt(o.CABundle, hostCABundle, false))
 	}
-	var path []string
+	opts = append(opts, defaultsOpts(o, p.aishell)...)
+	path := defaultsPath(o)
 	for _, v := range p.views {
 		opts = append(opts, oci.WithReadOnlySnapshot(v.MountPoint(), v.mounts))
 		path = append(path, v.MountPoint()+"/bin")

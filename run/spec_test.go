@@ -363,3 +363,15 @@ func TestSpecOptsConfigMountsAndPreStart(t *testing.T) {
 		t.Errorf("args %q", args)
 	}
 }
+
+func TestWrapperQuotes(t *testing.T) {
+	h, _ := harness.Lookup("claude")
+	w := wrapper(h, []string{"k=it's $x"}, []string{"a b", `it's "$HOME"; $(x) ` + "`y`"})
+	want := "export k='it'\\''s $x'\nexec '/opt/harness/claude/bin/claude' 'a b' 'it'\\''s \"$HOME\"; $(x) `y`' \"$@\"\n"
+	if !strings.HasSuffix(w, want) || !strings.HasPrefix(w, "#!/bin/sh\n") {
+		t.Errorf("wrapper:\n%s", w)
+	}
+	if got := promptName("p$(x)`y`;z\x1b]0;t\a é"); got != "p__x__y__z__0_t__é" {
+		t.Errorf("prompt name %q", got)
+	}
+}

@@ -107,7 +107,8 @@ func TestExecEnvironmentFilter(t *testing.T) {
 	if strings.Contains(r.Stdout, "ANTHROPIC_API_KEY") {
 		t.Error("exec got a harness's key nobody asked for (TestExecGetsNoKeysUnlessAsked covers --keys)")
 	}
-	if !strings.Contains(r.Stdout, "PATH=/opt/harness/claude/bin:/opt/harness/gemini/bin:") {
+	// The wrappers of the harness defaults first (defaults_test.go), then the harnesses' bins.
+	if !strings.Contains(r.Stdout, "PATH=/opt/aishell/bin:/opt/harness/claude/bin:/opt/harness/gemini/bin:") {
 		t.Errorf("harness bins not first on PATH")
 	}
 

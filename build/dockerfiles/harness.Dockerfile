@@ -8,6 +8,8 @@ ARG VERSION
 ARG PREFIX
 ARG BIN
 ARG NPM_REGISTRY=https://registry.npmjs.org/
+# More packages installed into the same prefix (pi_packages): names aishell checked.
+ARG EXTRAS=
 # The host's CA bundle arrives as a build secret (never stored in the image), so npm works behind
 # a TLS-inspecting proxy the host trusts.
 RUN --mount=type=secret,id=ca-bundle,required=false \
@@ -15,7 +17,7 @@ RUN --mount=type=secret,id=ca-bundle,required=false \
       export NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle npm_config_cafile=/run/secrets/ca-bundle; \
     fi \
  && npm install --global --prefix "${PREFIX}" --registry "${NPM_REGISTRY}" \
-      --no-fund --no-audit --no-update-notifier --loglevel=error "${PACKAGE}@${VERSION}" \
+      --no-fund --no-audit --no-update-notifier --loglevel=error "${PACKAGE}@${VERSION}" ${EXTRAS} \
  && test -e "${PREFIX}/bin/${BIN}"
 
 FROM scratch

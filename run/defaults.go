@@ -16,7 +16,6 @@ import (
 	ctroci "github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/aishell/aishell/config"
-	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
@@ -56,10 +55,6 @@ func applyDefaults(o *Options, req Request, hs []Harness) ([]harness.Harness, er
 	d := req.Config.HarnessDefaults
 	o.Defaults = Defaults{Files: map[string]string{}}
 	entries := catalogEntries(hs)
-	if req.Config.ClaudeIsolation != "" && req.Config.ClaudeIsolation != "shared" && req.Config.ClaudeIsolation != "project" {
-		return nil, errs.Usage(fmt.Errorf("config: claude_isolation is %q: want shared or project", req.Config.ClaudeIsolation),
-			"fix claude_isolation in "+req.ConfigPath)
-	}
 	for i, h := range entries {
 		if h.Name == "claude" && req.Config.ClaudeIsolation == "project" {
 			moved, env, err := isolateClaude(h, req.Person, req.Project)

@@ -40,7 +40,7 @@ type Extension struct {
 	Project    string
 	Path       string // the Dockerfile
 	Content    []byte
-	ContextDir string   // .aishell/, or the project root with `# aishell: context=project`
+	ContextDir string   // the project root, or .aishell/ with `# aishell: context=.aishell`
 	Sources    []string // context paths COPY and ADD read, relative to ContextDir
 	BaseAlias  bool     // its final stage is FROM aishell:base
 	Bases      []string // images its FROM lines name (not stages, not scratch)
@@ -85,14 +85,17 @@ func LoadExtension(project string) (*Extension, error) {
 		return nil, refuse(path, 1, fmt.Sprintf("`# syntax=%s` would have another frontend build it", syntax),
 			"remove the # syntax= line: extensions build with buildkitd's own Dockerfile frontend")
 	}
-	e := &Extension{Project: project, Path: path, Content: content, ContextDir: filepath.Dir(path)}
+	// The build context is the project root, as the ancestor built it (COPY package.json .
+	// works); `# aishell: context=.aishell` makes it .aishell/. The line is part of the
+	// Dockerfile, so the approval covers the choice.
+	e := &Extension{Project: project, Path: path, Content: content, ContextDir: project}
 	if m := contextDirective.FindSubmatch(content); m != nil {
 		switch string(m[1]) {
-		case "project":
-			e.ContextDir = project
+		case "project", ".":
 		case "aishell", ".aishell":
+			e.ContextDir = filepath.Dir(path)
 		default:
-			return nil, refuse(path, 0, fmt.Sprintf("unknown context %q in the `# aishell: context=` line", m[1]), "use context=project (the project root) or leave the line out (.aishell/)")
+			return nil, refuse(path, 0, fmt.Sprintf("unknown context %q in the `# aishell: context=` line", m[1]), "use context=.aishell (the .aishell/ directory) or leave the line out (the project root)")
 		}
 	}
 	res, err := parser.Parse(bytes.NewReader(content))
@@ -327,8 +330,9 @@ func hashOf(digest string) string { return strings.TrimPrefix(digest, "sha256:")
 
 // Digest is "sha256:<hex>" of the Dockerfile and the context files its COPY and ADD read (path,
 // mode, size and content; and .dockerignore), read inside the context only: a symbolic link is
-// hashed as its target's name, never followed, only regular files are opened, and .git is
-// never part of it. A source that is itself a link is refused.
+// hashed as its target's name, never followed, only regular files are opened, and .git and
+// what the context's .dockerignore excludes are never part of it. A source that is itself a
+// link is refused.
 func (e *Extension) Digest() (string, error) { return e.digest("") }
 
 // stage copies what Digest reads into dir, the build context buildkitd is then given, and
@@ -355,7 +359,11 @@ func (e *Extension) digest(stageDir string) (string, error) {
 	h := sha256.New()
 	h.Write(e.Content)
 	paths := []string{}
-	if fi, err := root.Lstat(dockerignore); err == nil && fi.Mode().IsRegular() {
+	ignored, err := readIgnore(root)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(e.ContextDir, dockerignore), err)
+	}
+	if ignored != nil {
 		paths = append(paths, dockerignore)
 	}
 	for _, src := range e.Sources {
@@ -382,6 +390,9 @@ func (e *Extension) digest(stageDir string) (string, error) {
 			}
 			if d.Name() == ".git" {
 				return skipEntry(d)
+			}
+			if skip, err := ignored.skip(name, d); skip || err != nil {
+				return err
 			}
 			if seen[name] {
 				return nil

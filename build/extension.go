@@ -49,6 +49,16 @@ type Extension struct {
 	// of the context whose digest is that one.
 	approved       bool
 	approvedDigest string
+	// user: this is the person's user base, not a project's extension.
+	user bool
+}
+
+// Ref is the image the Dockerfile builds: the project's extension, or the person's user base.
+func (e *Extension) Ref() string {
+	if e.user {
+		return UserBaseRef(e.Path)
+	}
+	return ExtensionRef(e.Project)
 }
 
 // ProjectExtension finds the project of the current directory and loads its extension; ext
@@ -81,10 +91,6 @@ func LoadExtension(project string) (*Extension, error) {
 	if err != nil {
 		return nil, errs.WithHint(fmt.Errorf("read %s: %w", path, err), "make .aishell/ a directory and .aishell/Dockerfile a plain file in the project")
 	}
-	if syntax, _, _, ok := parser.DetectSyntax(content); ok {
-		return nil, refuse(path, 1, fmt.Sprintf("`# syntax=%s` would have another frontend build it", syntax),
-			"remove the # syntax= line: extensions build with buildkitd's own Dockerfile frontend")
-	}
 	// The build context is the project root, as the ancestor built it (COPY package.json .
 	// works); `# aishell: context=.aishell` makes it .aishell/. The line is part of the
 	// Dockerfile, so the approval covers the choice.
@@ -98,9 +104,22 @@ func LoadExtension(project string) (*Extension, error) {
 			return nil, refuse(path, 0, fmt.Sprintf("unknown context %q in the `# aishell: context=` line", m[1]), "use context=.aishell (the .aishell/ directory) or leave the line out (the project root)")
 		}
 	}
+	if err := e.parse(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// parse checks e.Content (see LoadExtension) and records what it copies and builds on.
+func (e *Extension) parse() error {
+	path, content := e.Path, e.Content
+	if syntax, _, _, ok := parser.DetectSyntax(content); ok {
+		return refuse(path, 1, fmt.Sprintf("`# syntax=%s` would have another frontend build it", syntax),
+			"remove the # syntax= line: aishell builds with buildkitd's own Dockerfile frontend")
+	}
 	res, err := parser.Parse(bytes.NewReader(content))
 	if err != nil {
-		return nil, refuse(path, 0, err.Error(), "fix the Dockerfile syntax")
+		return refuse(path, 0, err.Error(), "fix the Dockerfile syntax")
 	}
 	var lastFrom string
 	var lastFromLine int
@@ -130,10 +149,10 @@ func LoadExtension(project string) (*Extension, error) {
 				}
 			}
 			if why := contextMount(n.Flags); why != "" {
-				return nil, refuse(path, n.StartLine, why, "COPY what the step needs, or mount from a stage (from=NAME)")
+				return refuse(path, n.StartLine, why, "COPY what the step needs, or mount from a stage (from=NAME)")
 			}
 			if name := harnessCommand(cmd); name != "" {
-				return nil, refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", name),
+				return refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", name),
 					"harnesses are mounted at run time and are not available during the build; install what the harness needs, not the harness")
 			}
 		case "copy", "add":
@@ -147,11 +166,11 @@ func LoadExtension(project string) (*Extension, error) {
 						continue
 					}
 					if strings.Contains(src, "$") {
-						return nil, refuse(path, n.StartLine, fmt.Sprintf("%s %s names its source with a variable, which aishell cannot follow to approve what it copies", strings.ToUpper(n.Value), src),
+						return refuse(path, n.StartLine, fmt.Sprintf("%s %s names its source with a variable, which aishell cannot follow to approve what it copies", strings.ToUpper(n.Value), src),
 							"name the files in the Dockerfile")
 					}
 					if why := outsideContext(src); why != "" {
-						return nil, refuse(path, n.StartLine, fmt.Sprintf("%s %s %s", strings.ToUpper(n.Value), src, why),
+						return refuse(path, n.StartLine, fmt.Sprintf("%s %s %s", strings.ToUpper(n.Value), src, why),
 							"name sources relative to the build context, inside it")
 					}
 					e.Sources = append(e.Sources, src)
@@ -164,10 +183,10 @@ func LoadExtension(project string) (*Extension, error) {
 	case BaseAliasImage:
 		e.BaseAlias = true
 	default:
-		return nil, refuse(path, lastFromLine, fmt.Sprintf("the final stage is FROM %q", lastFrom),
+		return refuse(path, lastFromLine, fmt.Sprintf("the final stage is FROM %q", lastFrom),
 			"extensions build on the foundation: use FROM aishell:foundation (aishell:base still works)")
 	}
-	return e, nil
+	return nil
 }
 
 func refuse(path string, line int, why, hint string) error {
@@ -497,11 +516,13 @@ type ExtensionStatus struct {
 	Digest       string // the digest Hash is the start of
 }
 
-// CheckExtension decides, without buildkitd, whether the extension is fresh: it exists, its
-// recorded Dockerfile hash is the current one, and the foundation's current top snapshot is in
-// its snapshot parent chain.
+// CheckExtension decides, without buildkitd, whether the extension (or the user base) is
+// fresh: it exists, its recorded Dockerfile hash is the current one, and the current top
+// snapshot of the image it builds on (the person's user base, or the foundation) is in its
+// snapshot parent chain and is the one it was built on. An extension on a stale user base is
+// stale too.
 func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionStatus, error) {
-	st := ExtensionStatus{Ref: ExtensionRef(e.Project), Project: e.Project}
+	st := ExtensionStatus{Ref: e.Ref(), Project: e.Project}
 	digest, err := e.currentDigest()
 	if err != nil {
 		return st, err
@@ -517,7 +538,18 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 		st.Reason = "its Dockerfile or build context changed"
 		return st, nil
 	}
-	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
+	base, under := b.baseOf(e)
+	if u := b.UserBase; u != nil && !e.user {
+		ust, err := b.CheckExtension(ctx, u)
+		if err != nil {
+			return st, err
+		}
+		if !ust.Fresh {
+			st.Reason = fmt.Sprintf("your base %s is stale (%s)", u.Path, ust.Reason)
+			return st, nil
+		}
+	}
+	baseChain, err := snapshot.ChainID(ctx, b.Images, base)
 	if err != nil {
 		return st, errs.WithHint(fmt.Errorf("no foundation image yet: %w", err), "run `aishell build` first")
 	}
@@ -525,25 +557,39 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 	if err != nil {
 		return st, err
 	}
-	ok, err := snapshot.ChainContains(ctx, b.Images, b.snapshotter(), top, foundation)
+	ok, err := snapshot.ChainContains(ctx, b.Images, b.snapshotter(), top, baseChain)
 	if err != nil {
 		st.Reason = "its snapshots are incomplete (" + err.Error() + ")"
 		return st, nil
 	}
-	if !ok {
-		st.Reason = "the foundation changed under it"
+	if recorded := img.Labels[labels.BaseChain]; !ok || (recorded != "" && recorded != baseChain) {
+		st.Reason = under + " changed under it"
 		return st, nil
 	}
 	st.Fresh = true
 	return st, nil
 }
 
-// EnsureExtension builds the project's extension when it is missing or stale (or when force is
-// set) and returns its ref and whether it was built. A failed build leaves the previous image
-// tagged.
+// baseOf is the image e builds on and what to call it: the foundation for the user base and
+// when the person has none, else the person's user base.
+func (b *Builder) baseOf(e *Extension) (ref, name string) {
+	if b.UserBase == nil || e.user {
+		return FoundationImage, "the foundation"
+	}
+	return b.UserBase.Ref(), "your base " + b.UserBase.Path
+}
+
+// EnsureExtension builds the project's extension (or the user base) when it is missing or
+// stale (or when force is set) and returns its ref and whether it was built; an extension's
+// user base is brought up to date first. A failed build leaves the previous image tagged.
 func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool) (string, bool, error) {
 	if !e.approved {
 		return "", false, errNotApproved(e)
+	}
+	if u := b.UserBase; u != nil && !e.user {
+		if _, _, err := b.EnsureExtension(ctx, u, false); err != nil {
+			return "", false, err
+		}
 	}
 	st, err := b.CheckExtension(ctx, e)
 	if err != nil {
@@ -560,6 +606,11 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 	if err != nil {
 		return "", false, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
 	}
+	base, _ := b.baseOf(e)
+	baseChain, err := snapshot.ChainID(ctx, b.Images, base)
+	if err != nil {
+		return "", false, fmt.Errorf("look up %s: %w", base, err)
+	}
 	staged, err := os.MkdirTemp("", "aishell-context-")
 	if err != nil {
 		return "", false, err
@@ -574,33 +625,49 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 			"run aishell again to review the new content")
 	}
 	st.Hash = hashOf(digest)
-	err = b.solve(ctx, solveRequest{
+	req := solveRequest{
 		Name:       st.Ref,
 		Title:      fmt.Sprintf("extension %s for %s (%s)", st.Ref, e.Project, reason),
 		Dockerfile: e.Content,
 		ContextDir: staged,
 		Bases:      e.Bases,
-		Untrusted:  true,
+		Untrusted:  !e.user,
 		Labels: map[string]string{
 			labels.Tier:            labels.TierExtension,
 			labels.DockerfileHash:  st.Hash,
 			labels.Project:         e.Project,
 			labels.FoundationChain: foundation,
+			labels.BaseChain:       baseChain,
 		},
-	})
-	if err != nil {
+	}
+	if e.user {
+		req.Title = fmt.Sprintf("user base %s from %s (%s)", st.Ref, e.Path, reason)
+		req.Labels[labels.Tier] = labels.TierUserBase
+		delete(req.Labels, labels.Project)
+		req.Labels[labels.UserDockerfile] = e.Path
+	} else if base != FoundationImage {
+		// FROM aishell:foundation and FROM aishell:base both build on the person's base: the
+		// project cannot know the user has one, and the user wants it under every project.
+		req.Contexts = map[string]string{shortFoundation: base, shortBase: base}
+		req.Bases = append(append([]string{}, e.Bases...), base)
+	}
+	if err := b.solve(ctx, req); err != nil {
 		return "", false, err
 	}
 	return st.Ref, true, nil
 }
 
-// RunImage is the rootfs image of a run in project: the foundation when the project has no
-// extension; else its extension, built first when it is missing or stale. A fresh extension
-// costs no buildkitd call. With noRebuild the extension is used as it is, stale or not (and
-// said so), and never built. Either way the extension must have been approved (Consent).
+// RunImage is the rootfs image of a run in project: the person's base (their user base, built
+// first when missing or stale, or the foundation) when the project has no extension; else its
+// extension, built first when it is missing or stale. A fresh extension costs no buildkitd
+// call. With noRebuild the image is used as it is, stale or not (and said so), and never
+// built. Either way the extension must have been approved (Consent).
 func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) (string, error) {
 	if ext == nil {
-		return FoundationImage, nil
+		if b.UserBase == nil {
+			return FoundationImage, nil
+		}
+		ext = b.UserBase
 	}
 	if !ext.approved {
 		return "", errNotApproved(ext)
@@ -614,10 +681,10 @@ func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) 
 		return "", err
 	}
 	if !st.Exists {
-		return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no extension image yet", ext.Project), "run without --no-rebuild to build it")
+		return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no image yet", ext.Path), "run without --no-rebuild to build it")
 	}
 	if !st.Fresh {
-		fmt.Fprintf(b.Log, "aishell: using the stale extension %s (%s) as asked\n", st.Ref, st.Reason)
+		fmt.Fprintf(b.Log, "aishell: using the stale image %s (%s) as asked\n", st.Ref, st.Reason)
 	}
 	return st.Ref, nil
 }

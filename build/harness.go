@@ -3,8 +3,11 @@ package build
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 )
@@ -47,4 +50,51 @@ func (b *Builder) Harness(ctx context.Context, h harness.Harness, version, regis
 		return false, err
 	}
 	return true, nil
+}
+
+// RestoreHarnesses rebuilds, on the current foundation, each harness of cfg whose image is
+// missing or whose snapshot is gone (deleted, or garbage collected), at the version cfg
+// records, so the run that needs it goes on instead of failing. A harness that cannot be
+// rebuilt is an error when it is the one the run starts (running), and a warning otherwise.
+// It returns the harnesses it rebuilt.
+func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running string) ([]string, error) {
+	var missing []harness.Harness
+	for _, name := range cfg.HarnessNames() {
+		h, err := harness.Lookup(name)
+		v := cfg.Harnesses[name].Resolved
+		if err != nil || v == "" {
+			continue // run.Prepare says what is wrong with it
+		}
+		if ok, err := b.imageExists(ctx, h.ImageRef(v)); err != nil {
+			return nil, fmt.Errorf("look up %s: %w", h.ImageRef(v), err)
+		} else if !ok {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	foundation, err := b.CurrentFoundation(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("look up the foundation: %w", err)
+	}
+	var built []string
+	for _, h := range missing {
+		v := cfg.Harnesses[h.Name].Resolved
+		fmt.Fprintf(b.Log, "aishell: %s %s is configured but its snapshot is missing; rebuilding it\n", h.Name, v)
+		if foundation == "" {
+			err = errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
+		} else {
+			_, err = b.Harness(ctx, h, v, cfg.NPMRegistry, foundation, false)
+		}
+		if err != nil {
+			if h.Name == running {
+				return built, err
+			}
+			fmt.Fprintf(b.Log, "aishell: could not rebuild %s: %v\n", h.Name, err)
+			continue
+		}
+		built = append(built, h.Name)
+	}
+	return built, nil
 }

@@ -13,7 +13,7 @@ import (
 // An ancestor-style .aishell/Dockerfile, built with the project root as its context, COPYs a
 // file from the root; what the project's .dockerignore excludes does not reach the image.
 func TestExtensionProjectRootContext(t *testing.T) {
-	c := needEnv(t)
+	needEnv(t)
 	env := runEnv(t)
 	proj := extProject(t, "extroot", "FROM aishell:base\nWORKDIR /app\nCOPY package.json .\nCOPY . /ctx/\n")
 	writeFile(t, filepath.Join(proj, "package.json"), `{"name":"extroot"}`)
@@ -41,7 +41,6 @@ func TestExtensionProjectRootContext(t *testing.T) {
 	if r := aishell(t, proj, env, "exec", "true"); r.Code != errs.CodeError || !strings.Contains(r.Stderr, "changed since you approved it") {
 		t.Errorf("a changed copied file ran unapproved: exit %d %q", r.Code, r.Stderr)
 	}
-	_ = c
 }
 
 // `# aishell: context=.aishell` restores the .aishell/ context: its files are copied, the

@@ -1,13 +1,21 @@
 package test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/snapshot"
 )
 
 // An ancestor-style .aishell/Dockerfile, built with the project root as its context, COPYs a
@@ -84,5 +92,200 @@ func TestExtensionLinkOutsideRefused(t *testing.T) {
 	}
 	if imageExists(c, build.ExtensionRef(proj)) {
 		t.Error("an extension copying a link outside the project was built")
+	}
+}
+
+// userBaseDir is where the user base of env (its XDG_CONFIG_HOME) lives.
+func userBaseDir(env []string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "XDG_CONFIG_HOME="); ok {
+			return filepath.Join(v, "aishell")
+		}
+	}
+	panic("no XDG_CONFIG_HOME in env")
+}
+
+func userBuilds(r result) int { return strings.Count(r.Stderr, "building user base") }
+
+// The user's own Dockerfile beside their config builds a personal base on the foundation; a
+// project without an extension runs on it, every extension builds on it, a change to it
+// rebuilds it and makes the extensions stale, and nobody else's runs see it.
+func TestUserBaseTier(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	dir := userBaseDir(env)
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM aishell:foundation\nCOPY motd /etc/user-base-motd\nRUN echo ub > /etc/user-base\n")
+	writeFile(t, filepath.Join(dir, "motd"), "mine v1\n")
+	ref := build.UserBaseRef(filepath.Join(dir, "Dockerfile"))
+	defer c.ImageService().Delete(context.Background(), ref)
+
+	plain := project(t, "ubplain")
+	r := aishell(t, plain, env, "exec", "cat", "/etc/user-base-motd")
+	mustSucceed(t, r)
+	if r.Stdout != "mine v1\n" || userBuilds(r) != 1 {
+		t.Fatalf("a project without an extension does not run on the user base: %q, %d build(s)", r.Stdout, userBuilds(r))
+	}
+	if strings.Contains(r.Stderr, "approve") {
+		t.Errorf("the user's own Dockerfile asked for approval: %q", r.Stderr)
+	}
+	// Fresh: no build, no buildkitd.
+	r = aishell(t, plain, append(env, missingSocket(t)), "exec", "cat", "/etc/user-base")
+	mustSucceed(t, r)
+	if r.Stdout != "ub\n" || userBuilds(r) != 0 {
+		t.Errorf("fresh user base: %q, %d build(s)", r.Stdout, userBuilds(r))
+	}
+	// The global alias still names the foundation: another person's runs are not on this base.
+	if imageTarget(t, c, "docker.io/library/aishell:base") != imageTarget(t, c, foundationImage) {
+		t.Error("aishell:base was moved off the foundation")
+	}
+	other := runEnv(t)
+	r = aishell(t, plain, other, "exec", "sh", "-c", "test -e /etc/user-base && echo LEAK || echo clean")
+	mustSucceed(t, r)
+	if r.Stdout != "clean\n" {
+		t.Errorf("another person's run saw this user base: %q", r.Stdout)
+	}
+
+	// An extension (FROM aishell:foundation or aishell:base) builds on it.
+	proj := extProject(t, "ubext", "FROM aishell:foundation\nRUN (cat /etc/user-base-motd || echo none) > /etc/from-ext\n")
+	trust(t, proj, env)
+	r = aishell(t, proj, env, "exec", "cat", "/etc/from-ext")
+	mustSucceed(t, r)
+	if r.Stdout != "mine v1\n" || builds(r) != 1 || userBuilds(r) != 0 {
+		t.Errorf("extension on the user base: %q, %d/%d build(s)", r.Stdout, builds(r), userBuilds(r))
+	}
+	ctx := context.Background()
+	ubChain, err := snapshot.ChainID(ctx, c, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extTop, err := snapshot.ChainID(ctx, c, build.ExtensionRef(proj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := snapshot.ChainContains(ctx, c, "overlayfs", extTop, ubChain); !ok || err != nil {
+		t.Errorf("the extension's snapshot chain lacks the user base (%v)", err)
+	}
+	// `aishell build` reports it, and has nothing to do.
+	r = aishell(t, "", env, "build", "--progress=plain")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "user base "+ref+" from "+filepath.Join(dir, "Dockerfile")+" (up to date)") {
+		t.Errorf("build does not report the user base: %q", r.Stdout)
+	}
+
+	// A change to what it copies rebuilds it, and the extension on it, once.
+	writeFile(t, filepath.Join(dir, "motd"), "mine v2\n")
+	r = aishell(t, proj, env, "exec", "cat", "/etc/from-ext")
+	mustSucceed(t, r)
+	if r.Stdout != "mine v2\n" || builds(r) != 1 || userBuilds(r) != 1 {
+		t.Errorf("after a user base change: %q, %d extension and %d user base build(s)", r.Stdout, builds(r), userBuilds(r))
+	}
+	r = aishell(t, proj, append(env, missingSocket(t)), "exec", "true")
+	mustSucceed(t, r)
+	if builds(r)+userBuilds(r) != 0 {
+		t.Error("rebuilt a second time")
+	}
+	// Without it, the extension goes back onto the foundation.
+	os.Remove(filepath.Join(dir, "Dockerfile"))
+	r = aishell(t, proj, env, "exec", "cat", "/etc/from-ext")
+	mustSucceed(t, r)
+	if r.Stdout != "none\n" || builds(r) != 1 {
+		t.Errorf("after removing the user base: %q, %d build(s)", r.Stdout, builds(r))
+	}
+}
+
+// The ancestor's ~/.aishell/Dockerfile is used when the new place has none, with one notice
+// naming the new place.
+func TestUserBaseLegacyPath(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, ".aishell", "Dockerfile"), "FROM aishell:base\nRUN echo legacy > /etc/user-base\n")
+	defer c.ImageService().Delete(context.Background(), build.UserBaseRef(filepath.Join(home, ".aishell", "Dockerfile")))
+	env = append(env, "HOME="+home)
+	proj := project(t, "ublegacy")
+	r := aishell(t, proj, env, "exec", "cat", "/etc/user-base")
+	mustSucceed(t, r)
+	newPlace := filepath.Join(userBaseDir(env), "Dockerfile")
+	if r.Stdout != "legacy\n" || strings.Count(r.Stderr, "its place is now "+newPlace) != 1 {
+		t.Errorf("legacy user base: %q %q", r.Stdout, r.Stderr)
+	}
+	r = aishell(t, proj, env, "exec", "true")
+	mustSucceed(t, r)
+	if strings.Contains(r.Stderr, "its place is now") {
+		t.Error("the legacy notice was shown twice")
+	}
+}
+
+// A configured harness whose image was deleted is rebuilt by the next run that needs it.
+func TestMissingHarnessRebuiltOnRun(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	const v = "0.59.0" // a version no other test uses: this test deletes its image
+	ref := harnessRef("gemini", v)
+	defer c.ImageService().Delete(context.Background(), ref)
+	mustSucceed(t, aishell(t, "", env, "build", "--with-gemini", "--gemini-version="+v, "--progress=plain"))
+	proj := project(t, "restore")
+	for _, args := range [][]string{{"gemini", "--version"}, {"exec", "--", "gemini", "--version"}} {
+		if err := c.ImageService().Delete(context.Background(), ref, images.SynchronousDelete()); err != nil {
+			t.Fatal(err)
+		}
+		r := aishell(t, proj, env, args...)
+		mustSucceed(t, r)
+		if !strings.Contains(r.Stdout, v) || !strings.Contains(r.Stderr, "its snapshot is missing; rebuilding it") || !strings.Contains(r.Stderr, "building gemini") {
+			t.Errorf("%v after the image was deleted: %q %q", args, r.Stdout, r.Stderr)
+		}
+		if !imageExists(c, ref) {
+			t.Errorf("%v: %s not rebuilt", args, ref)
+		}
+	}
+	// --no-rebuild does not build: the run says what is missing.
+	c.ImageService().Delete(context.Background(), ref, images.SynchronousDelete())
+	if r := aishell(t, proj, env, "--no-rebuild", "gemini", "--version"); r.Code == 0 || !strings.Contains(r.Stderr, "is not built") {
+		t.Errorf("--no-rebuild: exit %d %q", r.Code, r.Stderr)
+	}
+}
+
+// A foundation built from another aishell's Dockerfile gets one line at launch and in doctor,
+// naming the command that refreshes it; this aishell's own gets none. The older foundation is
+// a record in a namespace of the test's own, so no other test sees it.
+func TestOlderFoundationNotice(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "older")
+	r := aishell(t, proj, env, "exec", "true")
+	mustSucceed(t, r)
+	if strings.Contains(r.Stderr, "older aishell") {
+		t.Errorf("notice for this aishell's own foundation: %q", r.Stderr)
+	}
+
+	ns := fmt.Sprintf("aishell-older-%d", time.Now().UnixNano())
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+	real, err := c.ImageService().Get(context.Background(), foundationImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "docker.io/library/aishell:foundation-000000000000"
+	for _, img := range []images.Image{
+		{Name: old, Target: real.Target, Labels: map[string]string{labels.Tier: labels.TierFoundation, labels.DockerfileHash: "000000000000", labels.FoundationDockerfile: "000000000000"}},
+		{Name: foundationImage, Target: real.Target, Labels: map[string]string{labels.Tier: labels.TierFoundation, labels.AliasOf: old}},
+	} {
+		if _, err := c.ImageService().Create(ctx, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, n := range []string{foundationImage, old} {
+			c.ImageService().Delete(ctx, n)
+		}
+		c.NamespaceService().Delete(context.Background(), ns)
+	}()
+	nsEnv := append(env, "CONTAINERD_NAMESPACE="+ns)
+	r = aishell(t, proj, nsEnv, "exec", "true")
+	if n := strings.Count(r.Stderr, "built from an older aishell's Dockerfile; refresh it with `aishell build`"); n != 1 {
+		t.Errorf("launch on an older foundation: %d notice lines in %q", n, r.Stderr)
+	}
+	r = aishell(t, "", nsEnv, "doctor")
+	if line := lineOf(r.Stdout, "images"); !strings.Contains(line, "older aishell") || !strings.Contains(line, "aishell build") {
+		t.Errorf("doctor on an older foundation: %q", line)
 	}
 }

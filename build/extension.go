@@ -562,8 +562,12 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 		st.Reason = "its snapshots are incomplete (" + err.Error() + ")"
 		return st, nil
 	}
-	if recorded := img.Labels[labels.BaseChain]; !ok || (recorded != "" && recorded != baseChain) {
+	if !ok {
 		st.Reason = under + " changed under it"
+		return st, nil
+	}
+	if recorded := img.Labels[labels.BaseChain]; recorded != "" && recorded != baseChain {
+		st.Reason = "it was built on another base; its base is now " + under
 		return st, nil
 	}
 	st.Fresh = true

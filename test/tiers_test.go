@@ -184,6 +184,19 @@ func TestUserBaseTier(t *testing.T) {
 	if builds(r)+userBuilds(r) != 0 {
 		t.Error("rebuilt a second time")
 	}
+	// The agent cannot plant a user base for the host: neither place is writable from inside.
+	os.Remove(filepath.Join(dir, "Dockerfile"))
+	home := t.TempDir()
+	planted := "FROM aishell:foundation\nRUN echo planted > /etc/planted\n"
+	r = aishell(t, plain, append(env, "HOME="+home), "exec", "sh", "-c",
+		"mkdir -p "+dir+" $HOME/.aishell; printf '"+strings.ReplaceAll(planted, "\n", "\\n")+"' | tee "+dir+"/Dockerfile $HOME/.aishell/Dockerfile >/dev/null; true")
+	for _, p := range []string{filepath.Join(dir, "Dockerfile"), filepath.Join(home, ".aishell", "Dockerfile")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a run planted %s on the host", p)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM aishell:foundation\nCOPY motd /etc/user-base-motd\nRUN echo ub > /etc/user-base\n")
+
 	// Without it, the extension goes back onto the foundation.
 	os.Remove(filepath.Join(dir, "Dockerfile"))
 	r = aishell(t, proj, env, "exec", "cat", "/etc/from-ext")

@@ -302,3 +302,14 @@ func TestOlderFoundationNotice(t *testing.T) {
 		t.Errorf("doctor on an older foundation: %q", line)
 	}
 }
+
+// The foundation carries an editor: agents (and git inside) reach for vim.
+func TestFoundationHasVim(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	r := aishell(t, project(t, "vim"), env, "exec", "--", "sh", "-c", "vim --version | head -1; command -v vi")
+	mustSucceed(t, r)
+	if !strings.HasPrefix(r.Stdout, "VIM - Vi IMproved") || strings.Contains(r.Stderr, "older aishell") {
+		t.Errorf("vim in the foundation: %q %q", r.Stdout, r.Stderr)
+	}
+}

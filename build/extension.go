@@ -688,7 +688,11 @@ func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) 
 		return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no image yet", ext.Path), "run without --no-rebuild to build it")
 	}
 	if !st.Fresh {
-		fmt.Fprintf(b.Log, "aishell: using the stale image %s (%s) as asked\n", st.Ref, st.Reason)
+		what := "extension"
+		if ext.user {
+			what = "user base"
+		}
+		fmt.Fprintf(b.Log, "aishell: using the stale %s %s (%s) as asked\n", what, st.Ref, st.Reason)
 	}
 	return st.Ref, nil
 }

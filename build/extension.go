@@ -538,7 +538,7 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 		st.Reason = "its Dockerfile or build context changed"
 		return st, nil
 	}
-	base, under := b.baseOf(e)
+	base, under := b.baseOf(ctx, e)
 	if u := b.UserBase; u != nil && !e.user {
 		ust, err := b.CheckExtension(ctx, u)
 		if err != nil {
@@ -574,11 +574,11 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 	return st, nil
 }
 
-// baseOf is the image e builds on and what to call it: the foundation for the user base and
-// when the person has none, else the person's user base.
-func (b *Builder) baseOf(e *Extension) (ref, name string) {
+// baseOf is the image e builds on and what to call it: the foundation (RunFoundation) for the
+// user base and when the person has none, else the person's user base.
+func (b *Builder) baseOf(ctx context.Context, e *Extension) (ref, name string) {
 	if b.UserBase == nil || e.user {
-		return FoundationImage, "the foundation"
+		return b.RunFoundation(ctx), "the foundation"
 	}
 	return b.UserBase.Ref(), "your base " + b.UserBase.Path
 }
@@ -606,11 +606,11 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 	if force {
 		reason = "rebuild asked for"
 	}
-	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
+	foundation, err := snapshot.ChainID(ctx, b.Images, b.RunFoundation(ctx))
 	if err != nil {
 		return "", false, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
 	}
-	base, _ := b.baseOf(e)
+	base, _ := b.baseOf(ctx, e)
 	baseChain, err := snapshot.ChainID(ctx, b.Images, base)
 	if err != nil {
 		return "", false, fmt.Errorf("look up %s: %w", base, err)
@@ -649,9 +649,12 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 		req.Labels[labels.Tier] = labels.TierUserBase
 		delete(req.Labels, labels.Project)
 		req.Labels[labels.UserDockerfile] = e.Path
-	} else if base != FoundationImage {
-		// FROM aishell:foundation and FROM aishell:base both build on the person's base: the
-		// project cannot know the user has one, and the user wants it under every project.
+	}
+	if base != FoundationImage {
+		// FROM aishell:foundation and FROM aishell:base both build on base: in an extension the
+		// person's base (the project cannot know the user has one, and the user wants it under
+		// every project); in the user base, this aishell's own foundation, whatever build of
+		// another aishell moved the shared tags since.
 		req.Contexts = map[string]string{shortFoundation: base, shortBase: base}
 		req.Bases = append(append([]string{}, e.Bases...), base)
 	}
@@ -669,7 +672,7 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) (string, error) {
 	if ext == nil {
 		if b.UserBase == nil {
-			return FoundationImage, nil
+			return b.RunFoundation(ctx), nil
 		}
 		ext = b.UserBase
 	}

@@ -131,6 +131,17 @@ func (b *Builder) CurrentFoundation(ctx context.Context) (string, error) {
 	return FoundationImage, nil
 }
 
+// RunFoundation is the foundation runs and extensions use: this aishell's own for the config's
+// base images (its content-addressed tag) when it is built, so that another aishell's build
+// moving the shared aishell:foundation tag changes nothing here; else aishell:foundation, what
+// the last build made (an older aishell's after an upgrade: OlderFoundation says so).
+func (b *Builder) RunFoundation(ctx context.Context) string {
+	if ok, err := b.imageExists(ctx, b.FoundationSpec.Ref()); err == nil && ok {
+		return b.FoundationSpec.Ref()
+	}
+	return FoundationImage
+}
+
 // RefreshFoundation is the command that rebuilds the foundation from this aishell's Dockerfile.
 const RefreshFoundation = "aishell build"
 
@@ -140,6 +151,9 @@ const RefreshFoundation = "aishell build"
 // foundation the user's config names: a foundation built before the Dockerfile's own hash was
 // recorded is compared by its hash with the build args.
 func (b *Builder) OlderFoundation(ctx context.Context, spec FoundationSpec) (string, error) {
+	if ok, err := b.imageExists(ctx, spec.withDefaults().Ref()); err == nil && ok {
+		return "", nil // this aishell's own, which runs use (RunFoundation)
+	}
 	img, err := b.Images.ImageService().Get(ctx, FoundationImage)
 	if errdefs.IsNotFound(err) {
 		return "", nil

@@ -74,11 +74,14 @@ func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running
 	if len(missing) == 0 {
 		return nil, nil
 	}
-	foundation, err := b.CurrentFoundation(ctx)
-	if err != nil {
+	foundation := b.RunFoundation(ctx)
+	if ok, err := b.imageExists(ctx, foundation); err != nil {
 		return nil, fmt.Errorf("look up the foundation: %w", err)
+	} else if !ok {
+		foundation = ""
 	}
 	var built []string
+	var err error
 	for _, h := range missing {
 		v := cfg.Harnesses[h.Name].Resolved
 		fmt.Fprintf(b.Log, "aishell: %s %s is configured but its snapshot is missing; rebuilding it\n", h.Name, v)

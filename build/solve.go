@@ -49,6 +49,8 @@ type Builder struct {
 	CABundle string
 	// NoCache makes buildkitd run every step again instead of reusing its build cache.
 	NoCache bool
+	// FoundationSpec is the foundation the config names (RunFoundation).
+	FoundationSpec FoundationSpec
 	// UserBase is the person's own base (LoadUserBase), nil when they have none: extensions
 	// build on it and a project without one runs on it.
 	UserBase *Extension

@@ -716,6 +716,19 @@ func (b *Builder) Extensions(ctx context.Context) ([]ExtensionImage, error) {
 		return nil, fmt.Errorf("list extensions: %w", err)
 	}
 	var out []ExtensionImage
+	if u := b.UserBase; u != nil {
+		// The person's own base heads the list, by its Dockerfile.
+		x := ExtensionImage{Ref: u.Ref(), Project: u.Path + " (your base)", State: "fresh"}
+		if st, err := b.CheckExtension(ctx, u); err != nil {
+			x.State, x.Reason = "unknown", err.Error()
+		} else if !st.Fresh {
+			x.State, x.Reason = "stale", st.Reason
+		}
+		if i, err := b.Images.GetImage(ctx, x.Ref); err == nil {
+			x.Size, _ = i.Usage(ctx, containerd.WithSnapshotUsage())
+		}
+		out = append(out, x)
+	}
 	for _, img := range imgs {
 		x := ExtensionImage{Ref: img.Name, Project: img.Labels[labels.Project], State: "fresh"}
 		ext, err := LoadExtension(x.Project)

@@ -3,11 +3,9 @@ package build
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 
 	"github.com/aishell/aishell/config"
-	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 )
@@ -54,7 +52,8 @@ func (b *Builder) Harness(ctx context.Context, h harness.Harness, version, regis
 
 // RestoreHarnesses rebuilds, on the current foundation, each harness of cfg whose image is
 // missing or whose snapshot is gone (deleted, or garbage collected), at the version cfg
-// records, so the run that needs it goes on instead of failing. A harness that cannot be
+// records, so the run that needs it goes on instead of failing (with no foundation built,
+// nothing is: the run says what to do). A harness that cannot be
 // rebuilt is an error when it is the one the run starts (running), and a warning otherwise.
 // It returns the harnesses it rebuilt.
 func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running string) ([]string, error) {
@@ -78,19 +77,13 @@ func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running
 	if ok, err := b.imageExists(ctx, foundation); err != nil {
 		return nil, fmt.Errorf("look up the foundation: %w", err)
 	} else if !ok {
-		foundation = ""
+		return nil, nil // nothing is built here: the run says so, with what to do
 	}
 	var built []string
-	var err error
 	for _, h := range missing {
 		v := cfg.Harnesses[h.Name].Resolved
 		fmt.Fprintf(b.Log, "aishell: %s %s is configured but its snapshot is missing; rebuilding it\n", h.Name, v)
-		if foundation == "" {
-			err = errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
-		} else {
-			_, err = b.Harness(ctx, h, v, cfg.NPMRegistry, foundation, false)
-		}
-		if err != nil {
+		if _, err := b.Harness(ctx, h, v, cfg.NPMRegistry, foundation, false); err != nil {
 			if h.Name == running {
 				return built, err
 			}

@@ -165,6 +165,14 @@ func TestUserBaseTier(t *testing.T) {
 	if ok, err := snapshot.ChainContains(ctx, c, "overlayfs", extTop, ubChain); !ok || err != nil {
 		t.Errorf("the extension's snapshot chain lacks the user base (%v)", err)
 	}
+	// `aishell ext ls` lists it first, fresh, and the extension on it.
+	r = aishell(t, proj, env, "ext", "ls")
+	if l := lineWith(r.Stdout, filepath.Join(dir, "Dockerfile")+" (your base)"); !strings.Contains(l, "fresh") || !strings.Contains(l, ref) {
+		t.Errorf("ext ls does not list the user base as fresh:\n%s", r.Stdout)
+	}
+	if !strings.Contains(lineWith(r.Stdout, proj), "fresh") {
+		t.Errorf("ext ls does not list the extension on the user base as fresh:\n%s", r.Stdout)
+	}
 	// `aishell build` reports it, and has nothing to do.
 	r = aishell(t, "", env, "build", "--progress=plain")
 	mustSucceed(t, r)

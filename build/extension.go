@@ -95,7 +95,8 @@ func LoadExtension(project string) (*Extension, error) {
 	// works); `# aishell: context=.aishell` makes it .aishell/. The line is part of the
 	// Dockerfile, so the approval covers the choice.
 	e := &Extension{Project: project, Path: path, Content: content, ContextDir: project}
-	if m := contextDirective.FindSubmatch(content); m != nil {
+	m := contextDirective.FindSubmatch(content)
+	if m != nil {
 		switch string(m[1]) {
 		case "project", ".":
 		case "aishell", ".aishell":
@@ -107,7 +108,33 @@ func LoadExtension(project string) (*Extension, error) {
 	if err := e.parse(); err != nil {
 		return nil, err
 	}
+	if m == nil {
+		if src := oldContextSource(project, e.Sources); src != "" {
+			return nil, refuse(path, 0, fmt.Sprintf("COPY %s: it is not in the project root, the build context, but in .aishell/", src),
+				"put `# aishell: context=.aishell` in the Dockerfile to build with .aishell/ as the context, as before")
+		}
+	}
 	return e, nil
+}
+
+// oldContextSource is a COPY source that is missing from the project root but present in
+// .aishell/: a Dockerfile written for the earlier default context. "" when there is none.
+func oldContextSource(project string, sources []string) string {
+	root, err := os.OpenRoot(project)
+	if err != nil {
+		return ""
+	}
+	defer root.Close()
+	for _, src := range sources {
+		pattern := path.Clean(filepath.ToSlash(src))
+		if m, err := fs.Glob(root.FS(), pattern); err != nil || len(m) > 0 {
+			continue
+		}
+		if m, err := fs.Glob(root.FS(), path.Join(".aishell", pattern)); err == nil && len(m) > 0 {
+			return src
+		}
+	}
+	return ""
 }
 
 // parse checks e.Content (see LoadExtension) and records what it copies and builds on.

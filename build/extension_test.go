@@ -317,3 +317,18 @@ func TestDockerignoreHonoured(t *testing.T) {
 		t.Error("a kept file's change did not change the digest")
 	}
 }
+
+func TestOldContextDetected(t *testing.T) {
+	proj := writeExt(t, "FROM aishell:foundation\nCOPY setup.sh /setup.sh\n", map[string]string{".aishell/setup.sh": "echo hi"})
+	if _, err := LoadExtension(proj); err == nil || !strings.Contains(err.Error(), "but in .aishell/") || !strings.Contains(errs.HintOf(err), "context=.aishell") {
+		t.Errorf("a Dockerfile for the old context: %v (hint %q)", err, errs.HintOf(err))
+	}
+	// Present at the root too, or missing from both: the root context as usual.
+	os.WriteFile(filepath.Join(proj, "setup.sh"), []byte("echo root"), 0o644)
+	if _, err := LoadExtension(proj); err != nil {
+		t.Errorf("present at the root: %v", err)
+	}
+	if _, err := LoadExtension(writeExt(t, "FROM aishell:foundation\nCOPY nowhere /x\n", nil)); err != nil {
+		t.Errorf("missing everywhere: %v", err)
+	}
+}

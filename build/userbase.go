@@ -95,3 +95,10 @@ func readRegular(path string) ([]byte, error) {
 	}
 	return os.ReadFile(path)
 }
+
+// UserBaseAlive reports whether a user base's Dockerfile may still be used: only one that is
+// certainly gone is dead; an unreadable path (another person's home) counts as alive.
+func UserBaseAlive(dockerfile string) bool {
+	_, err := os.Stat(dockerfile)
+	return dockerfile == "" || !errors.Is(err, fs.ErrNotExist)
+}

@@ -205,12 +205,19 @@ func TestUserBaseTier(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM aishell:foundation\nCOPY motd /etc/user-base-motd\nRUN echo ub > /etc/user-base\n")
 
-	// Without it, the extension goes back onto the foundation.
+	// gc keeps it while its Dockerfile is there (dry runs: other tests share the namespace).
+	if r := aishell(t, "", env, "gc", "--dry-run"); strings.Contains(r.Stdout, ref) {
+		t.Errorf("gc would remove a live user base: %q", r.Stdout)
+	}
+	// Without it, the extension goes back onto the foundation, and gc would remove it.
 	os.Remove(filepath.Join(dir, "Dockerfile"))
 	r = aishell(t, proj, env, "exec", "cat", "/etc/from-ext")
 	mustSucceed(t, r)
 	if r.Stdout != "none\n" || builds(r) != 1 {
 		t.Errorf("after removing the user base: %q, %d build(s)", r.Stdout, builds(r))
+	}
+	if r := aishell(t, "", env, "gc", "--dry-run"); !strings.Contains(r.Stdout, "would remove "+ref) {
+		t.Errorf("gc would keep the user base of a removed Dockerfile: %q", r.Stdout)
 	}
 }
 

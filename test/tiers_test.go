@@ -328,3 +328,44 @@ func TestFoundationHasVim(t *testing.T) {
 		t.Errorf("vim in the foundation: %q %q", r.Stdout, r.Stderr)
 	}
 }
+
+// Under sudo the user base is the user's (beside their config), never root's, and root's own
+// user base is another image: neither moves the other's name.
+func TestUserBaseUnderSudo(t *testing.T) {
+	c := needEnv(t)
+	u, _ := needRootless(t) // its user is the one who "typed sudo"
+	rootHome := t.TempDir()
+	writeFile(t, filepath.Join(rootHome, ".aishell", "Dockerfile"), "FROM aishell:foundation\nRUN echo root > /etc/whose-base\n")
+	cfg := u.dir(t, "sudoub")
+	userDockerfile := filepath.Join(cfg, "aishell", "Dockerfile")
+	writeFile(t, userDockerfile, "FROM aishell:foundation\nRUN echo user > /etc/whose-base\n")
+	os.Chown(filepath.Dir(userDockerfile), u.UID, u.GID)
+	os.Chown(userDockerfile, u.UID, u.GID)
+	userRef, rootRef := build.UserBaseRef(userDockerfile), build.UserBaseRef(filepath.Join(rootHome, ".aishell", "Dockerfile"))
+	defer c.ImageService().Delete(context.Background(), userRef)
+	defer c.ImageService().Delete(context.Background(), rootRef)
+
+	env := sudoEnv(u, rootHome, "XDG_CONFIG_HOME="+cfg)
+	proj := u.project(t, "sudoub")
+	mustSucceed(t, runCmd(t, sudoCmd(proj, env, "build", "--progress=plain"), "sudo aishell build"))
+	r := runCmd(t, sudoCmd(proj, env, "exec", "cat", "/etc/whose-base"), "sudo aishell exec")
+	mustSucceed(t, r)
+	if r.Stdout != "user\n" {
+		t.Errorf("sudo ran on %q's base, want the user's", strings.TrimSpace(r.Stdout))
+	}
+	// Root on its own (HOME its home, no sudo) runs on root's, and the user's is still theirs.
+	rootEnv := []string{"HOME=" + rootHome, "XDG_CONFIG_HOME=" + filepath.Join(rootHome, ".config")}
+	r = aishell(t, project(t, "rootub"), rootEnv, "exec", "cat", "/etc/whose-base")
+	mustSucceed(t, r)
+	if r.Stdout != "root\n" {
+		t.Errorf("root ran on %q's base", strings.TrimSpace(r.Stdout))
+	}
+	if userRef == rootRef || !imageExists(c, userRef) || !imageExists(c, rootRef) {
+		t.Errorf("the two user bases do not have two names: %s, %s", userRef, rootRef)
+	}
+	r = runCmd(t, sudoCmd(proj, env, "exec", "cat", "/etc/whose-base"), "sudo aishell exec")
+	mustSucceed(t, r)
+	if r.Stdout != "user\n" || userBuilds(r) != 0 {
+		t.Errorf("root's run moved the user's base: %q, %d build(s)", r.Stdout, userBuilds(r))
+	}
+}

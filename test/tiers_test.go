@@ -369,3 +369,27 @@ func TestUserBaseUnderSudo(t *testing.T) {
 		t.Errorf("root's run moved the user's base: %q, %d build(s)", r.Stdout, userBuilds(r))
 	}
 }
+
+// Rootless: the user base is built by the rootless buildkitd and runs.
+func TestRootlessUserBase(t *testing.T) {
+	u, rc := needRootless(t)
+	cfg := u.dir(t, "cfgub")
+	xdg := []string{"XDG_CONFIG_HOME=" + cfg}
+	dockerfile := filepath.Join(cfg, "aishell", "Dockerfile")
+	writeFile(t, dockerfile, "FROM aishell:foundation\nCOPY note /etc/user-base-note\n")
+	writeFile(t, filepath.Join(cfg, "aishell", "note"), "rootless user base\n")
+	for _, p := range []string{filepath.Dir(dockerfile), dockerfile, filepath.Join(cfg, "aishell", "note")} {
+		os.Chown(p, u.UID, u.GID)
+	}
+	defer rc.ImageService().Delete(context.Background(), build.UserBaseRef(dockerfile))
+	r := rlBuild(t, u, cfg)
+	if !strings.Contains(r.Stdout, "user base "+build.UserBaseRef(dockerfile)) {
+		t.Errorf("rootless build does not report the user base: %q", r.Stdout)
+	}
+	proj := u.project(t, "rlub")
+	r = u.aishell(t, proj, xdg, "exec", "cat", "/etc/user-base-note")
+	mustSucceed(t, r)
+	if r.Stdout != "rootless user base\n" || userBuilds(r) != 0 {
+		t.Errorf("rootless run on the user base: %q, %d build(s)", r.Stdout, userBuilds(r))
+	}
+}

@@ -37,7 +37,8 @@ func New(cc *containerd.Client, ep config.Endpoints, cfg config.File, o Options)
 	}
 	return &Builder{
 		Images: cc, Snapshotter: ep.Snapshotter, Progress: o.Progress, Out: out, Log: log, Pull: o.Pull, NoCache: o.NoCache,
-		CABundle: cfg.HostCABundle(),
-		Connect:  func(ctx context.Context) (*bkclient.Client, error) { return daemon.BuildkitFor(ctx, ep, cc) },
+		CABundle:       cfg.HostCABundle(),
+		FoundationSpec: FoundationSpec{BaseImage: cfg.BaseImage, NodeImage: cfg.NodeImage}.withDefaults(),
+		Connect:        func(ctx context.Context) (*bkclient.Client, error) { return daemon.BuildkitFor(ctx, ep, cc) },
 	}
 }

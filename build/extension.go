@@ -40,7 +40,7 @@ type Extension struct {
 	Project    string
 	Path       string // the Dockerfile
 	Content    []byte
-	ContextDir string   // .aishell/, or the project root with `# aishell: context=project`
+	ContextDir string   // the project root, or .aishell/ with `# aishell: context=.aishell`
 	Sources    []string // context paths COPY and ADD read, relative to ContextDir
 	BaseAlias  bool     // its final stage is FROM aishell:base
 	Bases      []string // images its FROM lines name (not stages, not scratch)
@@ -49,6 +49,16 @@ type Extension struct {
 	// of the context whose digest is that one.
 	approved       bool
 	approvedDigest string
+	// user: this is the person's user base, not a project's extension.
+	user bool
+}
+
+// Ref is the image the Dockerfile builds: the project's extension, or the person's user base.
+func (e *Extension) Ref() string {
+	if e.user {
+		return UserBaseRef(e.Path)
+	}
+	return ExtensionRef(e.Project)
 }
 
 // ProjectExtension finds the project of the current directory and loads its extension; ext
@@ -81,23 +91,62 @@ func LoadExtension(proj string) (*Extension, error) {
 	if err != nil {
 		return nil, errs.WithHint(fmt.Errorf("read %s: %w", path, err), "make .aishell/ a directory and .aishell/Dockerfile a plain file in the project")
 	}
-	if syntax, _, _, ok := parser.DetectSyntax(content); ok {
-		return nil, refuse(path, 1, fmt.Sprintf("`# syntax=%s` would have another frontend build it", syntax),
-			"remove the # syntax= line: extensions build with buildkitd's own Dockerfile frontend")
-	}
-	e := &Extension{Project: proj, Path: path, Content: content, ContextDir: filepath.Dir(path)}
-	if m := contextDirective.FindSubmatch(content); m != nil {
+	// The build context is the project root, as the ancestor built it (COPY package.json .
+	// works); `# aishell: context=.aishell` makes it .aishell/. The line is part of the
+	// Dockerfile, so the approval covers the choice.
+	e := &Extension{Project: proj, Path: path, Content: content, ContextDir: proj}
+	m := contextDirective.FindSubmatch(content)
+	if m != nil {
 		switch string(m[1]) {
-		case "project":
-			e.ContextDir = proj
+		case "project", ".":
 		case "aishell", ".aishell":
+			e.ContextDir = filepath.Dir(path)
 		default:
-			return nil, refuse(path, 0, fmt.Sprintf("unknown context %q in the `# aishell: context=` line", m[1]), "use context=project (the project root) or leave the line out (.aishell/)")
+			return nil, refuse(path, 0, fmt.Sprintf("unknown context %q in the `# aishell: context=` line", m[1]), "use context=.aishell (the .aishell/ directory) or leave the line out (the project root)")
 		}
+	}
+	if err := e.parse(); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		if src := oldContextSource(proj, e.Sources); src != "" {
+			return nil, refuse(path, 0, fmt.Sprintf("COPY %s: it is not in the project root, the build context, but in .aishell/", src),
+				"put `# aishell: context=.aishell` in the Dockerfile to build with .aishell/ as the context, as before")
+		}
+	}
+	return e, nil
+}
+
+// oldContextSource is a COPY source that is missing from the project root but present in
+// .aishell/: a Dockerfile written for the earlier default context. "" when there is none.
+func oldContextSource(project string, sources []string) string {
+	root, err := os.OpenRoot(project)
+	if err != nil {
+		return ""
+	}
+	defer root.Close()
+	for _, src := range sources {
+		pattern := path.Clean(filepath.ToSlash(src))
+		if m, err := fs.Glob(root.FS(), pattern); err != nil || len(m) > 0 {
+			continue
+		}
+		if m, err := fs.Glob(root.FS(), path.Join(".aishell", pattern)); err == nil && len(m) > 0 {
+			return src
+		}
+	}
+	return ""
+}
+
+// parse checks e.Content (see LoadExtension) and records what it copies and builds on.
+func (e *Extension) parse() error {
+	path, content := e.Path, e.Content
+	if syntax, _, _, ok := parser.DetectSyntax(content); ok {
+		return refuse(path, 1, fmt.Sprintf("`# syntax=%s` would have another frontend build it", syntax),
+			"remove the # syntax= line: aishell builds with buildkitd's own Dockerfile frontend")
 	}
 	res, err := parser.Parse(bytes.NewReader(content))
 	if err != nil {
-		return nil, refuse(path, 0, err.Error(), "fix the Dockerfile syntax")
+		return refuse(path, 0, err.Error(), "fix the Dockerfile syntax")
 	}
 	var lastFrom string
 	var lastFromLine int
@@ -127,10 +176,10 @@ func LoadExtension(proj string) (*Extension, error) {
 				}
 			}
 			if why := contextMount(n.Flags); why != "" {
-				return nil, refuse(path, n.StartLine, why, "COPY what the step needs, or mount from a stage (from=NAME)")
+				return refuse(path, n.StartLine, why, "COPY what the step needs, or mount from a stage (from=NAME)")
 			}
 			if name := harnessCommand(cmd); name != "" {
-				return nil, refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", name),
+				return refuse(path, n.StartLine, fmt.Sprintf("RUN calls %s, but harnesses are not in any image", name),
 					"harnesses are mounted at run time and are not available during the build; install what the harness needs, not the harness")
 			}
 		case "copy", "add":
@@ -144,11 +193,11 @@ func LoadExtension(proj string) (*Extension, error) {
 						continue
 					}
 					if strings.Contains(src, "$") {
-						return nil, refuse(path, n.StartLine, fmt.Sprintf("%s %s names its source with a variable, which aishell cannot follow to approve what it copies", strings.ToUpper(n.Value), src),
+						return refuse(path, n.StartLine, fmt.Sprintf("%s %s names its source with a variable, which aishell cannot follow to approve what it copies", strings.ToUpper(n.Value), src),
 							"name the files in the Dockerfile")
 					}
 					if why := outsideContext(src); why != "" {
-						return nil, refuse(path, n.StartLine, fmt.Sprintf("%s %s %s", strings.ToUpper(n.Value), src, why),
+						return refuse(path, n.StartLine, fmt.Sprintf("%s %s %s", strings.ToUpper(n.Value), src, why),
 							"name sources relative to the build context, inside it")
 					}
 					e.Sources = append(e.Sources, src)
@@ -161,10 +210,10 @@ func LoadExtension(proj string) (*Extension, error) {
 	case BaseAliasImage:
 		e.BaseAlias = true
 	default:
-		return nil, refuse(path, lastFromLine, fmt.Sprintf("the final stage is FROM %q", lastFrom),
+		return refuse(path, lastFromLine, fmt.Sprintf("the final stage is FROM %q", lastFrom),
 			"extensions build on the foundation: use FROM aishell:foundation (aishell:base still works)")
 	}
-	return e, nil
+	return nil
 }
 
 func refuse(path string, line int, why, hint string) error {
@@ -302,8 +351,9 @@ func hashOf(digest string) string { return strings.TrimPrefix(digest, "sha256:")
 
 // Digest is "sha256:<hex>" of the Dockerfile and the context files its COPY and ADD read (path,
 // mode, size and content; and .dockerignore), read inside the context only: a symbolic link is
-// hashed as its target's name, never followed, only regular files are opened, and .git is
-// never part of it. A source that is itself a link is refused.
+// hashed as its target's name, never followed, only regular files are opened, and .git and
+// what the context's .dockerignore excludes are never part of it. A source that is itself a
+// link is refused.
 func (e *Extension) Digest() (string, error) { return e.digest("") }
 
 // stage copies what Digest reads into dir, the build context buildkitd is then given, and
@@ -330,7 +380,11 @@ func (e *Extension) digest(stageDir string) (string, error) {
 	h := sha256.New()
 	h.Write(e.Content)
 	paths := []string{}
-	if fi, err := root.Lstat(dockerignore); err == nil && fi.Mode().IsRegular() {
+	ignored, err := readIgnore(root)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(e.ContextDir, dockerignore), err)
+	}
+	if ignored != nil {
 		paths = append(paths, dockerignore)
 	}
 	for _, src := range e.Sources {
@@ -357,6 +411,9 @@ func (e *Extension) digest(stageDir string) (string, error) {
 			}
 			if d.Name() == ".git" {
 				return skipEntry(d)
+			}
+			if skip, err := ignored.skip(name, d); skip || err != nil {
+				return err
 			}
 			if seen[name] {
 				return nil
@@ -461,11 +518,13 @@ type ExtensionStatus struct {
 	Digest       string // the digest Hash is the start of
 }
 
-// CheckExtension decides, without buildkitd, whether the extension is fresh: it exists, its
-// recorded Dockerfile hash is the current one, and the foundation's current top snapshot is in
-// its snapshot parent chain.
+// CheckExtension decides, without buildkitd, whether the extension (or the user base) is
+// fresh: it exists, its recorded Dockerfile hash is the current one, and the current top
+// snapshot of the image it builds on (the person's user base, or the foundation) is in its
+// snapshot parent chain and is the one it was built on. An extension on a stale user base is
+// stale too.
 func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionStatus, error) {
-	st := ExtensionStatus{Ref: ExtensionRef(e.Project), Project: e.Project}
+	st := ExtensionStatus{Ref: e.Ref(), Project: e.Project}
 	digest, err := e.currentDigest()
 	if err != nil {
 		return st, err
@@ -481,7 +540,18 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 		st.Reason = "its Dockerfile or build context changed"
 		return st, nil
 	}
-	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
+	base, under := b.baseOf(ctx, e)
+	if u := b.UserBase; u != nil && !e.user {
+		ust, err := b.CheckExtension(ctx, u)
+		if err != nil {
+			return st, err
+		}
+		if !ust.Fresh {
+			st.Reason = fmt.Sprintf("your base %s is stale (%s)", u.Path, ust.Reason)
+			return st, nil
+		}
+	}
+	baseChain, err := snapshot.ChainID(ctx, b.Images, base)
 	if err != nil {
 		return st, errs.WithHint(fmt.Errorf("no foundation image yet: %w", err), "run `aishell build` first")
 	}
@@ -489,25 +559,43 @@ func (b *Builder) CheckExtension(ctx context.Context, e *Extension) (ExtensionSt
 	if err != nil {
 		return st, err
 	}
-	ok, err := snapshot.ChainContains(ctx, b.Images, b.snapshotter(), top, foundation)
+	ok, err := snapshot.ChainContains(ctx, b.Images, b.snapshotter(), top, baseChain)
 	if err != nil {
 		st.Reason = "its snapshots are incomplete (" + err.Error() + ")"
 		return st, nil
 	}
 	if !ok {
-		st.Reason = "the foundation changed under it"
+		st.Reason = under + " changed under it"
+		return st, nil
+	}
+	if recorded := img.Labels[labels.BaseChain]; recorded != "" && recorded != baseChain {
+		st.Reason = "it was built on another base; its base is now " + under
 		return st, nil
 	}
 	st.Fresh = true
 	return st, nil
 }
 
-// EnsureExtension builds the project's extension when it is missing or stale (or when force is
-// set) and returns its ref and whether it was built. A failed build leaves the previous image
-// tagged.
+// baseOf is the image e builds on and what to call it: the foundation (RunFoundation) for the
+// user base and when the person has none, else the person's user base.
+func (b *Builder) baseOf(ctx context.Context, e *Extension) (ref, name string) {
+	if b.UserBase == nil || e.user {
+		return b.RunFoundation(ctx), "the foundation"
+	}
+	return b.UserBase.Ref(), "your base " + b.UserBase.Path
+}
+
+// EnsureExtension builds the project's extension (or the user base) when it is missing or
+// stale (or when force is set) and returns its ref and whether it was built; an extension's
+// user base is brought up to date first. A failed build leaves the previous image tagged.
 func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool) (string, bool, error) {
 	if !e.approved {
 		return "", false, errNotApproved(e)
+	}
+	if u := b.UserBase; u != nil && !e.user {
+		if _, _, err := b.EnsureExtension(ctx, u, false); err != nil {
+			return "", false, err
+		}
 	}
 	st, err := b.CheckExtension(ctx, e)
 	if err != nil {
@@ -520,9 +608,14 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 	if force {
 		reason = "rebuild asked for"
 	}
-	foundation, err := snapshot.ChainID(ctx, b.Images, FoundationImage)
+	foundation, err := snapshot.ChainID(ctx, b.Images, b.RunFoundation(ctx))
 	if err != nil {
 		return "", false, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
+	}
+	base, _ := b.baseOf(ctx, e)
+	baseChain, err := snapshot.ChainID(ctx, b.Images, base)
+	if err != nil {
+		return "", false, fmt.Errorf("look up %s: %w", base, err)
 	}
 	staged, err := os.MkdirTemp("", "aishell-context-")
 	if err != nil {
@@ -538,33 +631,52 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 			"run aishell again to review the new content")
 	}
 	st.Hash = hashOf(digest)
-	err = b.solve(ctx, solveRequest{
+	req := solveRequest{
 		Name:       st.Ref,
 		Title:      fmt.Sprintf("extension %s for %s (%s)", st.Ref, e.Project, reason),
 		Dockerfile: e.Content,
 		ContextDir: staged,
 		Bases:      e.Bases,
-		Untrusted:  true,
+		Untrusted:  !e.user,
 		Labels: map[string]string{
 			labels.Tier:            labels.TierExtension,
 			labels.DockerfileHash:  st.Hash,
 			labels.Project:         e.Project,
 			labels.FoundationChain: foundation,
+			labels.BaseChain:       baseChain,
 		},
-	})
-	if err != nil {
+	}
+	if e.user {
+		req.Title = fmt.Sprintf("user base %s from %s (%s)", st.Ref, e.Path, reason)
+		req.Labels[labels.Tier] = labels.TierUserBase
+		delete(req.Labels, labels.Project)
+		req.Labels[labels.UserDockerfile] = e.Path
+	}
+	if base != FoundationImage {
+		// FROM aishell:foundation and FROM aishell:base both build on base: in an extension the
+		// person's base (the project cannot know the user has one, and the user wants it under
+		// every project); in the user base, this aishell's own foundation, whatever build of
+		// another aishell moved the shared tags since.
+		req.Contexts = map[string]string{shortFoundation: base, shortBase: base}
+		req.Bases = append(append([]string{}, e.Bases...), base)
+	}
+	if err := b.solve(ctx, req); err != nil {
 		return "", false, err
 	}
 	return st.Ref, true, nil
 }
 
-// RunImage is the rootfs image of a run in project: the foundation when the project has no
-// extension; else its extension, built first when it is missing or stale. A fresh extension
-// costs no buildkitd call. With noRebuild the extension is used as it is, stale or not (and
-// said so), and never built. Either way the extension must have been approved (Consent).
+// RunImage is the rootfs image of a run in project: the person's base (their user base, built
+// first when missing or stale, or the foundation) when the project has no extension; else its
+// extension, built first when it is missing or stale. A fresh extension costs no buildkitd
+// call. With noRebuild the image is used as it is, stale or not (and said so), and never
+// built. Either way the extension must have been approved (Consent).
 func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) (string, error) {
 	if ext == nil {
-		return FoundationImage, nil
+		if b.UserBase == nil {
+			return b.RunFoundation(ctx), nil
+		}
+		ext = b.UserBase
 	}
 	if !ext.approved {
 		return "", errNotApproved(ext)
@@ -578,10 +690,14 @@ func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) 
 		return "", err
 	}
 	if !st.Exists {
-		return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no extension image yet", ext.Project), "run without --no-rebuild to build it")
+		return "", errs.WithHint(fmt.Errorf("--no-rebuild: %s has no image yet", ext.Path), "run without --no-rebuild to build it")
 	}
 	if !st.Fresh {
-		fmt.Fprintf(b.Log, "aishell: using the stale extension %s (%s) as asked\n", st.Ref, st.Reason)
+		what := "extension"
+		if ext.user {
+			what = "user base"
+		}
+		fmt.Fprintf(b.Log, "aishell: using the stale %s %s (%s) as asked\n", what, st.Ref, st.Reason)
 	}
 	return st.Ref, nil
 }
@@ -602,6 +718,19 @@ func (b *Builder) Extensions(ctx context.Context) ([]ExtensionImage, error) {
 		return nil, fmt.Errorf("list extensions: %w", err)
 	}
 	var out []ExtensionImage
+	if u := b.UserBase; u != nil {
+		// The person's own base heads the list, by its Dockerfile.
+		x := ExtensionImage{Ref: u.Ref(), Project: u.Path + " (your base)", State: "fresh"}
+		if st, err := b.CheckExtension(ctx, u); err != nil {
+			x.State, x.Reason = "unknown", err.Error()
+		} else if !st.Fresh {
+			x.State, x.Reason = "stale", st.Reason
+		}
+		if i, err := b.Images.GetImage(ctx, x.Ref); err == nil {
+			x.Size, _ = i.Usage(ctx, containerd.WithSnapshotUsage())
+		}
+		out = append(out, x)
+	}
 	for _, img := range imgs {
 		x := ExtensionImage{Ref: img.Name, Project: img.Labels[labels.Project], State: "fresh"}
 		ext, err := LoadExtension(x.Project)

@@ -69,7 +69,7 @@ func TestLoadExtensionRefuses(t *testing.T) {
 }
 
 func TestExtensionHashFollowsContext(t *testing.T) {
-	proj := writeExt(t, "FROM aishell:base\nCOPY tools/ /tools/\nCOPY setup.sh /setup.sh\n",
+	proj := writeExt(t, "# aishell: context=.aishell\nFROM aishell:base\nCOPY tools/ /tools/\nCOPY setup.sh /setup.sh\n",
 		map[string]string{".aishell/tools/a.txt": "a", ".aishell/setup.sh": "echo hi", ".aishell/unused.txt": "u"})
 	e, err := LoadExtension(proj)
 	if err != nil {
@@ -87,10 +87,26 @@ func TestExtensionHashFollowsContext(t *testing.T) {
 }
 
 func TestContextDirective(t *testing.T) {
-	proj := writeExt(t, "# aishell: context=project\nFROM aishell:foundation\nCOPY go.mod /src/\n", map[string]string{"go.mod": "module x"})
+	// The project root by default, as the ancestor built it; context=project says the same.
+	for _, df := range []string{"FROM aishell:foundation\nCOPY go.mod /src/\n", "# aishell: context=project\nFROM aishell:foundation\nCOPY go.mod /src/\n"} {
+		proj := writeExt(t, df, map[string]string{"go.mod": "module x"})
+		e, err := LoadExtension(proj)
+		if err != nil || e.ContextDir != proj {
+			t.Fatalf("%q: context %v, %v", df, e, err)
+		}
+	}
+	proj := writeExt(t, "# aishell: context=.aishell\nFROM aishell:foundation\nCOPY go.mod /src/\n", map[string]string{".aishell/go.mod": "module x"})
 	e, err := LoadExtension(proj)
-	if err != nil || e.ContextDir != proj {
-		t.Fatalf("context %v, %v", e, err)
+	if err != nil || e.ContextDir != filepath.Join(proj, ".aishell") {
+		t.Fatalf("context=.aishell: %v, %v", e, err)
+	}
+	// The line is part of what is approved: changing it changes the digest.
+	d1, _ := e.Digest()
+	os.WriteFile(filepath.Join(proj, "go.mod"), []byte("module x"), 0o644)
+	os.WriteFile(filepath.Join(proj, ExtensionDockerfile), []byte("FROM aishell:foundation\nCOPY go.mod /src/\n"), 0o644)
+	e, _ = LoadExtension(proj)
+	if d2, _ := e.Digest(); d2 == d1 {
+		t.Error("dropping the context line kept the digest")
 	}
 	if _, err := LoadExtension(writeExt(t, "# aishell: context=elsewhere\nFROM aishell:foundation\n", nil)); err == nil {
 		t.Error("unknown context accepted")
@@ -153,7 +169,7 @@ func TestLoadExtensionRefusesLinkedDockerfile(t *testing.T) {
 func TestDigestStaysInsideTheContext(t *testing.T) {
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte("one"), 0o600)
-	proj := writeExt(t, "FROM aishell:foundation\nCOPY tools/ /tools/\n", map[string]string{".aishell/tools/a": "a"})
+	proj := writeExt(t, "# aishell: context=.aishell\nFROM aishell:foundation\nCOPY tools/ /tools/\n", map[string]string{".aishell/tools/a": "a"})
 	os.Symlink(secret, filepath.Join(proj, ".aishell/tools/link"))
 	if err := syscall.Mkfifo(filepath.Join(proj, ".aishell/tools/fifo"), 0o644); err != nil {
 		t.Fatal(err)
@@ -175,7 +191,7 @@ func TestDigestStaysInsideTheContext(t *testing.T) {
 	}
 	// A COPY source that is itself a link is refused.
 	proj = writeExt(t, "FROM aishell:foundation\nCOPY key /key\n", nil)
-	os.Symlink(secret, filepath.Join(proj, ".aishell/key"))
+	os.Symlink(secret, filepath.Join(proj, "key"))
 	e, _ = LoadExtension(proj)
 	if _, err := e.Digest(); err == nil || !strings.Contains(err.Error(), "symbolic link") {
 		t.Errorf("linked COPY source: %v", err)
@@ -223,7 +239,7 @@ func TestConsent(t *testing.T) {
 
 func TestStageIsWhatWasHashed(t *testing.T) {
 	big := strings.Repeat("x", 2<<20)
-	proj := writeExt(t, "FROM aishell:foundation\nCOPY tools/ /tools/\nCOPY big /big\n",
+	proj := writeExt(t, "# aishell: context=.aishell\nFROM aishell:foundation\nCOPY tools/ /tools/\nCOPY big /big\n",
 		map[string]string{".aishell/tools/a": "a", ".aishell/big": big, ".aishell/unused": "u", ".aishell/.dockerignore": "tools/skip\n"})
 	os.MkdirAll(filepath.Join(proj, ".aishell/tools/.git"), 0o755)
 	os.WriteFile(filepath.Join(proj, ".aishell/tools/.git/config"), []byte("x"), 0o644)
@@ -262,5 +278,57 @@ func TestReviewShowsControlCharacters(t *testing.T) {
 	r := e.Review("is not approved yet")
 	if strings.ContainsAny(r, "\x1b\r\u202e") || !strings.Contains(r, `\u001b[1A`) || !strings.Contains(r, `\u202e`) || !strings.Contains(r, `\xff`) {
 		t.Errorf("review:\n%q", r)
+	}
+}
+
+func TestDockerignoreHonoured(t *testing.T) {
+	proj := writeExt(t, "FROM aishell:foundation\nCOPY . /app/\n", map[string]string{
+		"package.json": "{}", "src/a.js": "a", "src/b.log": "b", ".env": "SECRET=1", "node_modules/x/y.js": "y",
+		"keep/drop.txt": "d", "keep/keep.txt": "k",
+		".dockerignore": "# comment\n.env\nnode_modules\n**/*.log\nkeep/*\n!keep/keep.txt\n",
+	})
+	e, err := LoadExtension(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := e.Digest()
+	dir := t.TempDir()
+	if got, err := e.stage(dir); err != nil || got != want {
+		t.Fatalf("stage digest %s, %v; Digest %s", got, err, want)
+	}
+	for _, name := range []string{"package.json", "src/a.js", ".dockerignore", "keep/keep.txt", ".aishell/Dockerfile"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s not staged: %v", name, err)
+		}
+	}
+	for _, name := range []string{".env", "node_modules", "src/b.log", "keep/drop.txt"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("ignored %s staged", name)
+		}
+	}
+	// An ignored file is not hashed: changing it keeps the digest; a kept one changes it.
+	os.WriteFile(filepath.Join(proj, ".env"), []byte("SECRET=2"), 0o644)
+	os.WriteFile(filepath.Join(proj, "node_modules/x/y.js"), []byte("z"), 0o644)
+	if d, _ := e.Digest(); d != want {
+		t.Error("an ignored file changed the digest")
+	}
+	os.WriteFile(filepath.Join(proj, "keep/keep.txt"), []byte("k2"), 0o644)
+	if d, _ := e.Digest(); d == want {
+		t.Error("a kept file's change did not change the digest")
+	}
+}
+
+func TestOldContextDetected(t *testing.T) {
+	proj := writeExt(t, "FROM aishell:foundation\nCOPY setup.sh /setup.sh\n", map[string]string{".aishell/setup.sh": "echo hi"})
+	if _, err := LoadExtension(proj); err == nil || !strings.Contains(err.Error(), "but in .aishell/") || !strings.Contains(errs.HintOf(err), "context=.aishell") {
+		t.Errorf("a Dockerfile for the old context: %v (hint %q)", err, errs.HintOf(err))
+	}
+	// Present at the root too, or missing from both: the root context as usual.
+	os.WriteFile(filepath.Join(proj, "setup.sh"), []byte("echo root"), 0o644)
+	if _, err := LoadExtension(proj); err != nil {
+		t.Errorf("present at the root: %v", err)
+	}
+	if _, err := LoadExtension(writeExt(t, "FROM aishell:foundation\nCOPY nowhere /x\n", nil)); err != nil {
+		t.Errorf("missing everywhere: %v", err)
 	}
 }

@@ -85,8 +85,9 @@ func (b *Builder) Foundation(ctx context.Context, spec FoundationSpec, force boo
 			Bases:      []string{spec.BaseImage, spec.NodeImage},
 			Pull:       b.Pull,
 			Labels: map[string]string{
-				labels.Tier:           labels.TierFoundation,
-				labels.DockerfileHash: spec.Hash(),
+				labels.Tier:                 labels.TierFoundation,
+				labels.DockerfileHash:       spec.Hash(),
+				labels.FoundationDockerfile: contentHash(foundationDockerfile, nil),
 			},
 		})
 		if err != nil {
@@ -128,4 +129,54 @@ func (b *Builder) CurrentFoundation(ctx context.Context) (string, error) {
 		return ref, nil
 	}
 	return FoundationImage, nil
+}
+
+// RunFoundation is the foundation runs and extensions use: this aishell's own for the config's
+// base images (its content-addressed tag) when it is built, so that another aishell's build
+// moving the shared aishell:foundation tag changes nothing here; else aishell:foundation, what
+// the last build made (an older aishell's after an upgrade: OlderFoundation says so).
+func (b *Builder) RunFoundation(ctx context.Context) string {
+	if ok, err := b.imageExists(ctx, b.FoundationSpec.Ref()); err == nil && ok {
+		return b.FoundationSpec.Ref()
+	}
+	return FoundationImage
+}
+
+// RefreshFoundation is the command that rebuilds the foundation from this aishell's Dockerfile.
+const RefreshFoundation = "aishell build"
+
+// OlderFoundation says, in one line, when the foundation aishell:foundation points at was built
+// from another embedded Dockerfile than this binary's (aishell was upgraded since), with the
+// command that refreshes it; "" when it is this binary's, or there is none. spec is the
+// foundation the user's config names: a foundation built before the Dockerfile's own hash was
+// recorded is compared by its hash with the build args.
+func (b *Builder) OlderFoundation(ctx context.Context, spec FoundationSpec) (string, error) {
+	if ok, err := b.imageExists(ctx, spec.withDefaults().Ref()); err == nil && ok {
+		return "", nil // this aishell's own, which runs use (RunFoundation)
+	}
+	img, err := b.Images.ImageService().Get(ctx, FoundationImage)
+	if errdefs.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up %s: %w", FoundationImage, err)
+	}
+	target := img.Labels[labels.AliasOf]
+	if target == "" {
+		target = FoundationImage
+	}
+	if target != FoundationImage {
+		if img, err = b.Images.ImageService().Get(ctx, target); err != nil {
+			return "", fmt.Errorf("look up %s: %w", target, err)
+		}
+	}
+	ours := contentHash(foundationDockerfile, nil)
+	if got, ok := img.Labels[labels.FoundationDockerfile]; ok {
+		if got == ours {
+			return "", nil
+		}
+	} else if img.Labels[labels.DockerfileHash] == spec.withDefaults().Hash() {
+		return "", nil
+	}
+	return fmt.Sprintf("the foundation %s was built from an older aishell's Dockerfile; refresh it with `%s`", target, RefreshFoundation), nil
 }

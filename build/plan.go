@@ -164,7 +164,9 @@ func planOne(ctx context.Context, b *Builder, h harness.Harness, spec string, pk
 // when missing (or forced); for update, the current one, and only when a harness must be built.
 func foundationFor(ctx context.Context, b *Builder, cfg *config.File, req Request, plan []planned) (ref string, built bool, err error) {
 	if !req.Update {
-		return b.Foundation(ctx, FoundationSpec{BaseImage: cfg.BaseImage, NodeImage: cfg.NodeImage}, req.Force)
+		spec := FoundationSpec{BaseImage: cfg.BaseImage, NodeImage: cfg.NodeImage}.withDefaults()
+		b.FoundationSpec = spec // the user base and the extension built next go on this one
+		return b.Foundation(ctx, spec, req.Force)
 	}
 	if !slices.ContainsFunc(plan, func(p planned) bool { return !p.exists }) {
 		return "", false, nil

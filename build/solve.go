@@ -49,6 +49,11 @@ type Builder struct {
 	CABundle string
 	// NoCache makes buildkitd run every step again instead of reusing its build cache.
 	NoCache bool
+	// FoundationSpec is the foundation the config names (RunFoundation).
+	FoundationSpec FoundationSpec
+	// UserBase is the person's own base (LoadUserBase), nil when they have none: extensions
+	// build on it and a project without one runs on it.
+	UserBase *Extension
 
 	bk     *bkclient.Client
 	solves atomic.Int64
@@ -77,6 +82,9 @@ type solveRequest struct {
 	Pull       bool              // resolve Bases from their registries even when local
 	// Untrusted: a project's Dockerfile, offered no secret (not even the CA bundle).
 	Untrusted bool
+	// Contexts replace images the Dockerfile's FROM lines name (as written, familiar form:
+	// aishell:base) by other local images, as BuildKit's named contexts (--build-context).
+	Contexts map[string]string
 }
 
 // solve builds req and tags the result. A failed or cancelled build leaves every existing tag
@@ -152,6 +160,9 @@ func (b *Builder) solveOpt(ctx context.Context, req solveRequest, tmp, tmpName s
 	}
 	for k, v := range req.Args {
 		attrs["build-arg:"+k] = v
+	}
+	for name, ref := range req.Contexts {
+		attrs["context:"+name] = "docker-image://" + ref
 	}
 	opt = bkclient.SolveOpt{
 		Frontend:      "dockerfile.v0",

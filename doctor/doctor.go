@@ -47,6 +47,8 @@ type Check struct {
 type Options struct {
 	Images []string    // images expected in the namespace
 	Host   config.Host // the invoking user, for the mode and rootless checks
+	// Foundation is the foundation the user's config names, to tell an older one.
+	Foundation build.FoundationSpec
 }
 
 // DefaultOptions checks for the foundation's upstream images.
@@ -105,7 +107,7 @@ func Run(ctx context.Context, ep config.Endpoints, opt Options) []Check {
 	}
 
 	if cc != nil {
-		add(checkImages(ctx, cc, opt.Images))
+		add(checkImages(ctx, cc, opt.Images, opt.Foundation))
 	} else {
 		add(Check{Name: "images", Status: Skip, Detail: "containerd unreachable"})
 	}
@@ -251,7 +253,7 @@ func checkBuildkit(ctx context.Context, bk *bkclient.Client, ep config.Endpoints
 	return Check{Name: "buildkitd", Detail: fmt.Sprintf("buildkitd %s at %s, %s", info.BuildkitVersion.Version, ep.BuildkitHost, worker)}
 }
 
-func checkImages(ctx context.Context, cc *containerd.Client, names []string) Check {
+func checkImages(ctx context.Context, cc *containerd.Client, names []string, foundation build.FoundationSpec) Check {
 	c := Check{Name: "images"}
 	var present, missing []string
 	for _, n := range names {
@@ -276,6 +278,10 @@ func checkImages(ctx context.Context, cc *containerd.Client, names []string) Che
 	}
 	if _, err := cc.ImageService().Get(ctx, build.FoundationImage); err == nil {
 		parts = append(parts, "foundation built")
+		if older, _ := (&build.Builder{Images: cc}).OlderFoundation(ctx, foundation); older != "" {
+			parts = append(parts, older)
+			c.Status = Warn
+		}
 	} else {
 		parts = append(parts, "foundation not built yet (aishell build)")
 	}

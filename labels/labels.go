@@ -35,6 +35,15 @@ const (
 	AliasOf = Prefix + "alias-of"
 	// FoundationChain is the chain ID of the foundation an extension was built on.
 	FoundationChain = Prefix + "foundation-chain"
+	// BaseChain is the chain ID of the image an extension (or a user base) was built on: the
+	// person's user base, or the foundation. Another one under it makes it stale.
+	BaseChain = Prefix + "base-chain"
+	// UserDockerfile is, on a user base image, the Dockerfile it was built from.
+	UserDockerfile = Prefix + "user-dockerfile"
+	// FoundationDockerfile is, on a foundation image, the hash12 of the embedded Dockerfile
+	// alone (without build args): an aishell whose Dockerfile differs says the foundation is
+	// older than itself.
+	FoundationDockerfile = Prefix + "foundation-dockerfile"
 )
 
 // Values of Tier.
@@ -42,6 +51,8 @@ const (
 	TierFoundation = "foundation"
 	TierHarness    = "harness"
 	TierExtension  = "extension"
+	// TierUserBase is the person's own base image, from the Dockerfile beside their config.
+	TierUserBase = "user-base"
 )
 
 // Project is the project directory: on an extension image, the project it was built for; on a

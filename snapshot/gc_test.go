@@ -27,12 +27,15 @@ func TestPlanGC(t *testing.T) {
 	extension := func(name, project string) images.Image {
 		return img(name, labels.Tier, labels.TierExtension, labels.Project, project)
 	}
+	userBase := func(name, dockerfile string) images.Image {
+		return img(name, labels.Tier, labels.TierUserBase, labels.UserDockerfile, dockerfile)
+	}
 	temp := func(name string, age time.Duration) images.Image {
 		i := img(labels.TempTag(name, "0a1b2c3d"))
 		i.CreatedAt = now.Add(-age)
 		return i
 	}
-	alive := func(project string) bool { return project == "/src/alive" }
+	liveProject := func(project string) bool { return project == "/src/alive" }
 
 	const (
 		claude1 = "aishell/harness-claude:1.0.0"
@@ -41,14 +44,23 @@ func TestPlanGC(t *testing.T) {
 		found2  = "aishell:foundation-222222222222"
 	)
 	for _, c := range []struct {
-		name         string
-		tiered       []images.Image
-		everything   []images.Image // besides tiered
-		used         map[string]int
-		keep         map[string]bool
-		projectAlive func(string) bool
-		unused, tmp  []string
+		name          string
+		tiered        []images.Image
+		everything    []images.Image // besides tiered
+		used          map[string]int
+		keep          map[string]bool
+		projectAlive  func(string) bool
+		userBaseAlive func(string) bool
+		unused, tmp   []string
 	}{
+		{name: "user base of a live Dockerfile stays, of a gone one goes",
+			tiered:        []images.Image{userBase("aishell:user-aaaaaaaaaaaa", "/home/a/.config/aishell/Dockerfile"), userBase("aishell:user-bbbbbbbbbbbb", "/home/b/.config/aishell/Dockerfile")},
+			userBaseAlive: func(p string) bool { return p == "/home/a/.config/aishell/Dockerfile" }, unused: []string{"aishell:user-bbbbbbbbbbbb"}},
+		{name: "user base with a nil UserBaseAlive stays",
+			tiered: []images.Image{userBase("aishell:user-bbbbbbbbbbbb", "/gone")}},
+		{name: "used user base of a gone Dockerfile stays",
+			tiered: []images.Image{userBase("aishell:user-bbbbbbbbbbbb", "/gone")}, used: map[string]int{"aishell:user-bbbbbbbbbbbb": 1},
+			userBaseAlive: func(string) bool { return false }},
 		{name: "unused harness goes", tiered: []images.Image{harness(claude1)}, unused: []string{claude1}},
 		{name: "kept harness stays", tiered: []images.Image{harness(claude1), harness(claude2)},
 			keep: map[string]bool{claude2: true}, unused: []string{claude1}},
@@ -62,13 +74,13 @@ func TestPlanGC(t *testing.T) {
 		{name: "unused foundation goes", tiered: []images.Image{foundation(found1)}, unused: []string{found1}},
 		{name: "extension of a live project stays, of a gone one goes",
 			tiered:       []images.Image{extension("aishell:ext-aaaaaaaaaaaa", "/src/alive"), extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")},
-			projectAlive: alive, unused: []string{"aishell:ext-bbbbbbbbbbbb"}},
+			projectAlive: liveProject, unused: []string{"aishell:ext-bbbbbbbbbbbb"}},
 		{name: "extension with a nil ProjectAlive stays",
 			tiered: []images.Image{extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")}},
 		{name: "used extension of a gone project stays",
 			tiered:       []images.Image{extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")},
 			used:         map[string]int{"aishell:ext-bbbbbbbbbbbb": 1},
-			projectAlive: alive},
+			projectAlive: liveProject},
 		{name: "images without a tier label are never touched",
 			tiered:       []images.Image{img("docker.io/library/debian:bookworm"), img("aishell:odd", labels.Tier, "something-else")},
 			everything:   []images.Image{img("docker.io/library/alpine:latest"), img("aishell/harness-claude:3.0.0", labels.Harness, "claude")},
@@ -83,13 +95,13 @@ func TestPlanGC(t *testing.T) {
 				extension("aishell:ext-aaaaaaaaaaaa", "/src/alive"), extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")},
 			everything:   []images.Image{temp(claude2, 3*time.Hour)},
 			used:         map[string]int{claude2: 1},
-			projectAlive: alive,
+			projectAlive: liveProject,
 			unused:       []string{claude1, found1, "aishell:ext-bbbbbbbbbbbb"},
 			tmp:          []string{labels.TempTag(claude2, "0a1b2c3d")}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			everything := append(slices.Clone(c.tiered), c.everything...)
-			p := planGC(c.tiered, everything, c.used, c.keep, c.projectAlive, now)
+			p := planGC(c.tiered, everything, c.used, c.keep, alive{c.projectAlive, c.userBaseAlive}, now)
 			if !slices.Equal(p.Unused, c.unused) {
 				t.Errorf("unused = %q, want %q", p.Unused, c.unused)
 			}
@@ -104,7 +116,7 @@ func TestPlanGC(t *testing.T) {
 // tiered images are still decided.
 func TestPlanGCWithoutFullList(t *testing.T) {
 	tiered := []images.Image{{Name: "aishell/harness-codex:1.0.0", Labels: map[string]string{labels.Tier: labels.TierHarness}}}
-	p := planGC(tiered, nil, nil, nil, nil, time.Now())
+	p := planGC(tiered, nil, nil, nil, alive{}, time.Now())
 	if len(p.Temp) != 0 || !slices.Equal(p.Unused, []string{"aishell/harness-codex:1.0.0"}) {
 		t.Errorf("plan = %+v", p)
 	}

@@ -119,18 +119,25 @@ type Removed struct {
 	Size int64 // bytes of its top snapshot
 }
 
+// alive decides whether what an extension or a user base was built from is still there.
+type alive struct {
+	project, userBase func(string) bool
+}
+
 // GCOptions say what gc must keep.
 type GCOptions struct {
 	Snapshotter string
 	Keep        map[string]bool // image refs a config names
 	// ProjectAlive reports whether an extension's project still exists (with its Dockerfile).
 	ProjectAlive func(project string) bool
-	DryRun       bool
+	// UserBaseAlive reports whether a user base's Dockerfile still exists.
+	UserBaseAlive func(dockerfile string) bool
+	DryRun        bool
 }
 
 // GC deletes harness images and content-addressed foundation images that are neither kept nor
-// used by any container, nor what aishell:foundation points at, and extension images whose
-// project is gone. Deletion is synchronous, so containerd's garbage collector has removed their
+// used by any container, nor what aishell:foundation points at, extension images whose
+// project is gone, and user bases whose Dockerfile is gone. Deletion is synchronous, so containerd's garbage collector has removed their
 // snapshots when GC returns; a snapshot that a running container's view still needs stays, since
 // the view is its child.
 func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, error) {
@@ -150,7 +157,7 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 	if err != nil {
 		everything = nil
 	}
-	plan := planGC(all, everything, used, keep, o.ProjectAlive, time.Now())
+	plan := planGC(all, everything, used, keep, alive{o.ProjectAlive, o.UserBaseAlive}, time.Now())
 	var removed []Removed
 	for _, name := range plan.Temp {
 		if !dryRun {
@@ -188,12 +195,13 @@ const abandonedAfter = time.Hour
 // planGC decides what GC removes, without touching containerd. tiered are the images with a
 // tier label, everything every image in the namespace (nil when they could not be listed);
 // used counts the containers using each ref, keep are the refs a config names, and
-// projectAlive (nil: every project is) says whether an extension's project still exists.
+// alive.project (nil: every project is) says whether an extension's project still exists,
+// and alive.userBase (nil: every one is) whether a user base's Dockerfile does.
 //
 // From everything: temporary build tags older than abandonedAfter. From tiered: harness and
 // foundation images, and extensions whose project is gone, that are neither kept, nor used,
 // nor an alias tag or the target of one.
-func planGC(tiered, everything []images.Image, used map[string]int, keep map[string]bool, projectAlive func(project string) bool, now time.Time) gcPlan {
+func planGC(tiered, everything []images.Image, used map[string]int, keep map[string]bool, a alive, now time.Time) gcPlan {
 	protected := map[string]bool{}
 	for _, i := range tiered {
 		if target := i.Labels[labels.AliasOf]; target != "" {
@@ -214,7 +222,11 @@ func planGC(tiered, everything []images.Image, used map[string]int, keep map[str
 		switch i.Labels[labels.Tier] {
 		case labels.TierHarness, labels.TierFoundation:
 		case labels.TierExtension:
-			if projectAlive == nil || projectAlive(i.Labels[labels.Project]) {
+			if a.project == nil || a.project(i.Labels[labels.Project]) {
+				continue
+			}
+		case labels.TierUserBase:
+			if a.userBase == nil || a.userBase(i.Labels[labels.UserDockerfile]) {
 				continue
 			}
 		default:

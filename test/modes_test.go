@@ -196,7 +196,7 @@ func TestRootlessExtension(t *testing.T) {
 	proj := u.project(t, "rlext")
 	ext := filepath.Join(proj, ".aishell")
 	os.Mkdir(ext, 0o755)
-	os.WriteFile(filepath.Join(ext, "Dockerfile"), []byte("FROM aishell:foundation\nCOPY marker /etc/rootless-marker\nRUN chmod 644 /etc/rootless-marker\n"), 0o644)
+	os.WriteFile(filepath.Join(ext, "Dockerfile"), []byte("# aishell: context=.aishell\nFROM aishell:foundation\nCOPY marker /etc/rootless-marker\nRUN chmod 644 /etc/rootless-marker\n"), 0o644)
 	os.WriteFile(filepath.Join(ext, "marker"), []byte("built rootless\n"), 0o644)
 	for _, p := range []string{ext, filepath.Join(ext, "Dockerfile"), filepath.Join(ext, "marker")} {
 		os.Chown(p, u.UID, u.GID)

@@ -63,7 +63,7 @@ func TestExtensionNeedsApproval(t *testing.T) {
 	}
 	mustSucceed(t, aishell(t, proj, env, "exec", "true"))
 	// A changed Dockerfile, or a changed file it copies, asks again.
-	writeDockerfile(t, proj, "FROM aishell:foundation\nCOPY data /etc/data\n")
+	writeDockerfile(t, proj, "# aishell: context=.aishell\nFROM aishell:foundation\nCOPY data /etc/data\n")
 	os.WriteFile(filepath.Join(proj, ".aishell", "data"), []byte("v1\n"), 0o644)
 	if r := aishell(t, proj, env, "exec", "true"); r.Code != errs.CodeError || !strings.Contains(r.Stderr, "changed since you approved it") {
 		t.Errorf("changed Dockerfile: exit %d %q", r.Code, r.Stderr)

@@ -9,7 +9,7 @@ FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates curl git openssh-client less ripgrep jq procps tmux unzip \
+      ca-certificates curl git openssh-client less ripgrep jq procps tmux unzip vim \
       python3 make g++ tini \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node

@@ -67,7 +67,10 @@ func runBuild(ctx context.Context, s *session, job buildJob) error {
 	if err != nil {
 		return err
 	}
-	b := build.New(cc, s.Endpoints(), uc.File, job.Options)
+	b, err := newBuilder(s, cc, uc, job.Options)
+	if err != nil {
+		return err
+	}
 	defer b.Close()
 
 	res, err := build.Apply(ctx, b, &uc.File, job.Request, harness.NewResolver(uc.NPMRegistry))
@@ -79,7 +82,10 @@ func runBuild(ctx context.Context, s *session, job buildJob) error {
 	}
 	fmt.Print(buildReport(res, job.Request.Update))
 	if !job.Request.Update {
-		// In a project with an extension, build brings it up to date too.
+		// The person's base, and in a project with an extension that too, are brought up to date.
+		if err := buildUserBase(ctx, b, job.Request.Force); err != nil {
+			return err
+		}
 		if err := buildExtension(ctx, s, b, uc, job.RebuildExtension); err != nil {
 			return err
 		}
@@ -119,4 +125,21 @@ func buildReport(res build.Result, update bool) string {
 		fmt.Fprintf(&sb, "nothing changed (%s)\n", strings.Join(unchanged, ", "))
 	}
 	return sb.String()
+}
+
+// buildUserBase brings the person's user base up to date during `aishell build`.
+func buildUserBase(ctx context.Context, b *build.Builder, force bool) error {
+	if b.UserBase == nil {
+		return nil
+	}
+	ref, built, err := b.EnsureExtension(ctx, b.UserBase, force)
+	if err != nil {
+		return err
+	}
+	state := "up to date"
+	if built {
+		state = "built"
+	}
+	fmt.Printf("user base %s from %s (%s)\n", ref, b.UserBase.Path, state)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/doctor"
 	"github.com/aishell/aishell/errs"
 )
@@ -36,7 +37,11 @@ type DoctorCmd struct{}
 
 // Run prints one verdict per piece and fails when something needed is missing.
 func (DoctorCmd) Run(ctx context.Context, s *session) error {
-	checks := doctor.Run(ctx, s.Endpoints(), doctor.DefaultOptions(s.host))
+	opt := doctor.DefaultOptions(s.host)
+	if uc, err := s.User(); err == nil {
+		opt.Foundation = build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage}
+	}
+	checks := doctor.Run(ctx, s.Endpoints(), opt)
 	doctor.Print(os.Stdout, checks)
 	if failed := doctor.Failed(checks); len(failed) > 0 {
 		fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))

@@ -97,7 +97,8 @@ func projectBuilder(ctx context.Context, s *session, o build.Options, toBuild bo
 	if err != nil {
 		return nil, nil, err
 	}
-	return build.New(cc, s.Endpoints(), uc.File, o), ext, nil
+	b, err := newBuilder(s, cc, uc, o)
+	return b, ext, err
 }
 
 // ExtLsCmd lists extension images.
@@ -113,7 +114,11 @@ func (ExtLsCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	list, err := build.New(cc, s.Endpoints(), uc.File, build.Options{}).Extensions(ctx)
+	b, err := newBuilder(s, cc, uc, build.Options{})
+	if err != nil {
+		return err
+	}
+	list, err := b.Extensions(ctx)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 		return err
 	}
 	removed, err := snapshot.GC(ctx, cc, snapshot.GCOptions{
-		Snapshotter: snapshotter, Keep: harness.ConfiguredRefs(uc.Harnesses), DryRun: c.DryRun, ProjectAlive: build.ProjectAlive,
+		Snapshotter: snapshotter, Keep: harness.ConfiguredRefs(uc.Harnesses), DryRun: c.DryRun, ProjectAlive: build.ProjectAlive, UserBaseAlive: build.UserBaseAlive,
 	})
 	var total int64
 	for _, r := range removed {

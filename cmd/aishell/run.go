@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/project"
@@ -117,7 +119,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err != nil {
 		return err
 	}
-	image, err := runImage(ctx, s, cc, uc, root)
+	image, err := runImage(ctx, s, cc, uc, root, job.harness)
 	if err != nil {
 		return err
 	}
@@ -141,15 +143,49 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	return errs.Exit(code)
 }
 
-// runImage is the project's extension (approved, and built first when missing or stale), or the
-// foundation; buildkitd, if a build needed it, is let go before the container starts.
-func runImage(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig, root string) (string, error) {
+// runImage is the project's extension (approved, and built first when missing or stale), or
+// the person's base (their user base, or the foundation); configured harnesses whose snapshot
+// is missing are rebuilt first. buildkitd, if a build needed it, is let go before the container
+// starts.
+func runImage(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig, root, running string) (string, error) {
 	ext, err := approvedExtension(s, uc, root)
-	if err != nil || ext == nil {
-		return build.FoundationImage, err
+	if err != nil {
+		return "", err
 	}
 	baseNotice(uc, ext)
-	b := build.New(cc, s.Endpoints(), uc.File, build.Options{Progress: "auto"})
+	b, err := newBuilder(s, cc, uc, build.Options{Progress: "auto"})
+	if err != nil {
+		return "", err
+	}
 	defer b.Close()
+	foundationNotice(ctx, b, uc)
+	if !s.g.NoRebuild {
+		if _, err := b.RestoreHarnesses(ctx, uc.File, running); err != nil {
+			return "", err
+		}
+	}
 	return b.RunImage(ctx, ext, s.g.NoRebuild)
+}
+
+// newBuilder is the Builder of a command, with the person's user base loaded (the ancestor's
+// ~/.aishell/Dockerfile, when only that exists, is named once with the new place).
+func newBuilder(s *session, cc *containerd.Client, uc *userConfig, o build.Options) (*build.Builder, error) {
+	u, legacy, err := build.LoadUserBase(uc.Path, uc.Person.Home)
+	if err != nil {
+		return nil, err
+	}
+	if legacy && config.NoticeOnce(uc.Path, uc.Person, "legacy-user-base") {
+		fmt.Fprintf(os.Stderr, "aishell: notice: using %s as your base; its place is now %s (shown once)\n",
+			u.Path, filepath.Join(filepath.Dir(uc.Path), build.UserBaseFile))
+	}
+	b := build.New(cc, s.Endpoints(), uc.File, o)
+	b.UserBase = u
+	return b, nil
+}
+
+// foundationNotice says in one line when the foundation is older than this aishell's.
+func foundationNotice(ctx context.Context, b *build.Builder, uc *userConfig) {
+	if msg, err := b.OlderFoundation(ctx, build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage}); err == nil && msg != "" {
+		fmt.Fprintln(os.Stderr, "aishell: notice: "+msg)
+	}
 }

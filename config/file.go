@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -106,12 +107,7 @@ func FileExists(path string) bool {
 
 // HarnessNames lists the configured harnesses, sorted.
 func (f File) HarnessNames() []string {
-	names := make([]string, 0, len(f.Harnesses))
-	for n := range f.Harnesses {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(f.Harnesses))
 }
 
 // UserPath is the person's config file: $XDG_CONFIG_HOME/aishell/config.yaml, or

@@ -3,7 +3,9 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -30,6 +32,11 @@ type Settings struct {
 	// ProjectPath where it lives; "" when the project has none.
 	Project     File
 	ProjectPath string
+	// Trust is how the user's config trusts the project's file ("path", "content" or "", see
+	// File.Trusts), and Widened what of it would widen the sandbox (see Widenings): both set by
+	// project.Settings, which refuses the file when Widened is not empty and Trust is "".
+	Trust   string
+	Widened Widened
 }
 
 // Merge puts the project's file (read from projPath; "" for none) over the user's as the
@@ -89,7 +96,7 @@ func (s *Settings) addRun(f File, path string) {
 		s.PreStart = f.PreStart
 		s.Sources["pre_start"] = path
 	}
-	for _, name := range sortedKeys(f.HarnessArgs) {
+	for _, name := range slices.Sorted(maps.Keys(f.HarnessArgs)) {
 		if s.HarnessArgs == nil {
 			s.HarnessArgs = map[string]Args{}
 		}

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -48,21 +49,12 @@ func Parse(path string, b []byte) (File, error) {
 		return File{}, &errs.UsageError{Err: fmt.Errorf("config %s: %w", path, err), Hint: "fix the value (README: Configuration)"}
 	}
 	given := map[string]any{"docker_args": af.DockerArgs, "ports": af.Ports, "detection": af.Detection, "gitleaks_freshness_check": af.GitleaksFreshnessCheck}
-	for _, k := range sortedKeys(ancestorKeys) {
+	for _, k := range slices.Sorted(maps.Keys(ancestorKeys)) {
 		if given[k] != nil {
 			f.Notes = append(f.Notes, fmt.Sprintf("%s: %s means nothing to this aishell: %s", path, k, ancestorKeys[k]))
 		}
 	}
 	return f, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -19,16 +21,24 @@ func ContentTrust(content []byte) string {
 // content: "path" (trusted_projects has the project's path), "content" (it has the file's
 // hash), or "" (not trusted).
 func (f File) Trusts(root, home string, content []byte) string {
-	sum := ContentTrust(content)
 	for _, t := range f.TrustedProjects {
-		switch {
-		case strings.HasPrefix(t, "sha256:"):
-			if strings.EqualFold(t, sum) {
-				return "content"
-			}
-		case filepath.Clean(ExpandHome(t, home)) == filepath.Clean(root):
-			return "path"
+		if how := TrustEntry(t, root, home, content); how != "" {
+			return how
 		}
+	}
+	return ""
+}
+
+// TrustEntry says how one entry of trusted_projects trusts the project at root whose config
+// file holds content: "content", "path", or "".
+func TrustEntry(entry, root, home string, content []byte) string {
+	switch {
+	case strings.HasPrefix(entry, "sha256:"):
+		if strings.EqualFold(entry, ContentTrust(content)) {
+			return "content"
+		}
+	case filepath.Clean(ExpandHome(entry, home)) == filepath.Clean(root):
+		return "path"
 	}
 	return ""
 }
@@ -118,7 +128,7 @@ func Widenings(proj File, root, home string, harnessEnv []string) Widened {
 			ws = append(ws, Widening{"env", v.Key, "it decides where the harness sends your keys or what runs"})
 		}
 	}
-	for _, name := range sortedKeys(proj.HarnessArgs) {
+	for _, name := range slices.Sorted(maps.Keys(proj.HarnessArgs)) {
 		if len(proj.HarnessArgs[name]) > 0 {
 			ws = append(ws, Widening{"harness_args", name, "arguments can point the harness at another API endpoint with your keys (--settings, -c)"})
 		}

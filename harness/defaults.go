@@ -3,7 +3,6 @@ package harness
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 
 	"github.com/aishell/aishell/config"
 )
@@ -47,13 +46,8 @@ func (h Harness) DefaultsFor(d config.HarnessDefaults) (Defaults, error) {
 
 // mergeSettings puts src into dst, objects merged key by key.
 func mergeSettings(dst, src map[string]any) {
-	keys := make([]string, 0, len(src))
-	for k := range src {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		sub, isMap := src[k].(map[string]any)
+	for k, v := range src {
+		sub, isMap := v.(map[string]any)
 		if have, ok := dst[k].(map[string]any); ok && isMap {
 			mergeSettings(have, sub)
 			continue
@@ -64,6 +58,6 @@ func mergeSettings(dst, src map[string]any) {
 			dst[k] = cp
 			continue
 		}
-		dst[k] = src[k]
+		dst[k] = v
 	}
 }

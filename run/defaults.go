@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"unicode"
 
@@ -323,12 +322,7 @@ func writeDefaults(o Options, id string, stack *cleanupStack) (string, error) {
 	if err := os.Chmod(dir, 0o755); err != nil { // the container's user reads it, under sudo too
 		return "", fmt.Errorf("run directory: %w", err)
 	}
-	names := make([]string, 0, len(o.Defaults.Files))
-	for n := range o.Defaults.Files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for n, content := range o.Defaults.Files {
 		full := filepath.Join(dir, n)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			return "", fmt.Errorf("run directory: %w", err)
@@ -337,7 +331,7 @@ func writeDefaults(o Options, id string, stack *cleanupStack) (string, error) {
 		if strings.HasPrefix(n, "bin/") {
 			mode = 0o755
 		}
-		if err := os.WriteFile(full, []byte(o.Defaults.Files[n]), mode); err != nil {
+		if err := os.WriteFile(full, []byte(content), mode); err != nil {
 			return "", fmt.Errorf("run directory: %w", err)
 		}
 		if err := os.Chmod(full, mode); err != nil { // past the umask

@@ -58,7 +58,7 @@ func (ConfigShowCmd) Run(s *session) error {
 	case st.ProjectPath == "":
 		fmt.Printf("# the project's: none (%s/%s)\n", root, config.ProjectFile)
 	default:
-		fmt.Printf("# the project's: %s (%s)\n", st.ProjectPath, trustState(uc, root, st))
+		fmt.Printf("# the project's: %s (%s)\n", st.ProjectPath, trustState(st))
 	}
 	out, err := st.YAML()
 	if err != nil {
@@ -79,16 +79,14 @@ func missing(path string) string {
 }
 
 // trustState says how the project's file is trusted, or what of it a run refuses.
-func trustState(uc *userConfig, root string, st config.Settings) string {
-	content, _ := project.ReadPlain(root, config.ProjectFile)
-	switch uc.Trusts(root, uc.Person.Home, content) {
-	case "path":
+func trustState(st config.Settings) string {
+	switch {
+	case st.Trust == "path":
 		return "trusted by its path"
-	case "content":
+	case st.Trust == "content":
 		return "trusted: this content"
-	}
-	if ws := config.Widenings(st.Project, root, uc.Person.Home, harness.EnvKeys()); len(ws) > 0 {
-		return "not trusted, so a run refuses it, for: " + ws.String()
+	case len(st.Widened) > 0:
+		return "not trusted, so a run refuses it, for: " + st.Widened.String()
 	}
 	return "not trusted; it widens nothing, so it applies"
 }
@@ -140,7 +138,7 @@ func (ConfigUntrustCmd) Run(s *session) error {
 	}
 	before := len(uc.TrustedProjects)
 	uc.TrustedProjects = slices.DeleteFunc(uc.TrustedProjects, func(t string) bool {
-		return t == config.ContentTrust(content) || config.ExpandHome(t, uc.Person.Home) == root
+		return config.TrustEntry(t, root, uc.Person.Home, content) != ""
 	})
 	if len(uc.TrustedProjects) == before {
 		fmt.Printf("%s/%s was not trusted\n", root, config.ProjectFile)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/project"
 )
 
 // The user base is a Dockerfile of the person's own, beside their config file, built FROM the
@@ -70,7 +71,7 @@ func LoadUserBase(configPath, home string) (e *Extension, legacy bool, err error
 		return nil, false, nil
 	}
 	dir := filepath.Dir(path)
-	content, err := readRegular(path)
+	content, err := project.ReadRegular(path, 0)
 	if err != nil {
 		return nil, legacy, errs.WithHint(fmt.Errorf("read %s: %w", path, err), "make it a plain file")
 	}
@@ -82,18 +83,6 @@ func LoadUserBase(configPath, home string) (e *Extension, legacy bool, err error
 		return nil, legacy, err
 	}
 	return e, legacy, nil
-}
-
-// readRegular reads path, refusing anything but a regular file (a FIFO would block the read).
-func readRegular(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	return os.ReadFile(path)
 }
 
 // UserBaseAlive reports whether a user base's Dockerfile may still be used: only one that is

@@ -32,3 +32,19 @@ func ReadPlain(dir, name string) ([]byte, error) {
 	}
 	return root.ReadFile(name)
 }
+
+// ReadRegular reads path, its links followed, refusing anything but a regular file (a FIFO or
+// a device would block or never end the read) and, when limit > 0, one larger than limit bytes.
+func ReadRegular(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if limit > 0 && fi.Size() > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return os.ReadFile(path)
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/project"
 	"github.com/aishell/aishell/protect"
 )
 
@@ -141,7 +142,7 @@ type worktree struct{ GitDir, Common string }
 // refused: a project's .git file cannot bring another repository of the host into the sandbox.
 func linkedWorktree(proj, dotgit string) (worktree, error) {
 	var wt worktree
-	b, err := readSmall(dotgit)
+	b, err := readGitFile(dotgit)
 	if err != nil {
 		return wt, fmt.Errorf("read %s: %w", dotgit, err)
 	}
@@ -158,7 +159,7 @@ func linkedWorktree(proj, dotgit string) (worktree, error) {
 	} else if err != nil {
 		return wt, errs.WithHint(fmt.Errorf("%s names %s: %w", dotgit, target, err), "repair the worktree on the host: git worktree repair")
 	}
-	cd, err := readSmall(filepath.Join(gitdir, "commondir"))
+	cd, err := readGitFile(filepath.Join(gitdir, "commondir"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return wt, nil
 	}
@@ -170,7 +171,7 @@ func linkedWorktree(proj, dotgit string) (worktree, error) {
 		common = filepath.Join(gitdir, common)
 	}
 	common, _ = filepath.EvalSymlinks(common)
-	back, _ := readSmall(filepath.Join(gitdir, "gitdir"))
+	back, _ := readGitFile(filepath.Join(gitdir, "gitdir"))
 	backPath, _ := filepath.EvalSymlinks(strings.TrimSpace(string(back)))
 	selfPath, _ := filepath.EvalSymlinks(dotgit)
 	if common == "" || filepath.Dir(gitdir) != filepath.Join(common, "worktrees") || !isDir(filepath.Join(common, "objects")) ||
@@ -179,19 +180,6 @@ func linkedWorktree(proj, dotgit string) (worktree, error) {
 			"if this is your worktree, run `git worktree repair` in it on the host")
 	}
 	return worktree{GitDir: gitdir, Common: common}, nil
-}
-
-// readSmall reads a plain file of git's (a .git file, commondir, gitdir): at most 64 KiB, never
-// a FIFO or a device.
-func readSmall(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > 64<<10 {
-		return nil, fmt.Errorf("%s is not a small plain file", path)
-	}
-	return os.ReadFile(path)
 }
 
 // submoduleGitDirs are the git directories under .git/modules (nested submodules included):
@@ -323,3 +311,7 @@ func readEvents(fd, wake int, on func(wd int32, name string)) {
 		}
 	}
 }
+
+// readGitFile reads a small file of git's (a .git file, commondir, gitdir): a regular file of
+// at most 64 KiB.
+func readGitFile(path string) ([]byte, error) { return project.ReadRegular(path, 64<<10) }

@@ -12,7 +12,7 @@ import (
 	"github.com/aishell/aishell/errs"
 )
 
-// userConfigPath is the config file of the user env describes (XDG_CONFIG_HOME first in it).
+// userConfigPath is the config file of the user env describes (userEnv: XDG_CONFIG_HOME first).
 func userConfigPath(env []string) string {
 	return filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
 }
@@ -36,8 +36,8 @@ func appendFile(t *testing.T, path, text string) {
 func writeProjectConfig(t *testing.T, proj, text string) {
 	t.Helper()
 	path := filepath.Join(proj, ".aishell", "config.yaml")
-	os.Remove(path)
-	appendFile(t, path, text)
+	os.Remove(path) // never written through: a test makes it a link to a host file
+	writeFile(t, path, text)
 }
 
 // TestConfigUserAndProjectSettings: the user's mounts, env and pre_start apply; the project's

@@ -125,7 +125,7 @@ func standInEnv(t *testing.T, c *containerd.Client, extra string) ([]string, str
 	reg := newFakeRegistry(t, version, map[string]string{
 		"@anthropic-ai/claude-code": "claude", "@openai/codex": "codex", "@google/gemini-cli": "gemini"})
 	env := userEnv(t)
-	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	cfgPath := userConfigPath(env)
 	writeFile(t, cfgPath, "npm_registry: "+reg.URL+"/\n")
 	t.Cleanup(func() {
 		for _, n := range []string{"claude", "codex", "gemini"} {
@@ -288,7 +288,7 @@ func TestDefaultsCreateConfig(t *testing.T) {
 		t.Errorf("a login inside did not persist: %q", got)
 	}
 
-	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	cfgPath := userConfigPath(env)
 	writeFile(t, cfgPath, readFile(t, cfgPath)+"harness_defaults:\n  create_config: false\n")
 	bare := fakeHome(t, nil)
 	mustSucceed(t, aishell(t, proj, append(env, "HOME="+bare), "exec", "--", "true"))
@@ -328,7 +328,7 @@ echo x > /etc/profile.d/aishell.sh 2>/dev/null && echo WROTE-PROFILE; true`
 	if strings.Contains(r.Stdout, "WROTE-PROFILE") {
 		t.Error("the profile is writable inside")
 	}
-	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	cfgPath := userConfigPath(env)
 	writeFile(t, cfgPath, "harness_defaults:\n  prompt: false\n")
 	r = aishell(t, proj, env, "exec", "--", "bash", "-lc", `test -e /etc/profile.d/aishell.sh && echo PROFILE; printf 'P %s\n' "$AISHELL_PROJECT"`)
 	mustSucceed(t, r)
@@ -463,7 +463,7 @@ func TestDefaultsPiPackages(t *testing.T) {
 	reg := newFakeRegistry(t, version, map[string]string{
 		"@mariozechner/pi-coding-agent": "pi", "aishell-test-ext-a": "ext-a", "@aishell-test/ext-b": "ext-b"})
 	env := userEnv(t)
-	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	cfgPath := userConfigPath(env)
 	writeFile(t, cfgPath, "npm_registry: "+reg.URL+"/\npi_packages: [aishell-test-ext-a]\n")
 	var refs []string
 	t.Cleanup(func() {

@@ -113,7 +113,7 @@ func TestExecEnvironmentFilter(t *testing.T) {
 	}
 
 	// The user's config can pass more variables.
-	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	cfgPath := userConfigPath(env)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ func writeFile(t *testing.T, path, content string) {
 // editConfig changes the user config of env (its XDG_CONFIG_HOME) with edit.
 func editConfig(t *testing.T, env []string, edit func(*config.File)) {
 	t.Helper()
-	path := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	path := userConfigPath(env)
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -212,7 +212,7 @@ func TestHomeIsNotAProject(t *testing.T) {
 func TestRunLimits(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
-	cfgPath := filepath.Join(strings.TrimPrefix(env[0], "XDG_CONFIG_HOME="), "aishell", "config.yaml")
+	cfgPath := userConfigPath(env)
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@
 package errs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -85,4 +86,30 @@ func Report(w io.Writer, err error) int {
 		return CodeUsage
 	}
 	return CodeError
+}
+
+// ReportJSON is Report for a command asked for --json: the error goes to w as one JSON
+// document, {"error":{"message":…,"hint":…,"code":…}}, and the exit code is the same as
+// Report's. An ExitError prints nothing (the command wrote its own document).
+func ReportJSON(w io.Writer, err error) int {
+	if err == nil {
+		return CodeOK
+	}
+	var ee ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	code := CodeError
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		code = CodeUsage
+	}
+	type body struct {
+		Message string `json:"message"`
+		Hint    string `json:"hint,omitempty"`
+		Code    int    `json:"code"`
+	}
+	b, _ := json.Marshal(map[string]body{"error": {Message: err.Error(), Hint: HintOf(err), Code: code}})
+	fmt.Fprintln(w, string(b))
+	return code
 }

@@ -95,11 +95,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "hint: aishell --help")
 		os.Exit(errs.CodeUsage)
 	}
+	report := errs.Report
+	if wantsJSON(kctx) {
+		report = errs.ReportJSON
+	}
 	s := newSession(&cli.Globals)
 	// A user's rootless containerd is reached from inside rootlesskit's namespaces: aishell
 	// re-executes itself there (and does not come back) before anything else happens.
 	if err := enterRootless(kctx.Command(), s.host); err != nil {
-		os.Exit(errs.Report(os.Stderr, err))
+		os.Exit(report(os.Stderr, err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	hub := run.NewSignalHub(cancel)
@@ -111,7 +115,7 @@ func main() {
 	if sig := hub.Caught(); sig != nil && err != nil && errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("interrupted by %s; nothing was left behind", sig)
 	}
-	os.Exit(errs.Report(os.Stderr, err))
+	os.Exit(report(os.Stderr, err))
 }
 
 // enterRootless re-executes aishell inside rootlesskit's namespaces when a user who is not

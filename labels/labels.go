@@ -72,6 +72,20 @@ const (
 	PID      = Prefix + "pid"
 	PIDNS    = Prefix + "pidns"
 	PIDStart = Prefix + "pid-start"
+	// Name is a run's session name, unique among the live runs of its project (`--name`, or
+	// the purpose and a random suffix); ps, attach and stop find sessions by it.
+	Name = Prefix + "name"
+	// Detached is "tmux" on a run started with --detach: its process lives in a tmux session
+	// inside the container, which attach joins.
+	Detached = Prefix + "detached"
+	// Version is the version of the harness a run runs (empty for shell and exec).
+	Version = Prefix + "version"
+	// User is the name of the person who started a run.
+	User = Prefix + "user"
+	// HostDirs are the comma-separated host directories a run made for itself (its passwd
+	// and group files, its wrappers), each named after the run's ID: whoever removes a run
+	// whose aishell is gone removes them too.
+	HostDirs = Prefix + "host-dirs"
 )
 
 // HasKey is a containerd filter matching objects that carry the label key.

@@ -18,6 +18,7 @@ import (
 // parts are what a run's container is made of, once they exist in containerd and on disk.
 type parts struct {
 	id      string
+	name    string // the session name
 	image   containerd.Image
 	hasTini bool     // the rootfs has /usr/bin/tini to run as PID 1
 	user    oci.User // o.User, with the passwd and group files written for it

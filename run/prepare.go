@@ -37,6 +37,8 @@ type Request struct {
 	Config      config.File
 	ConfigPath  string    // where Config was read from, for hints and once-only notices
 	Warn        io.Writer // for notices such as a configured harness that is not built
+	Name        string    // the session name (--name), or "" for one made up
+	Keeper      *Keeper   // the keeper's side of a detached run (KeeperFromEnv), or nil
 }
 
 // hostCABundle is where the host's CA certificates appear inside, for Node via NODE_EXTRA_CA_CERTS.
@@ -65,7 +67,11 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	proj := req.Project
 	o = Options{
 		Snapshotter: req.Snapshotter, Image: req.Image, Harnesses: hs, Args: req.Args, Purpose: req.Purpose,
-		Project: proj, Cwd: req.Cwd, User: ContainerUser(req.Person), TTY: req.TTY, Runtime: req.Runtime,
+		Project: proj, Cwd: req.Cwd, User: ContainerUser(req.Person), TTY: req.TTY && req.Keeper == nil, Runtime: req.Runtime,
+		Name: req.Name, Owner: req.Person.Name, Keeper: req.Keeper,
+	}
+	if req.Harness != "" {
+		o.Version = req.Config.Harnesses[req.Harness].Resolved
 	}
 	if o.Limits, o.User.HomeSize, err = limits(req); err != nil {
 		return o, err

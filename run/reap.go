@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,20 +37,40 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun 
 		if dryRun {
 			continue
 		}
-		if task, err := ctr.Task(ctx, nil); err == nil {
-			task.Delete(ctx, containerd.WithProcessKill)
+		if err := removeRun(ctx, c, snapshotter, ctr, l); err != nil {
+			return reaped, err
 		}
-		if err := ignoreNotFound(ctr.Delete(ctx)); err != nil {
-			return reaped, fmt.Errorf("remove container %s: %w", id, err)
-		}
-		// Its rootfs snapshot and the views its labels name.
-		sn := c.SnapshotService(snapshotter)
-		for _, k := range append([]string{id}, labels.RefSnapshots(l)...) {
-			sn.Remove(ctx, k)
-		}
-		c.LeasesService().Delete(ctx, leaseOf(id))
 	}
 	return reaped, nil
+}
+
+// removeRun removes what a run left in containerd, after its owner is gone: its task (killed),
+// its container, its rootfs snapshot and the views its labels name, and its lease.
+func removeRun(ctx context.Context, c *containerd.Client, snapshotter string, ctr containerd.Container, l map[string]string) error {
+	id := ctr.ID()
+	if task, err := ctr.Task(ctx, nil); err == nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+	}
+	if err := ignoreNotFound(ctr.Delete(ctx)); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	sn := c.SnapshotService(snapshotter)
+	for _, k := range append([]string{id}, labels.RefSnapshots(l)...) {
+		sn.Remove(ctx, k)
+	}
+	c.LeasesService().Delete(ctx, leaseOf(id))
+	removeHostDirs(id, l[labels.HostDirs])
+	return nil
+}
+
+// removeHostDirs removes the host directories a run's labels name, but only absolute paths
+// whose names start with the run's ID, as the run made them.
+func removeHostDirs(id, list string) {
+	for _, d := range strings.Split(list, ",") {
+		if filepath.IsAbs(d) && strings.HasPrefix(filepath.Base(d), id+"-") && filepath.Clean(d) == d {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // ownerLabels identify this process: pid, pid namespace and start time, so a reused pid is

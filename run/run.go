@@ -11,8 +11,6 @@ package run
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +27,6 @@ import (
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
-	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/protect"
 )
@@ -92,6 +88,15 @@ type Options struct {
 	// Protect is what of the harness config in Binds is mounted over it: read-only, or as a
 	// private copy written back after the run.
 	Protect protect.Plan
+	// Name is the session name asked for (--name), unique among the project's live runs;
+	// empty for a name made of the purpose and a random suffix.
+	Name string
+	// Version is the running harness's version, and Owner the name of the person; both only
+	// label the run for ps.
+	Version, Owner string
+	// Keeper is set in the keeper of a detached session (detach.go): the process runs inside
+	// tmux, and the starter hears once it does.
+	Keeper *Keeper
 }
 
 // Runtime says how containers run on this containerd.
@@ -123,13 +128,6 @@ func (r Runtime) fifoDir() string {
 // rootless layout works.
 func (r Runtime) runcRoot() string { return filepath.Join(r.RuntimeDir, "containerd", "runc") }
 
-// ContainerName is aishell-<project>-<purpose>-<6 hex>, readable in `ctr containers ls`.
-func ContainerName(project, purpose string) string {
-	b := make([]byte, 3)
-	rand.Read(b)
-	return fmt.Sprintf("aishell-%s-%s-%s", sanitize(filepath.Base(project)), sanitize(purpose), hex.EncodeToString(b))
-}
-
 // Runs of anything but letters and digits become one "-": containerd IDs allow no doubled or
 // trailing separators.
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
@@ -148,14 +146,25 @@ func sanitize(s string) string {
 // Run runs the container to the end and returns its process's exit code. Whatever happens,
 // everything it created is removed before it returns.
 func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err error) {
-	id := ContainerName(o.Project, o.Purpose)
+	if o.Keeper != nil { // its process has tmux's terminals; the keeper's streams are a log's
+		o.TTY, o.Stdin, o.Stdout = false, nil, o.Keeper.stdout(o.Stdout)
+	}
+	id, name := runID(o.Project, o.Purpose, o.Name)
 	tr := newTracer()
 	stack := &cleanupStack{id: id, warn: stderrOf(o), tr: tr}
 	defer func() { stack.unwind(ctx); tr.done() }()
+	if o.Name != "" {
+		if err := claimName(ctx, c, o.Snapshotter, id, o.Name); err != nil {
+			return 0, err
+		}
+	}
 
-	// The lease holds the snapshots while the container is assembled and runs.
-	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(LeaseExpiry),
-		leases.WithLabels(map[string]string{labels.PID: strconv.Itoa(os.Getpid())}))
+	// The lease holds the snapshots while the container is assembled and runs. It carries the
+	// owner, so a lease whose aishell died before its container existed is known as dead.
+	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(LeaseExpiry), leases.WithLabels(ownerLabels()))
+	if errdefs.IsAlreadyExists(err) {
+		return 0, nameTaken(name) // another run of this name won the race
+	}
 	if err != nil {
 		return 0, fmt.Errorf("create lease: %w", err)
 	}
@@ -163,6 +172,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	tr.mark("lease")
 
 	parts, err := assemble(lctx, c, o, id, stack)
+	parts.name = name
 	if err != nil {
 		return 0, err
 	}
@@ -207,6 +217,11 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	}
 	st.closeStdinAtEOF(lctx, task)
 	tr.mark("start")
+	if o.Keeper != nil {
+		if code, ended, err := o.Keeper.await(lctx, task, exitCh, o.Signals, Started{ID: id, Name: name}); ended {
+			return code, err
+		}
+	}
 	return waitExit(lctx, task, exitCh, st, o.Signals, tr)
 }
 

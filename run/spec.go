@@ -1,6 +1,7 @@
 package run
 
 import (
+	"path/filepath"
 	"strings"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
@@ -37,7 +38,7 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 // I/O.
 func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	opts := []ctroci.SpecOpts{
-		ctroci.WithProcessArgs(processArgs(o.Args, o.PreStart, p.hasTini)...),
+		ctroci.WithProcessArgs(processArgs(o.Args, o.PreStart, p.hasTini, o.Keeper)...),
 		ctroci.WithProcessCwd(o.Cwd),
 		oci.WithUser(p.user, p.user.Home == "/" || project.Within(p.user.Home, o.Project)),
 		oci.WithBind(o.Project, true),
@@ -98,9 +99,14 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 // preStart (when set) in the background, under tini as PID 1 when the rootfs has it (the
 // foundation installs it): PID 1 itself ignores SIGINT and SIGTERM it has no handler for, and
 // tini forwards them and reaps zombies.
-func processArgs(args []string, preStart string, hasTini bool) []string {
+//
+// In a detached run the process lives in a tmux session (detach.go).
+func processArgs(args []string, preStart string, hasTini bool, k *Keeper) []string {
 	if len(args) == 0 {
 		args = []string{"bash", "-l"}
+	}
+	if k != nil {
+		args = detachedArgs(args, k.size)
 	}
 	if preStart != "" {
 		args = preStartArgs(preStart, args)
@@ -115,7 +121,25 @@ func processArgs(args []string, preStart string, hasTini bool) []string {
 // keeps them), and hold its harness views through gc.ref labels, so containerd's garbage
 // collector keeps them for as long as the container record exists.
 func containerLabels(o Options, p parts, owner map[string]string) map[string]string {
-	l := map[string]string{labels.Project: o.Project, labels.Purpose: o.Purpose}
+	l := map[string]string{labels.Project: o.Project, labels.Purpose: o.Purpose, labels.Name: p.name}
+	for k, v := range map[string]string{labels.Version: o.Version, labels.User: o.Owner} {
+		if v != "" {
+			l[k] = v
+		}
+	}
+	if o.Keeper != nil {
+		l[labels.Detached] = "tmux"
+	}
+	var dirs []string
+	if p.user.PasswdFile != "" {
+		dirs = append(dirs, filepath.Dir(p.user.PasswdFile))
+	}
+	if p.aishell != "" {
+		dirs = append(dirs, p.aishell)
+	}
+	if len(dirs) > 0 {
+		l[labels.HostDirs] = strings.Join(dirs, ",")
+	}
 	for k, v := range owner {
 		l[k] = v
 	}

@@ -72,7 +72,7 @@ func (s *streams) detach() {
 
 // closeStdinAtEOF closes the process's stdin when aishell's ends: `echo x | aishell exec cat`
 // ends.
-func (s *streams) closeStdinAtEOF(ctx context.Context, task containerd.Task) {
+func (s *streams) closeStdinAtEOF(ctx context.Context, task containerd.Process) {
 	if s.stdin == nil {
 		return
 	}

@@ -37,7 +37,7 @@ func (t *terminal) raw() error { return t.con.SetRaw() }
 func (t *terminal) reset() { t.con.Reset() }
 
 // resize gives the container's terminal the host terminal's size.
-func (t *terminal) resize(ctx context.Context, task containerd.Task) {
+func (t *terminal) resize(ctx context.Context, task containerd.Process) {
 	if ws, err := t.con.Size(); err == nil && ws.Width > 0 {
 		task.Resize(ctx, uint32(ws.Width), uint32(ws.Height))
 	}

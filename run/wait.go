@@ -16,7 +16,7 @@ import (
 // SIGTERM and SIGHUP are followed by SIGKILL after StopTimeout), gives the container the host
 // terminal's size on SIGWINCH, and ends a process whose output reader went away with SIGPIPE
 // (SIGKILL after PipeGrace).
-func waitExit(ctx context.Context, task containerd.Task, exitCh <-chan containerd.ExitStatus, st *streams, signals <-chan os.Signal, tr *tracer) (int, error) {
+func waitExit(ctx context.Context, task containerd.Process, exitCh <-chan containerd.ExitStatus, st *streams, signals <-chan os.Signal, tr *tracer) (int, error) {
 	winch := make(chan os.Signal, 1)
 	if st.term != nil {
 		signal.Notify(winch, syscall.SIGWINCH)
@@ -51,7 +51,7 @@ func waitExit(ctx context.Context, task containerd.Task, exitCh <-chan container
 
 // drain lets the process's output reach aishell before Delete closes the pipes, for at most
 // DrainTimeout.
-func drain(task containerd.Task) {
+func drain(task containerd.Process) {
 	drained := make(chan struct{})
 	go func() { task.IO().Wait(); close(drained) }()
 	select {
@@ -62,7 +62,7 @@ func drain(task containerd.Task) {
 
 // killer sends signals to the task and keeps the one deadline after which it gets SIGKILL.
 type killer struct {
-	task       containerd.Task
+	task       containerd.Process
 	ctx        context.Context // outlives Ctrl-C
 	interrupts int
 	deadline   <-chan time.Time

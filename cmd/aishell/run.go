@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/config"
@@ -36,9 +37,24 @@ func (k Keys) harnesses() ([]string, error) {
 	return out, nil
 }
 
+// SessionFlags name a run and let it outlive the terminal.
+type SessionFlags struct {
+	Name   string `placeholder:"NAME" help:"Name the session, unique among this project's running sessions (aishell attach NAME, aishell stop NAME); default: the command and a random suffix."`
+	Detach bool   `short:"d" help:"Start the session detached, in tmux inside the sandbox: it outlives this terminal and aishell attach NAME brings its screen back. The sandbox is removed when its process exits."`
+}
+
+// check refuses a name containerd could not carry.
+func (f SessionFlags) check() error {
+	if f.Name == "" {
+		return nil
+	}
+	return run.CheckName(f.Name)
+}
+
 // ShellCmd is `aishell` with no command: an interactive bash in the sandbox.
 type ShellCmd struct {
 	Keys
+	SessionFlags
 }
 
 // Run starts bash.
@@ -47,12 +63,13 @@ func (c ShellCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error
 	if err != nil {
 		return err
 	}
-	return runSandbox(ctx, s, hub, sandboxJob{purpose: "shell", keys: keys})
+	return runSandbox(ctx, s, hub, sandboxJob{purpose: "shell", keys: keys, session: c.SessionFlags})
 }
 
 // ExecCmd runs one command, for scripts and CI: no terminal needed, stdin passed through.
 type ExecCmd struct {
 	Keys
+	SessionFlags
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"The command and its arguments: everything from the first word that is not one of exec's flags (or after --) goes to it."`
 }
 
@@ -66,7 +83,7 @@ func (c ExecCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error 
 	if err != nil {
 		return err
 	}
-	return runSandbox(ctx, s, hub, sandboxJob{purpose: "exec", keys: keys, args: args})
+	return runSandbox(ctx, s, hub, sandboxJob{purpose: "exec", keys: keys, args: args, session: c.SessionFlags})
 }
 
 // HarnessRunCmd is `aishell <harness> [args...]`: one per catalog entry, added dynamically.
@@ -77,7 +94,33 @@ type HarnessRunCmd struct {
 
 // Run starts the harness with its arguments.
 func (c *HarnessRunCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
-	return runSandbox(ctx, s, hub, sandboxJob{purpose: c.name, harness: c.name, args: append([]string{c.name}, dropDashes(c.Args)...)})
+	sf, args, err := peelSessionFlags(c.Args)
+	if err != nil {
+		return err
+	}
+	return runSandbox(ctx, s, hub, sandboxJob{purpose: c.name, harness: c.name, args: append([]string{c.name}, dropDashes(args)...), session: sf})
+}
+
+// peelSessionFlags takes aishell's --name and --detach from the front of a harness's
+// arguments (everything else, and all after --, is the harness's).
+func peelSessionFlags(args []string) (SessionFlags, []string, error) {
+	var f SessionFlags
+	for len(args) > 0 {
+		switch a := args[0]; {
+		case a == "--detach" || a == "-d":
+			f.Detach, args = true, args[1:]
+		case a == "--name":
+			if len(args) < 2 {
+				return f, nil, errs.Usage(fmt.Errorf("--name needs a value"), "e.g. aishell claude --name review")
+			}
+			f.Name, args = args[1], args[2:]
+		case strings.HasPrefix(a, "--name="):
+			f.Name, args = strings.TrimPrefix(a, "--name="), args[1:]
+		default:
+			return f, args, f.check()
+		}
+	}
+	return f, args, f.check()
 }
 
 // dropDashes strips the leading -- that separates aishell's flags from the command's.
@@ -93,11 +136,19 @@ func dropDashes(args []string) []string {
 type sandboxJob struct {
 	purpose, harness string
 	keys, args       []string
+	session          SessionFlags
 }
 
 // runSandbox runs the job's process (or bash) in the project's sandbox, on its extension (built
 // first when missing or stale, once approved) or the foundation, and exits with its code.
 func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandboxJob) error {
+	if err := job.session.check(); err != nil {
+		return err
+	}
+	keeper := run.KeeperFromEnv()
+	if job.session.Detach && keeper == nil {
+		return startDetached(job, hub)
+	}
 	ep := s.Endpoints()
 	uc, err := s.User()
 	if err != nil {
@@ -127,6 +178,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
 		TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
 		Image: image, Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
+		Name: job.session.Name, Keeper: keeper,
 	})
 	if err != nil {
 		return err
@@ -137,10 +189,26 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		return err // a signal came while the run was being prepared
 	}
 	code, err := run.Run(ctx, cc, opts)
+	if keeper != nil {
+		keeper.End(job.session.Name, code, err)
+		return errs.Exit(code)
+	}
 	if err != nil {
 		return err
 	}
 	return errs.Exit(code)
+}
+
+// startDetached starts the job again as the keeper of a detached session, and says how to
+// reach it once it runs.
+func startDetached(job sandboxJob, hub *run.SignalHub) error {
+	started, err := run.Detach(hub.Forward())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("aishell: session %s runs detached (%s)\n", started.Name, job.purpose)
+	fmt.Printf("  attach: aishell attach %s    stop: aishell stop %s    its log: %s\n", started.Name, started.Name, started.Log)
+	return nil
 }
 
 // runImage is the project's extension (approved, and built first when missing or stale), or

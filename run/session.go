@@ -1,0 +1,185 @@
+package run
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
+
+	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/labels"
+)
+
+// A session is a live run as ps, attach and stop see it: everything here is read from
+// containerd (the container's labels and its task), never from a file of aishell's own.
+type Session struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Project  string    `json:"project"`
+	Purpose  string    `json:"purpose"` // shell, exec or the harness
+	Version  string    `json:"version,omitempty"`
+	User     string    `json:"user,omitempty"`
+	Started  time.Time `json:"started"`
+	State    string    `json:"state"` // running, created, stopped, paused, unknown
+	Detached bool      `json:"detached"`
+	// OwnerPID is the aishell process that owns the run and removes it when it ends (the
+	// keeper of a detached session); OwnerAlive is false once that process is gone, and the
+	// run then waits for `aishell stop` or `aishell gc`.
+	OwnerPID   int  `json:"owner_pid"`
+	OwnerAlive bool `json:"owner_alive"`
+}
+
+// Uptime is how long the session has run, at now.
+func (s Session) Uptime(now time.Time) time.Duration { return now.Sub(s.Started).Truncate(time.Second) }
+
+// nameRule is what a session name may be: a containerd ID segment, short enough that the
+// container's ID stays within containerd's 76 characters.
+var nameRule = regexp.MustCompile(`^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$`)
+
+const maxNameLen = 32
+
+// CheckName refuses a session name that containerd could not carry in an ID.
+func CheckName(name string) error {
+	if len(name) > maxNameLen || !nameRule.MatchString(name) {
+		return errs.Usage(fmt.Errorf("--name %q: a session name is up to %d letters, digits and single . _ - between them", name, maxNameLen), "e.g. --name review")
+	}
+	return nil
+}
+
+// runID is the ID of a run's container and lease, and its session name. A named run's ID is
+// the same for each run of that name in one project, so containerd itself refuses a second
+// one while the first lives (creating its lease fails); an unnamed run gets a random suffix,
+// which is also its name after the purpose.
+func runID(project, purpose, name string) (id, session string) {
+	base := sanitize(filepath.Base(project))
+	if name != "" {
+		if len(base) > 24 {
+			base = sanitize(base[:24])
+		}
+		return fmt.Sprintf("aishell-%s-%s-%s", base, name, labels.ProjectKey(project)[:6]), name
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	suffix := hex.EncodeToString(b)
+	return fmt.Sprintf("aishell-%s-%s-%s", base, sanitize(purpose), suffix), sanitize(purpose) + "-" + suffix
+}
+
+// claimName makes room for a named run: a run of that name whose aishell is gone is removed
+// first (its leftovers must not hold the name for a day); a live one is refused with the way
+// to reach it.
+func claimName(ctx context.Context, c *containerd.Client, snapshotter, id, name string) error {
+	if ctr, err := c.LoadContainer(ctx, id); err == nil {
+		l, err := ctr.Labels(ctx)
+		if err != nil || !ownerGone(l) {
+			return nameTaken(name)
+		}
+		if err := removeRun(ctx, c, snapshotter, ctr, l); err != nil {
+			return fmt.Errorf("remove the dead session %s: %w", name, err)
+		}
+		return nil
+	}
+	// A lease without a container: a run that was starting, or whose aishell died before its
+	// container existed.
+	ls, err := c.LeasesService().List(ctx, "id=="+id)
+	if err != nil || len(ls) == 0 {
+		return nil
+	}
+	if !ownerGone(ls[0].Labels) {
+		return nameTaken(name)
+	}
+	return ignoreNotFound(c.LeasesService().Delete(ctx, leases.Lease{ID: id}, leases.SynchronousDelete))
+}
+
+func nameTaken(name string) error {
+	return errs.WithHint(fmt.Errorf("a session named %s is already running in this project", name),
+		"aishell attach "+name+" (or aishell stop "+name+", or pick another --name)")
+}
+
+// Sessions are the live runs in the namespace, of one project (all of them when project is
+// ""), oldest first.
+func Sessions(ctx context.Context, c *containerd.Client, project string) ([]Session, error) {
+	ctrs, err := c.Containers(ctx, labels.HasKey(labels.PID))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []Session
+	for _, ctr := range ctrs {
+		info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		l := info.Labels
+		if l[labels.PID] == "" || (project != "" && l[labels.Project] != project) {
+			continue
+		}
+		s := Session{
+			ID: info.ID, Name: l[labels.Name], Project: l[labels.Project], Purpose: l[labels.Purpose],
+			Version: l[labels.Version], User: l[labels.User], Started: info.CreatedAt,
+			Detached: l[labels.Detached] != "", State: "created", OwnerAlive: !ownerGone(l),
+		}
+		if s.Name == "" {
+			s.Name = info.ID // a run of an older aishell
+		}
+		s.OwnerPID, _ = strconv.Atoi(l[labels.PID])
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			if st, err := task.Status(ctx); err == nil {
+				s.State = string(st.Status)
+			} else {
+				s.State = "unknown"
+			}
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out, nil
+}
+
+// Find is the session name (or container ID) names: in project first, then, when no session
+// there has that name, in any project if only one has it.
+func Find(ctx context.Context, c *containerd.Client, project, name string) (Session, error) {
+	all, err := Sessions(ctx, c, "")
+	if err != nil {
+		return Session{}, err
+	}
+	var here, elsewhere []Session
+	for _, s := range all {
+		if s.Name != name && s.ID != name {
+			continue
+		}
+		if s.Project == project {
+			here = append(here, s)
+		} else {
+			elsewhere = append(elsewhere, s)
+		}
+	}
+	switch {
+	case len(here) == 1:
+		return here[0], nil
+	case len(here) == 0 && len(elsewhere) == 1:
+		return elsewhere[0], nil
+	case len(here)+len(elsewhere) == 0:
+		where := "in this project"
+		if project == "" {
+			where = "here"
+		}
+		return Session{}, errs.WithHint(fmt.Errorf("no session named %s %s", name, where), "aishell ps --all lists the running sessions")
+	}
+	return Session{}, errs.WithHint(fmt.Errorf("%d sessions are named %s in other projects", len(here)+len(elsewhere), name),
+		"name it by its ID (aishell ps --all shows them), or run the command in its project")
+}
+
+// errGone is a session that ended while a command was reaching it.
+var errGone = errors.New("the session has ended")
+
+// gone reports whether err says the container or task no longer exists.
+func gone(err error) bool { return errdefs.IsNotFound(err) || errors.Is(err, errGone) }

@@ -214,27 +214,23 @@ func extensionsJSON(list []build.ExtensionImage) extensionsDoc {
 	return d
 }
 
-// buildExtension brings the current project's extension up to date during `aishell build`.
-func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userConfig, force bool) error {
+// buildExtension brings the current project's extension up to date during `aishell build`;
+// nil outside a project or in one without an extension.
+func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userConfig, force bool) (*tierOutcome, error) {
 	root, _, err := project.Current(s.where(uc))
 	if err != nil {
-		return nil // not in a project: nothing to do
+		return nil, nil // not in a project: nothing to do
 	}
 	ext, err := approvedExtension(s, uc, root)
 	if err != nil || ext == nil {
-		return err
+		return nil, err
 	}
 	baseNotice(uc, ext)
 	ref, built, err := b.EnsureExtension(ctx, ext, force)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	state := "up to date"
-	if built {
-		state = "built"
-	}
-	fmt.Printf("extension %s for %s (%s)\n", ref, root, state)
-	return nil
+	return &tierOutcome{Ref: ref, Where: root, Built: built}, nil
 }
 
 // baseNotice says once per project that FROM aishell:base is the old name.

@@ -136,7 +136,9 @@ func runBuild(ctx context.Context, s *session, job buildJob) (*buildOutcome, err
 func printBuild(j JSONOutput, out *buildOutcome, err error) error {
 	if err != nil {
 		if !j.JSON && out != nil {
-			buildText(os.Stdout, *out)
+			done := *out
+			done.Solves = 0 // no "done in" line for a build that did not finish
+			buildText(os.Stdout, done)
 		}
 		return err
 	}

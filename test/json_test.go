@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,15 @@ func decodeOne(t *testing.T, what, s string, v any) {
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); err != io.EOF {
 		t.Fatalf("%s: more than one document (%v): %s", what, err, s)
+	}
+	// Every field is there, even when empty (README: null or "").
+	var top map[string]json.RawMessage
+	json.Unmarshal([]byte(s), &top)
+	rt := reflect.TypeOf(v).Elem()
+	for i := range rt.NumField() {
+		if key, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ","); top[key] == nil {
+			t.Errorf("%s: no %q in %s", what, key, s)
+		}
 	}
 }
 

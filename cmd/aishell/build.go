@@ -210,15 +210,15 @@ func builtOr(built bool) string {
 
 // buildDoc is `aishell build --json` and `aishell update --json`.
 type buildDoc struct {
-	Command    string         `json:"command"`    // build or update
-	Changed    bool           `json:"changed"`    // something was built or a harness version changed
-	Foundation *buildImage    `json:"foundation"` // null when no foundation was needed (an update with nothing to build)
-	Harnesses  []buildHarness `json:"harnesses"`
-	UserBase   *buildImage    `json:"user_base"` // null without one (and for update)
-	Extension  *buildImage    `json:"extension"` // null outside a project with one (and for update)
-	Builds     int            `json:"builds"`    // buildkitd builds
-	Seconds    float64        `json:"duration_seconds"`
-	Config     string         `json:"config"` // where the harness set was saved
+	Command    string          `json:"command"`    // build or update
+	Changed    bool            `json:"changed"`    // something was built or a harness version changed
+	Foundation *buildImage     `json:"foundation"` // null when no foundation was needed (an update with nothing to build)
+	Harnesses  []buildHarness  `json:"harnesses"`
+	UserBase   *userBaseImage  `json:"user_base"` // null without one (and for update)
+	Extension  *extensionImage `json:"extension"` // null outside a project with one (and for update)
+	Builds     int             `json:"builds"`    // buildkitd builds
+	Seconds    float64         `json:"duration_seconds"`
+	Config     string          `json:"config"` // where the harness set was saved
 }
 
 type buildHarness struct {
@@ -231,10 +231,18 @@ type buildHarness struct {
 }
 
 type buildImage struct {
-	Ref        string `json:"ref"`
-	Built      bool   `json:"built"`
-	Dockerfile string `json:"dockerfile,omitempty"` // the user base's
-	Project    string `json:"project,omitempty"`    // the extension's
+	Ref   string `json:"ref"`
+	Built bool   `json:"built"` // built now (else it was up to date)
+}
+
+type userBaseImage struct {
+	buildImage
+	Dockerfile string `json:"dockerfile"`
+}
+
+type extensionImage struct {
+	buildImage
+	Project string `json:"project"`
 }
 
 func buildJSON(o buildOutcome) buildDoc {
@@ -252,11 +260,11 @@ func buildJSON(o buildOutcome) buildDoc {
 		d.Changed = d.Changed || st != harnessUnchanged || h.Built
 	}
 	if u := o.UserBase; u != nil {
-		d.UserBase = &buildImage{Ref: u.Ref, Built: u.Built, Dockerfile: u.Where}
+		d.UserBase = &userBaseImage{buildImage{Ref: u.Ref, Built: u.Built}, u.Where}
 		d.Changed = d.Changed || u.Built
 	}
 	if x := o.Extension; x != nil {
-		d.Extension = &buildImage{Ref: x.Ref, Built: x.Built, Project: x.Where}
+		d.Extension = &extensionImage{buildImage{Ref: x.Ref, Built: x.Built}, x.Where}
 		d.Changed = d.Changed || x.Built
 	}
 	return d

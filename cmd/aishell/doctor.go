@@ -34,9 +34,9 @@ type versionDoc struct {
 	GoVersion  string `json:"go_version"`
 	OS         string `json:"os"`
 	Arch       string `json:"arch"`
-	Commit     string `json:"commit,omitempty"`      // the VCS revision the binary was built from, when known
-	CommitTime string `json:"commit_time,omitempty"` // RFC 3339
-	Modified   bool   `json:"modified,omitempty"`    // built from a work tree with changes
+	Commit     string `json:"commit"`      // the VCS revision the binary was built from ("" when unknown)
+	CommitTime string `json:"commit_time"` // RFC 3339
+	Modified   bool   `json:"modified"`    // built from a work tree with uncommitted changes
 }
 
 // versionInfo is aishell's version: the one set at build time, else "dev" or "dev-<commit>",
@@ -101,7 +101,7 @@ type doctorLine struct {
 	Status string `json:"status"` // ok, warn, fail or skip
 	OK     bool   `json:"ok"`     // ok or warn: aishell can work with it
 	Detail string `json:"detail"`
-	Hint   string `json:"hint,omitempty"` // how to fix it
+	Hint   string `json:"hint"` // how to fix it
 }
 
 func doctorJSON(checks []doctor.Check) doctorDoc {

@@ -105,9 +105,9 @@ type extStatusLine struct {
 	Ref         string  `json:"ref"`
 	Exists      bool    `json:"exists"`
 	Fresh       bool    `json:"fresh"`
-	Reason      string  `json:"reason,omitempty"` // why it is stale
-	Digest      string  `json:"digest"`           // of the Dockerfile and what it copies
-	Approved    bool    `json:"approved"`         // that content is approved (aishell ext trust)
+	Reason      string  `json:"reason"`   // why it is stale
+	Digest      string  `json:"digest"`   // of the Dockerfile and what it copies
+	Approved    bool    `json:"approved"` // that content is approved (aishell ext trust)
 	CheckedInMS float64 `json:"checked_in_ms"`
 }
 
@@ -201,7 +201,7 @@ type extensionLine struct {
 	Project  string `json:"project"`   // the project's directory; for the user base, its Dockerfile
 	UserBase bool   `json:"user_base"` // the person's own base, not a project's extension
 	State    string `json:"state"`     // fresh, stale, orphaned or unknown
-	Reason   string `json:"reason,omitempty"`
+	Reason   string `json:"reason"`
 	Size     int64  `json:"size"` // bytes of its snapshots
 	Ref      string `json:"ref"`
 }

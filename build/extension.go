@@ -704,7 +704,8 @@ func (b *Builder) RunImage(ctx context.Context, ext *Extension, noRebuild bool) 
 
 // ExtensionImage is one extension image in the store and its state.
 type ExtensionImage struct {
-	Ref, Project string
+	Ref, Project string // for the person's user base, Project is its Dockerfile's path
+	UserBase     bool   // the person's own base (~/.config/aishell/Dockerfile), not a project's
 	State        string // fresh, stale, orphaned (its project or Dockerfile is gone) or unknown
 	Reason       string // why it is not fresh
 	Size         int64  // bytes of its snapshots
@@ -720,7 +721,7 @@ func (b *Builder) Extensions(ctx context.Context) ([]ExtensionImage, error) {
 	var out []ExtensionImage
 	if u := b.UserBase; u != nil {
 		// The person's own base heads the list, by its Dockerfile.
-		x := ExtensionImage{Ref: u.Ref(), Project: u.Path + " (your base)", State: "fresh"}
+		x := ExtensionImage{Ref: u.Ref(), Project: u.Path, UserBase: true, State: "fresh"}
 		if st, err := b.CheckExtension(ctx, u); err != nil {
 			x.State, x.Reason = "unknown", err.Error()
 		} else if !st.Fresh {

@@ -34,7 +34,8 @@ type Request struct {
 
 // Change is what happened to one harness.
 type Change struct {
-	Name, From, To string
+	Name, From, To string // From is the version the config had ("" when it was not in the set)
+	Ref            string // the image of version To
 	Built          bool
 }
 
@@ -95,7 +96,8 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 				return res, err
 			}
 		}
-		res.Harnesses = append(res.Harnesses, Change{Name: p.h.Name, From: cfg.Harnesses[p.h.Name].Resolved, To: p.version, Built: built})
+		res.Harnesses = append(res.Harnesses, Change{Name: p.h.Name, From: cfg.Harnesses[p.h.Name].Resolved, To: p.version,
+			Ref: p.h.ImageRef(harness.Tag(p.version, p.packages)), Built: built})
 	}
 	cfg.Harnesses = map[string]config.HarnessChoice{}
 	for _, p := range plan {

@@ -106,7 +106,7 @@ func ReportJSON(w io.Writer, err error) int {
 	}
 	type body struct {
 		Message string `json:"message"`
-		Hint    string `json:"hint,omitempty"`
+		Hint    string `json:"hint"`
 		Code    int    `json:"code"`
 	}
 	b, _ := json.Marshal(map[string]body{"error": {Message: err.Error(), Hint: HintOf(err), Code: code}})

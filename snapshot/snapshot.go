@@ -92,6 +92,31 @@ func HarnessImages(ctx context.Context, c *containerd.Client, snapshotter string
 	return out, nil
 }
 
+// HarnessUse is one harness image in the store and what uses it.
+type HarnessUse struct {
+	HarnessImage
+	Configured bool // the config's harness set names this version
+	Containers int  // how many containers in the namespace use it
+}
+
+// HarnessUses lists the harness images (as HarnessImages does) with what uses each: the refs
+// in configured (the config's set), and the containers in the namespace.
+func HarnessUses(ctx context.Context, c *containerd.Client, snapshotter string, configured map[string]bool) ([]HarnessUse, error) {
+	list, err := HarnessImages(ctx, c, snapshotter)
+	if err != nil {
+		return nil, err
+	}
+	used, err := InUse(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HarnessUse, 0, len(list))
+	for _, h := range list {
+		out = append(out, HarnessUse{HarnessImage: h, Configured: configured[h.Ref], Containers: used[h.Ref]})
+	}
+	return out, nil
+}
+
 // InUse maps each image ref that a container in the namespace uses to how many containers use it.
 func InUse(ctx context.Context, c *containerd.Client) (map[string]int, error) {
 	ctrs, err := c.Containers(ctx, labels.HasKey(labels.Uses))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -42,34 +43,77 @@ func (c ExtRebuildCmd) Run(ctx context.Context, s *session) error {
 }
 
 // ExtStatusCmd reports freshness.
-type ExtStatusCmd struct{}
+type ExtStatusCmd struct {
+	JSONOutput
+}
 
 // Run prints the current project's extension status and how long the check took.
-func (ExtStatusCmd) Run(ctx context.Context, s *session) error {
-	uc, err := s.User()
+func (c ExtStatusCmd) Run(ctx context.Context, s *session) error {
+	st, err := extensionStatus(ctx, s)
 	if err != nil {
 		return err
 	}
+	return c.print(extStatusJSON(st), func(w io.Writer) error { return extStatusText(w, st) })
+}
+
+// extStatus is what `aishell ext status` found.
+type extStatus struct {
+	build.ExtensionStatus
+	Dockerfile string        // the project's .aishell/Dockerfile
+	Approved   bool          // the user approved its current content
+	Took       time.Duration // the freshness check
+}
+
+func extensionStatus(ctx context.Context, s *session) (extStatus, error) {
+	uc, err := s.User()
+	if err != nil {
+		return extStatus{}, err
+	}
 	b, ext, err := projectBuilder(ctx, s, build.Options{Progress: "auto"}, false)
 	if err != nil {
-		return err
+		return extStatus{}, err
 	}
 	defer b.Close()
 	start := time.Now()
 	st, err := b.CheckExtension(ctx, ext)
 	if err != nil {
-		return err
+		return extStatus{}, err
 	}
-	took := time.Since(start)
+	return extStatus{ExtensionStatus: st, Dockerfile: ext.Path, Approved: uc.ApprovedExtensions[ext.Project] == st.Digest, Took: time.Since(start)}, nil
+}
+
+func extStatusText(w io.Writer, st extStatus) error {
 	state := "fresh"
 	if !st.Fresh {
 		state = "stale: " + st.Reason
 	}
-	if uc.ApprovedExtensions[ext.Project] != st.Digest {
+	if !st.Approved {
 		state += "; not approved (" + build.TrustCommand + ")"
 	}
-	fmt.Printf("%s %s (%s; checked in %.1f ms, no buildkitd call)\n", st.Ref, state, ext.Path, float64(took.Microseconds())/1000)
-	return nil
+	_, err := fmt.Fprintf(w, "%s %s (%s; checked in %.1f ms, no buildkitd call)\n", st.Ref, state, st.Dockerfile, float64(st.Took.Microseconds())/1000)
+	return err
+}
+
+// extStatusDoc is `aishell ext status --json`.
+type extStatusDoc struct {
+	Extension extStatusLine `json:"extension"`
+}
+
+type extStatusLine struct {
+	Project     string  `json:"project"`
+	Dockerfile  string  `json:"dockerfile"`
+	Ref         string  `json:"ref"`
+	Exists      bool    `json:"exists"`
+	Fresh       bool    `json:"fresh"`
+	Reason      string  `json:"reason"`   // why it is stale
+	Digest      string  `json:"digest"`   // of the Dockerfile and what it copies
+	Approved    bool    `json:"approved"` // that content is approved (aishell ext trust)
+	CheckedInMS float64 `json:"checked_in_ms"`
+}
+
+func extStatusJSON(st extStatus) extStatusDoc {
+	return extStatusDoc{Extension: extStatusLine{Project: st.Project, Dockerfile: st.Dockerfile, Ref: st.Ref, Exists: st.Exists, Fresh: st.Fresh,
+		Reason: st.Reason, Digest: st.Digest, Approved: st.Approved, CheckedInMS: float64(st.Took.Microseconds()) / 1000}}
 }
 
 // projectBuilder is a builder for the current project's extension (approved first when it is
@@ -102,10 +146,12 @@ func projectBuilder(ctx context.Context, s *session, o build.Options, toBuild bo
 }
 
 // ExtLsCmd lists extension images.
-type ExtLsCmd struct{}
+type ExtLsCmd struct {
+	JSONOutput
+}
 
 // Run prints one line per extension image.
-func (ExtLsCmd) Run(ctx context.Context, s *session) error {
+func (c ExtLsCmd) Run(ctx context.Context, s *session) error {
 	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
@@ -122,43 +168,69 @@ func (ExtLsCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	return c.print(extensionsJSON(list), func(w io.Writer) error { return extensionsText(w, list) })
+}
+
+func extensionsText(w io.Writer, list []build.ExtensionImage) error {
 	if len(list) == 0 {
-		fmt.Println("no extension images: a project gets one from its .aishell/Dockerfile on its first run")
-		return nil
+		_, err := fmt.Fprintln(w, "no extension images: a project gets one from its .aishell/Dockerfile on its first run")
+		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECT\tSTATE\tSIZE\tIMAGE")
 	for _, x := range list {
+		project := x.Project
+		if x.UserBase {
+			project += " (your base)"
+		}
 		state := x.State
 		if x.Reason != "" {
 			state += ": " + x.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", x.Project, state, humanSize(x.Size), x.Ref)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", project, state, humanSize(x.Size), x.Ref)
 	}
 	return tw.Flush()
 }
 
-// buildExtension brings the current project's extension up to date during `aishell build`.
-func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userConfig, force bool) error {
+// extensionsDoc is `aishell ext ls --json`.
+type extensionsDoc struct {
+	Extensions []extensionLine `json:"extensions"`
+}
+
+type extensionLine struct {
+	Project  string `json:"project"`   // the project's directory; for the user base, its Dockerfile
+	UserBase bool   `json:"user_base"` // the person's own base, not a project's extension
+	State    string `json:"state"`     // fresh, stale, orphaned or unknown
+	Reason   string `json:"reason"`
+	Size     int64  `json:"size"` // bytes of its snapshots
+	Ref      string `json:"ref"`
+}
+
+func extensionsJSON(list []build.ExtensionImage) extensionsDoc {
+	d := extensionsDoc{Extensions: []extensionLine{}}
+	for _, x := range list {
+		d.Extensions = append(d.Extensions, extensionLine{Project: x.Project, UserBase: x.UserBase, State: x.State, Reason: x.Reason, Size: x.Size, Ref: x.Ref})
+	}
+	return d
+}
+
+// buildExtension brings the current project's extension up to date during `aishell build`;
+// nil outside a project or in one without an extension.
+func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userConfig, force bool) (*tierOutcome, error) {
 	root, _, err := project.Current(s.where(uc))
 	if err != nil {
-		return nil // not in a project: nothing to do
+		return nil, nil // not in a project: nothing to do
 	}
 	ext, err := approvedExtension(s, uc, root)
 	if err != nil || ext == nil {
-		return err
+		return nil, err
 	}
 	baseNotice(uc, ext)
 	ref, built, err := b.EnsureExtension(ctx, ext, force)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	state := "up to date"
-	if built {
-		state = "built"
-	}
-	fmt.Printf("extension %s for %s (%s)\n", ref, root, state)
-	return nil
+	return &tierOutcome{Ref: ref, Where: root, Built: built}, nil
 }
 
 // baseNotice says once per project that FROM aishell:base is the old name.

@@ -73,7 +73,7 @@ func (f HarnessFlags) request() build.Request {
 
 // BuildOutput are the flags shared by the commands that may build.
 type BuildOutput struct {
-	Progress string `enum:"auto,plain,tty,quiet" default:"auto" help:"Build progress: auto (live display on a terminal, plain lines otherwise), plain, tty or quiet."`
+	Progress string `enum:"auto,plain,tty,quiet" default:"auto" help:"Build progress, on stderr: auto (live display on a terminal, plain lines otherwise and with --json), plain, tty or quiet."`
 	NoCache  bool   `help:"Run every build step again instead of reusing buildkitd's cache."`
 }
 

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/harness"
@@ -19,19 +20,13 @@ type HarnessCmd struct {
 }
 
 // HarnessLsCmd lists harness images.
-type HarnessLsCmd struct{}
+type HarnessLsCmd struct {
+	JSONOutput
+}
 
 // Run prints one line per harness version in the store.
-func (HarnessLsCmd) Run(ctx context.Context, s *session) error {
+func (c HarnessLsCmd) Run(ctx context.Context, s *session) error {
 	cc, err := s.Containerd(ctx)
-	if err != nil {
-		return err
-	}
-	list, err := snapshot.HarnessImages(ctx, cc, s.Endpoints().Snapshotter)
-	if err != nil {
-		return err
-	}
-	used, err := snapshot.InUse(ctx, cc)
 	if err != nil {
 		return err
 	}
@@ -39,20 +34,27 @@ func (HarnessLsCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	configured := harness.ConfiguredRefs(uc.Harnesses)
-	if len(list) == 0 {
-		fmt.Println("no harness snapshots yet: aishell build --with-claude (or another harness)")
-		return nil
+	list, err := snapshot.HarnessUses(ctx, cc, s.Endpoints().Snapshotter, harness.ConfiguredRefs(uc.Harnesses))
+	if err != nil {
+		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	return c.print(harnessesJSON(list), func(w io.Writer) error { return harnessesText(w, list) })
+}
+
+func harnessesText(w io.Writer, list []snapshot.HarnessUse) error {
+	if len(list) == 0 {
+		_, err := fmt.Fprintln(w, "no harness snapshots yet: aishell build --with-claude (or another harness)")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVERSION\tSNAPSHOT\tSIZE\tIN USE")
 	for _, h := range list {
 		var uses []string
-		if configured[h.Ref] {
+		if h.Configured {
 			uses = append(uses, "config")
 		}
-		if n := used[h.Ref]; n > 0 {
-			uses = append(uses, fmt.Sprintf("%d container(s)", n))
+		if h.Containers > 0 {
+			uses = append(uses, fmt.Sprintf("%d container(s)", h.Containers))
 		}
 		if len(uses) == 0 {
 			uses = append(uses, "-")
@@ -60,6 +62,39 @@ func (HarnessLsCmd) Run(ctx context.Context, s *session) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.Version, shortID(h.ChainID), humanSize(h.Size), strings.Join(uses, ", "))
 	}
 	return tw.Flush()
+}
+
+// harnessesDoc is `aishell harness ls --json`.
+type harnessesDoc struct {
+	Harnesses []harnessLine `json:"harnesses"`
+}
+
+type harnessLine struct {
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	Ref        string `json:"ref"`
+	Snapshot   string `json:"snapshot"` // the chain ID of its snapshot ("" when not unpacked)
+	Size       int64  `json:"size"`     // bytes of its snapshot
+	Created    string `json:"created"`  // RFC 3339
+	Configured bool   `json:"configured"`
+	Containers int    `json:"containers"` // containers that use it now
+}
+
+func harnessesJSON(list []snapshot.HarnessUse) harnessesDoc {
+	d := harnessesDoc{Harnesses: []harnessLine{}}
+	for _, h := range list {
+		d.Harnesses = append(d.Harnesses, harnessLine{Name: h.Name, Version: h.Version, Ref: h.Ref, Snapshot: h.ChainID, Size: h.Size,
+			Created: rfc3339(h.Created), Configured: h.Configured, Containers: h.Containers})
+	}
+	return d
+}
+
+// rfc3339 is t in RFC 3339, UTC, or "" for the zero time.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // GcCmd removes unused harness, foundation and extension images.

@@ -91,9 +91,12 @@ func main() {
 	}
 	kctx, err := parser.Parse(os.Args[1:])
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "aishell:", err)
-		fmt.Fprintln(os.Stderr, "hint: aishell --help")
-		os.Exit(errs.CodeUsage)
+		// The command line did not parse, so its flags are unknown: --json is looked for in it.
+		report := errs.Report
+		if argsWantJSON(os.Args[1:]) {
+			report = errs.ReportJSON
+		}
+		os.Exit(report(os.Stderr, errs.Usage(err, "aishell --help")))
 	}
 	report := errs.Report
 	if wantsJSON(kctx) {

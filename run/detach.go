@@ -121,7 +121,13 @@ type Keeper struct {
 	size    [2]int // the starter's terminal, columns and lines, for tmux's first size
 	up      chan struct{}
 	upOnce  sync.Once
+	running bool   // the starter has heard the session runs
+	name    string // the session's
 }
+
+// Running reports whether the session ran: before, the keeper's errors are the starter's, on
+// the terminal; after, they are the log's (End).
+func (k *Keeper) Running() bool { return k.running }
 
 // KeeperFromEnv is this process's keeper side when it was started by Detach, else nil.
 func KeeperFromEnv() *Keeper {
@@ -139,6 +145,8 @@ func KeeperFromEnv() *Keeper {
 	if err1 != nil || err2 != nil {
 		return nil
 	}
+	unix.CloseOnExec(rfd) // not for the programs the keeper runs (git), which would hold them
+	unix.CloseOnExec(lfd)
 	k := &Keeper{ready: os.NewFile(uintptr(rfd), "ready"), log: os.NewFile(uintptr(lfd), "log"),
 		logPath: os.Getenv(envKeeperLog), size: [2]int{200, 50}, up: make(chan struct{})}
 	if w, h, err := term.GetSize(int(os.Stdin.Fd())); err == nil && w > 0 && h > 0 {
@@ -154,6 +162,7 @@ func (k *Keeper) started(s Started) {
 	b, _ := json.Marshal(s)
 	fmt.Fprintf(k.ready, "ready %s\n", b)
 	k.ready.Close()
+	k.running, k.name = true, s.Name
 	if null, err := os.Open(os.DevNull); err == nil {
 		unix.Dup2(int(null.Fd()), 0)
 		null.Close()
@@ -163,11 +172,11 @@ func (k *Keeper) started(s Started) {
 	k.log.Close()
 }
 
-// End records how the session ended in its log, and removes the log when there is nothing in
-// it worth reading (the process exited 0, and nothing was warned).
-func (k *Keeper) End(name string, code int, err error) {
-	fi, serr := os.Stat(k.logPath)
-	if err == nil && code == 0 && serr == nil && fi.Size() == 0 {
+// End removes the session's log when nothing was written to it while the session ran (no
+// warning, no error: how the process exited is nobody's to read), else adds how it ended.
+func (k *Keeper) End(code int, err error) {
+	name := k.name
+	if fi, serr := os.Stat(k.logPath); err == nil && serr == nil && fi.Size() == 0 {
 		os.Remove(k.logPath)
 		return
 	}
@@ -202,11 +211,15 @@ func (m *markerWriter) Write(b []byte) (int, error) {
 // detachedScript starts the process in a detached tmux session and stays until the tmux server
 // ends (its last session closed, since exit-empty is on): `tmux wait-for` on a channel nobody
 // signals returns when the server goes. It exits with the process's exit code. SIGTERM, SIGHUP
-// and SIGINT (tini passes them on) end the tmux server, which hangs up the process.
+// and SIGINT (tini passes them on) end the tmux server, which hangs up the process. The
+// process's arguments reach it NUL-separated through a file and xargs, never as tmux's own
+// arguments (where a lone ";" would end a tmux command).
 const detachedScript = `s=$1 cols=$2 lines=$3; shift 3
-rc=/tmp/.aishell-exit-$s
+rc=${TMPDIR:-/tmp}/.aishell-exit-$s argv=${TMPDIR:-/tmp}/.aishell-argv-$s
 command -v tmux >/dev/null || { echo "aishell: --detach needs tmux in the image" >&2; exit 127; }
-tmux new-session -d -s "$s" -x "$cols" -y "$lines" -- sh -c '"$@"; echo $? >"$0"' "$rc" "$@" || exit 125
+printf '%s\0' "$@" >"$argv" || exit 125
+tmux new-session -d -s "$s" -x "$cols" -y "$lines" xargs -0 -a "$argv" sh -c '"$@"; echo $? >"$0"' "$rc" || exit 125
+tmux set-option -g status-right " Ctrl-b d: detach " >/dev/null 2>&1
 echo ` + upMarker + `
 tmux wait-for "$s-never" & w=$!
 trap 'tmux kill-server 2>/dev/null' TERM HUP INT

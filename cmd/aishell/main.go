@@ -56,6 +56,9 @@ type CLI struct {
 	Update  UpdateCmd  `cmd:"" help:"Resolve harness versions again and build only the snapshots that changed; nothing else is rebuilt."`
 	Harness HarnessCmd `cmd:"" help:"Harness snapshots."`
 	Ext     ExtCmd     `cmd:"" help:"Project extensions (.aishell/Dockerfile)."`
+	Ps      PsCmd      `cmd:"" help:"List running sessions: this project's (--all: every project's), with name, harness, uptime, state and owner."`
+	Attach  AttachCmd  `cmd:"" help:"Run a process in a running session: aishell attach NAME [-- CMD...]; a detached session's screen by default, else bash."`
+	Stop    StopCmd    `cmd:"" help:"Stop sessions (SIGTERM, SIGKILL after --time) and remove what they hold, even when their aishell is gone."`
 	Gc      GcCmd      `cmd:"" help:"Remove harness and foundation images that no config and no container uses, and extensions of projects that are gone."`
 	Config  ConfigCmd  `cmd:"" help:"Show the merged config of this project, and trust or untrust the project's own."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check containerd, buildkitd and the base images, and say how to fix what is missing."`

@@ -40,7 +40,7 @@ func (k Keys) harnesses() ([]string, error) {
 // SessionFlags name a run and let it outlive the terminal.
 type SessionFlags struct {
 	Name   string `placeholder:"NAME" help:"Name the session, unique among this project's running sessions (aishell attach NAME, aishell stop NAME); default: the command and a random suffix."`
-	Detach bool   `short:"d" help:"Start the session detached, in tmux inside the sandbox: it outlives this terminal and aishell attach NAME brings its screen back. The sandbox is removed when its process exits."`
+	Detach bool   `help:"Start the session detached, in tmux inside the sandbox: it outlives this terminal and aishell attach NAME brings its screen back. The sandbox is removed when its process exits."`
 }
 
 // check refuses a name containerd could not carry.
@@ -107,7 +107,7 @@ func peelSessionFlags(args []string) (SessionFlags, []string, error) {
 	var f SessionFlags
 	for len(args) > 0 {
 		switch a := args[0]; {
-		case a == "--detach" || a == "-d":
+		case a == "--detach":
 			f.Detach, args = true, args[1:]
 		case a == "--name":
 			if len(args) < 2 {
@@ -189,8 +189,8 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		return err // a signal came while the run was being prepared
 	}
 	code, err := run.Run(ctx, cc, opts)
-	if keeper != nil {
-		keeper.End(job.session.Name, code, err)
+	if keeper != nil && keeper.Running() {
+		keeper.End(code, err)
 		return errs.Exit(code)
 	}
 	if err != nil {

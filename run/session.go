@@ -27,8 +27,8 @@ type Session struct {
 	Name     string    `json:"name"`
 	Project  string    `json:"project"`
 	Purpose  string    `json:"purpose"` // shell, exec or the harness
-	Version  string    `json:"version,omitempty"`
-	User     string    `json:"user,omitempty"`
+	Version  string    `json:"version"`
+	User     string    `json:"user"`
 	Started  time.Time `json:"started"`
 	State    string    `json:"state"` // running, created, stopped, paused, unknown
 	Detached bool      `json:"detached"`

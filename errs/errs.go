@@ -67,42 +67,44 @@ func HintOf(err error) string {
 	return ""
 }
 
-// Report prints err to w as "aishell: <err>" and "hint: <hint>" and returns the exit code:
-// 0 for nil, an ExitError's own code (printing nothing), 2 for usage errors, 1 otherwise.
-func Report(w io.Writer, err error) int {
+// Code is the exit code err ends aishell with, and whether it has been said already (nil and
+// an ExitError, whose command printed all there is): 0 for nil, an ExitError's own code, 2 for
+// usage errors, 1 otherwise.
+func Code(err error) (code int, said bool) {
 	if err == nil {
-		return CodeOK
+		return CodeOK, true
 	}
 	var ee ExitError
 	if errors.As(err, &ee) {
-		return ee.Code
+		return ee.Code, true
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		return CodeUsage, false
+	}
+	return CodeError, false
+}
+
+// Report prints err to w as "aishell: <err>" and "hint: <hint>" (nothing when it is said
+// already) and returns its exit code (Code).
+func Report(w io.Writer, err error) int {
+	code, said := Code(err)
+	if said {
+		return code
 	}
 	fmt.Fprintln(w, "aishell:", err)
 	if h := HintOf(err); h != "" {
 		fmt.Fprintln(w, "hint:", h)
 	}
-	var ue *UsageError
-	if errors.As(err, &ue) {
-		return CodeUsage
-	}
-	return CodeError
+	return code
 }
 
 // ReportJSON is Report for a command asked for --json: the error goes to w as one JSON
-// document, {"error":{"message":…,"hint":…,"code":…}}, and the exit code is the same as
-// Report's. An ExitError prints nothing (the command wrote its own document).
+// document, {"error":{"message":…,"hint":…,"code":…}}, with the same exit code as Report's.
 func ReportJSON(w io.Writer, err error) int {
-	if err == nil {
-		return CodeOK
-	}
-	var ee ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
-	}
-	code := CodeError
-	var ue *UsageError
-	if errors.As(err, &ue) {
-		code = CodeUsage
+	code, said := Code(err)
+	if said {
+		return code
 	}
 	type body struct {
 		Message string `json:"message"`

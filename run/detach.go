@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -180,7 +179,7 @@ func (k *Keeper) End(code int, err error) {
 		os.Remove(k.logPath)
 		return
 	}
-	if err != nil && !errors.As(err, new(errs.ExitError)) {
+	if _, said := errs.Code(err); !said {
 		fmt.Fprintf(os.Stderr, "aishell: session %s: %v\n", name, err)
 	} else {
 		fmt.Fprintf(os.Stderr, "aishell: session %s ended: exit code %d\n", name, code)

@@ -278,3 +278,26 @@ func ChainContains(ctx context.Context, c *containerd.Client, snapshotter, top, 
 	}
 	return false, nil
 }
+
+// ShortID is a chain ID as lists print it: its first 12 hex digits, or "-" for none.
+func ShortID(chain string) string {
+	chain = strings.TrimPrefix(chain, "sha256:")
+	if chain == "" {
+		return "-"
+	}
+	return chain[:min(12, len(chain))]
+}
+
+// HumanSize is a size in bytes as lists print it, in SI units: 999 B, 1.0 kB, 377.8 MB.
+func HumanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/snapshot"
 )
 
 // The JSON documents as README's "JSON output" section lists them. They are decoded with
@@ -319,7 +320,7 @@ func TestJSONBuildUpdateLists(t *testing.T) {
 		if h.Configured {
 			uses = "config"
 		}
-		if want := []string{h.Name, h.Version, shortChain(h.Snapshot), humanBytes(h.Size), uses}; strings.Join(strings.Fields(lineWith(text.Stdout, h.Version)), " ") != strings.Join(want, " ") {
+		if want := []string{h.Name, h.Version, snapshot.ShortID(h.Snapshot), snapshot.HumanSize(h.Size), uses}; strings.Join(strings.Fields(lineWith(text.Stdout, h.Version)), " ") != strings.Join(want, " ") {
 			t.Errorf("harness ls row %q, JSON %+v", lineWith(text.Stdout, h.Version), h)
 		}
 		if _, err := time.Parse(time.RFC3339, h.Created); err != nil || h.Size <= 0 || h.Containers != 0 || h.Configured != (h.Version == v2) {
@@ -341,7 +342,7 @@ func TestJSONBuildUpdateLists(t *testing.T) {
 			continue
 		}
 		found = true
-		if want := []string{proj, "fresh", humanBytes(x.Size), extRef}; x.State != "fresh" || x.UserBase || x.Ref != extRef || x.Size <= 0 ||
+		if want := []string{proj, "fresh", snapshot.HumanSize(x.Size), extRef}; x.State != "fresh" || x.UserBase || x.Ref != extRef || x.Size <= 0 ||
 			strings.Join(strings.Fields(lineWith(text.Stdout, proj)), " ") != strings.Join(want, " ") {
 			t.Errorf("ext ls row %q, JSON %+v", lineWith(text.Stdout, proj), x)
 		}
@@ -373,26 +374,4 @@ func TestJSONBuildUpdateLists(t *testing.T) {
 		!strings.HasPrefix(text.Stdout, extRef+" stale: "+x.Reason+"; not approved (aishell ext trust) (") {
 		t.Errorf("stale ext status %q, JSON %+v", text.Stdout, x)
 	}
-}
-
-// shortChain and humanBytes are how harness ls and ext ls print a snapshot and a size.
-func shortChain(chain string) string {
-	chain = strings.TrimPrefix(chain, "sha256:")
-	if chain == "" {
-		return "-"
-	}
-	return chain[:min(12, len(chain))]
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

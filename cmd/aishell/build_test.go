@@ -89,11 +89,3 @@ func TestDropDashes(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
-
-func TestHumanSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 377_800_000: "377.8 MB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("%d -> %q, want %q", n, got, want)
-		}
-	}
-}

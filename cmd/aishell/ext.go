@@ -12,6 +12,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/project"
+	"github.com/aishell/aishell/snapshot"
 )
 
 // ExtCmd groups the project extension commands.
@@ -187,7 +188,7 @@ func extensionsText(w io.Writer, list []build.ExtensionImage) error {
 		if x.Reason != "" {
 			state += ": " + x.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", project, state, humanSize(x.Size), x.Ref)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", project, state, snapshot.HumanSize(x.Size), x.Ref)
 	}
 	return tw.Flush()
 }

@@ -59,7 +59,7 @@ func harnessesText(w io.Writer, list []snapshot.HarnessUse) error {
 		if len(uses) == 0 {
 			uses = append(uses, "-")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.Version, shortID(h.ChainID), humanSize(h.Size), strings.Join(uses, ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.Version, snapshot.ShortID(h.ChainID), snapshot.HumanSize(h.Size), strings.Join(uses, ", "))
 	}
 	return tw.Flush()
 }
@@ -132,7 +132,7 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 	var total int64
 	for _, r := range removed {
 		total += r.Size
-		fmt.Printf("%s %s (%s)\n", verb, r.Ref, humanSize(r.Size))
+		fmt.Printf("%s %s (%s)\n", verb, r.Ref, snapshot.HumanSize(r.Size))
 	}
 	if err != nil {
 		return err
@@ -141,31 +141,7 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 	case len(removed) == 0 && len(reaped) == 0:
 		fmt.Println("nothing to remove")
 	case len(removed) > 0:
-		fmt.Printf("%s %d image(s), %s\n", verb, len(removed), humanSize(total))
+		fmt.Printf("%s %d image(s), %s\n", verb, len(removed), snapshot.HumanSize(total))
 	}
 	return nil
-}
-
-func shortID(chain string) string {
-	chain = strings.TrimPrefix(chain, "sha256:")
-	if len(chain) > 12 {
-		chain = chain[:12]
-	}
-	if chain == "" {
-		return "-"
-	}
-	return chain
-}
-
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

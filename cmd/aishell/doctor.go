@@ -10,6 +10,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/doctor"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/vm"
 )
 
 // VersionCmd prints the version.
@@ -37,11 +38,19 @@ type DoctorCmd struct{}
 
 // Run prints one verdict per piece and fails when something needed is missing.
 func (DoctorCmd) Run(ctx context.Context, s *session) error {
+	// On a host that forwards to a VM, the VM is what is checked.
+	if t, forwards, err := vm.Decide(vm.ThisHost()); forwards || err != nil {
+		return printChecks(doctor.VM(ctx, t, err, os.Stdout))
+	}
 	opt := doctor.DefaultOptions(s.host)
 	if uc, err := s.User(); err == nil {
 		opt.Foundation = build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage}
 	}
-	checks := doctor.Run(ctx, s.Endpoints(), opt)
+	return printChecks(doctor.Run(ctx, s.Endpoints(), opt))
+}
+
+// printChecks prints the checks and fails when one failed.
+func printChecks(checks []doctor.Check) error {
 	doctor.Print(os.Stdout, checks)
 	if failed := doctor.Failed(checks); len(failed) > 0 {
 		fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))

@@ -262,3 +262,40 @@ func TestProvisionBuildkitdConfig(t *testing.T) {
 		t.Errorf("containerd worker: namespace %q rootless %v network %q address %q", w.Namespace, w.Rootless, w.NetworkMode, w.Address)
 	}
 }
+
+// The provisioning script starts buildkitd in rootlesskit's namespaces as rootless-up.sh and the
+// Lima VM need: nsenter into the child named by child_pid, user and mount namespaces (and not
+// the network one when the child shares ours, as with rootlesskit --net=host), buildkitd with the
+// config, root and socket given. A stand-in nsenter records what it was asked to run.
+func TestProvisionBuildkitdCommand(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	if err := os.MkdirAll(filepath.Join(run, "containerd-rootless"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	writeFile(t, filepath.Join(run, "containerd-rootless", "child_pid"), fmt.Sprint(child.Process.Pid))
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	writeFile(t, filepath.Join(bin, "nsenter"), "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n")
+	os.Chmod(filepath.Join(bin, "nsenter"), 0o755)
+	cmd := exec.Command("../lima/provision.sh", "buildkitd", "/cfg/buildkitd.toml")
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "XDG_RUNTIME_DIR="+run,
+		"AISHELL_BUILDKIT_ROOT="+filepath.Join(dir, "root"), "AISHELL_BUILDKIT_SOCK="+filepath.Join(run, "bk", "buildkitd.sock"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("provision.sh buildkitd: %v\n%s", err, out)
+	}
+	want := strings.Join([]string{"-U", "--preserve-credentials", "-m", "-t", fmt.Sprint(child.Process.Pid), "--",
+		"buildkitd", "--config", "/cfg/buildkitd.toml", "--root", filepath.Join(dir, "root"), "--addr", "unix://" + filepath.Join(run, "bk", "buildkitd.sock")}, "\n") + "\n"
+	if string(out) != want {
+		t.Errorf("nsenter got:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(run, "bk")); err != nil {
+		t.Errorf("the socket's directory was not made: %v", err)
+	}
+}

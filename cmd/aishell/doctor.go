@@ -40,7 +40,7 @@ type DoctorCmd struct{}
 func (DoctorCmd) Run(ctx context.Context, s *session) error {
 	// On a host that forwards to a VM, the VM is what is checked.
 	if t, forwards, err := vm.Decide(vm.ThisHost()); forwards || err != nil {
-		return printChecks(doctor.VM(ctx, t, err, os.Stdout))
+		return failIfFailed(doctor.VM(ctx, t, err, os.Stdout))
 	}
 	opt := doctor.DefaultOptions(s.host)
 	if uc, err := s.User(); err == nil {
@@ -52,6 +52,11 @@ func (DoctorCmd) Run(ctx context.Context, s *session) error {
 // printChecks prints the checks and fails when one failed.
 func printChecks(checks []doctor.Check) error {
 	doctor.Print(os.Stdout, checks)
+	return failIfFailed(checks)
+}
+
+// failIfFailed fails when a check failed.
+func failIfFailed(checks []doctor.Check) error {
 	if failed := doctor.Failed(checks); len(failed) > 0 {
 		fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))
 		return errs.Exit(errs.CodeError)

@@ -21,7 +21,7 @@ const vmStandIn = `#!/bin/bash
 d=$STANDIN_DIR
 case "$(basename "$0") $1" in
 "limactl list")
-	if [ -n "$STANDIN_NO_INSTANCE" ]; then echo "No instance matching $3 found" >&2; exit 0; fi
+	if [ -n "$STANDIN_NO_INSTANCE" ]; then echo "WARN[0000] No instance matching $3 found." >&2; exit 1; fi
 	printf '{"name":"%s","status":"%s","dir":"/x","config":{"mounts":[{"location":"~","writable":true}%s]}}\n' "$3" "${STANDIN_STATUS:-Running}" "$STANDIN_MORE_MOUNTS"
 	exit 0 ;;
 "colima status") exit "${STANDIN_COLIMA_STATUS:-0}" ;;

@@ -13,10 +13,12 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,12 +201,13 @@ func limaList(ctx context.Context, t Target) (*limaInstanceJSON, error) {
 		}
 		return nil, fmt.Errorf("limactl list --json %s: %v: %s", t.Name, err, strings.TrimSpace(stderr.String()))
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
+	// JSON Lines when stdout is not a terminal; a decoder reads the indented form too.
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
 		var inst limaInstanceJSON
-		if err := json.Unmarshal([]byte(line), &inst); err != nil {
+		if err := dec.Decode(&inst); err == io.EOF {
+			break
+		} else if err != nil {
 			return nil, fmt.Errorf("limactl list --json %s: %w", t.Name, err)
 		}
 		if inst.Name == t.Name {

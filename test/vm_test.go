@@ -350,3 +350,16 @@ func TestVMDoctor(t *testing.T) {
 		}
 	}
 }
+
+// A stopped instance is named with the command that starts it, rather than left to limactl's
+// question.
+func TestVMForwardStopped(t *testing.T) {
+	h := newVMHost(t)
+	code, stderr := h.run([]string{"AISHELL_LIMA_INSTANCE=dev", "STANDIN_STATUS=Stopped"}, "claude")
+	if code != 1 || !strings.Contains(stderr, `Lima instance "dev" is stopped`) || !strings.Contains(stderr, "limactl start dev") {
+		t.Errorf("exit %d, stderr %s", code, stderr)
+	}
+	if h.recorded("argv") != "" {
+		t.Error("limactl shell ran anyway")
+	}
+}

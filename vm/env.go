@@ -78,7 +78,7 @@ func passEnv(t Target, ms []Mount, home string, environ []string) (argv []string
 	dir := filepath.Join(cache, "aishell", "vm")
 	guestDir, visible := GuestPath(ms, cache)
 	if !visible || home == "" {
-		fmt.Fprintf(os.Stderr, "aishell: %s is not mounted in the %s: its variables go on limactl's command line, visible in ps\n", cache, t)
+		fmt.Fprintf(os.Stderr, "aishell: %s is not mounted in the %s: the variables aishell passes go on the command line instead, visible in ps\n", cache, t)
 		return append(argv, vars...), cleanup, nil
 	}
 	if err := ensureDir(dir); err != nil {

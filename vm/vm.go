@@ -217,7 +217,7 @@ func limaList(ctx context.Context, t Target) (*limaInstanceJSON, error) {
 	return nil, nil
 }
 
-// Mounts are the host directories the VM sees: from `limactl list --json` for Lima; from the
+// Mounts are the host directories the VM sees (and, for Lima, an error unless it runs): from `limactl list --json` for Lima; from the
 // profile's colima.yaml for colima, whose empty list means the home directory (colima's default).
 func Mounts(ctx context.Context, t Target, home string) ([]Mount, error) {
 	var ms []Mount
@@ -236,6 +236,9 @@ func Mounts(ctx context.Context, t Target, home string) ([]Mount, error) {
 		}
 		if inst == nil {
 			return nil, notCreated(t)
+		}
+		if inst.Status != "Running" {
+			return nil, errs.WithHint(fmt.Errorf("%s is %s", t, strings.ToLower(or(inst.Status, "not running"))), "limactl start "+t.Name)
 		}
 		if inst.Config != nil {
 			for _, m := range inst.Config.Mounts {

@@ -32,6 +32,17 @@ pwd >"$d/cwd"
 env -0 >"$d/env"
 if [ -t 0 ]; then echo yes >"$d/tty"; else echo no >"$d/tty"; fi
 for a in "$@"; do case $a in AISHELL_VM_ENV_FILE=*) cp "${a#*=}" "$d/envfile" ;; esac; done
+# STANDIN_REMOTE: do what limactl shell does with the command (cmd/limactl/shell.go: each
+# argument through shellescape.Quote, joined, run by the guest's shell with -c after cd to the
+# workdir), with the "VM"'s programs from $STANDIN_REMOTE first on PATH.
+q() { case $1 in "") printf "''" ;; *[!A-Za-z0-9_@%+=:,./-]*) printf "'%s'" "${1//\'/\'\"\'\"\'}" ;; *) printf '%s' "$1" ;; esac; }
+if [ -n "$STANDIN_REMOTE" ] && [ "$1" = shell ]; then
+	wd=$3
+	shift 4
+	cmd=
+	for a in "$@"; do cmd+="$(q "$a") "; done
+	PATH=$STANDIN_REMOTE:$PATH exec /bin/sh -c "cd $(q "$wd") || exit 1 ; exec /bin/bash -c $(q "$cmd")"
+fi
 if [ "${*: -1}" = true ]; then exit 0; fi
 if [ "${*: -2:1}" = aishell ] && [ "${*: -1}" = doctor ]; then echo "ok    containerd   (the VM's own doctor)"; exit "${STANDIN_DOCTOR_EXIT:-0}"; fi
 if [ -n "$STANDIN_WAIT" ]; then
@@ -361,5 +372,40 @@ func TestVMForwardStopped(t *testing.T) {
 	}
 	if h.recorded("argv") != "" {
 		t.Error("limactl shell ran anyway")
+	}
+}
+
+// Through limactl's own quoting and the guest's shell (the stand-in does what limactl shell
+// does), the VM's aishell gets exactly the arguments typed on the host, in the project's
+// directory, with the host's HOME, and reads the variables file the host left.
+func TestVMForwardThroughTheGuestShell(t *testing.T) {
+	h := newVMHost(t)
+	remote := filepath.Join(t.TempDir(), "vmbin")
+	os.Mkdir(remote, 0o755)
+	writeFile(t, filepath.Join(remote, "aishell"), `#!/bin/bash
+printf '%s\0' "$@" >"$STANDIN_DIR/remote-argv"
+pwd >"$STANDIN_DIR/remote-cwd"
+echo "$HOME $AISHELL_IN_VM" >"$STANDIN_DIR/remote-home"
+tr '\0' '\n' <"$AISHELL_VM_ENV_FILE" >"$STANDIN_DIR/remote-env"
+exit 5
+`)
+	os.Chmod(filepath.Join(remote, "aishell"), 0o755)
+	code, stderr := h.run([]string{"AISHELL_LIMA_INSTANCE=dev", "STANDIN_REMOTE=" + remote}, userArgs...)
+	if code != 5 {
+		t.Fatalf("exit %d, want the VM aishell's 5; stderr %s", code, stderr)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.rec, "remote-argv"))
+	got := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	if strings.Join(got, "\x00") != strings.Join(userArgs, "\x00") {
+		t.Errorf("the VM's aishell got %q, want %q", got, userArgs)
+	}
+	if cwd := h.recorded("remote-cwd"); cwd != h.project {
+		t.Errorf("it ran in %q, want %q", cwd, h.project)
+	}
+	if home := h.recorded("remote-home"); home != h.home+" 1" {
+		t.Errorf("HOME and the marker in the VM: %q", home)
+	}
+	if !strings.Contains(h.recorded("remote-env"), "ANTHROPIC_API_KEY=sk-ant-secret-123") {
+		t.Errorf("the VM's aishell could not read the key: %q", h.recorded("remote-env"))
 	}
 }

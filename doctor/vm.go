@@ -54,7 +54,7 @@ func VM(ctx context.Context, t vm.Target, decideErr error, w io.Writer) []Check 
 	}
 	checks.add(Check{Name: "vm shell", Status: OK, Detail: "commands run in " + t.String()})
 	fmt.Fprintf(w, "      --- aishell doctor in %s:\n", t)
-	if err := vm.Probe(ctx, t, vm.DoctorArgv(t), w, w); err != nil {
+	if err := vm.Probe(ctx, t, vm.DoctorArgv(), w, w); err != nil {
 		fmt.Fprintln(w, "      ---")
 		return checks.add(Check{Name: "vm doctor", Status: Fail, Detail: "the VM's aishell doctor failed (its report is above)",
 			Hint: "fix what it reports in the VM (limactl shell " + t.Name + "), or recreate it from lima.yaml"})

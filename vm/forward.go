@@ -102,6 +102,6 @@ func Probe(ctx context.Context, t Target, argv []string, stdout, stderr io.Write
 }
 
 // DoctorArgv is the VM's own doctor, as the forwarder would run it.
-func DoctorArgv(t Target) []string {
+func DoctorArgv() []string {
 	return []string{"env", EnvInVM + "=1", "aishell", "doctor"}
 }

@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/aishell/aishell/errs"
 )
@@ -147,6 +148,12 @@ func WhoInvoked(h Host) (Person, error) {
 		}
 		// sudo sets HOME to root's: the person's home comes from their account, never from HOME.
 		p.Home = home
+		// Forwarded from a Mac into colima's VM (rootful, so through sudo), the person's home is the
+		// host's as the VM mounts it, which the forwarder names (vm.EnvHome); taken only when the
+		// directory is theirs.
+		if vh := getenv("AISHELL_VM_HOME"); vh != "" && getenv("AISHELL_IN_VM") != "" && ownedBy(vh, uid) {
+			p.Home = vh
+		}
 		if p.GID < 0 {
 			p.GID = uid
 		}
@@ -171,4 +178,14 @@ func WhoInvoked(h Host) (Person, error) {
 		p.Home = "/home/" + p.Name
 	}
 	return p, nil
+}
+
+// ownedBy says whether dir is a directory of uid's.
+func ownedBy(dir string, uid int) bool {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == uid
 }

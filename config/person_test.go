@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"os"
+	"strconv"
+	"testing"
+)
 
 var testUsers = Users{
 	ByUID: func(uid int) (string, string, bool) {
@@ -96,5 +100,34 @@ func TestResolveRootlessChildUsesRootlessDefaults(t *testing.T) {
 	e = Resolve(Overrides{}, Host{Getenv: env(map[string]string{"XDG_RUNTIME_DIR": "/run/user/1000"}), EUID: 1000, Rootless: true, Exists: exists})
 	if e.BuildkitHost != "unix:///run/user/1000/buildkit-aishell/buildkitd.sock" {
 		t.Errorf("buildkit = %q", e.BuildkitHost)
+	}
+}
+
+// Forwarded into colima's VM through sudo, the person's home is the host's (AISHELL_VM_HOME),
+// when that directory is theirs and aishell was forwarded; otherwise their account's.
+func TestWhoInvokedSudoInVMHome(t *testing.T) {
+	uid := os.Geteuid()
+	vmHome := t.TempDir()
+	if uid == 0 {
+		uid = 1000
+		if err := os.Chown(vmHome, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := Users{ByUID: func(u int) (string, string, bool) { return "alice", "/home/alice.linux", u == uid }, ByGID: testUsers.ByGID}
+	vars := map[string]string{"HOME": "/root", "SUDO_UID": strconv.Itoa(uid), "SUDO_GID": strconv.Itoa(uid), "SUDO_USER": "alice",
+		"AISHELL_VM_HOME": vmHome, "AISHELL_IN_VM": "1"}
+	p, err := WhoInvoked(Host{Getenv: env(vars), Users: users})
+	if err != nil || p.Home != vmHome {
+		t.Errorf("forwarded: home %q (%v), want %q", p.Home, err, vmHome)
+	}
+	delete(vars, "AISHELL_IN_VM")
+	if p, _ := WhoInvoked(Host{Getenv: env(vars), Users: users}); p.Home != "/home/alice.linux" {
+		t.Errorf("not forwarded: home %q, want the account's", p.Home)
+	}
+	vars["AISHELL_IN_VM"] = "1"
+	vars["AISHELL_VM_HOME"] = "/"
+	if p, _ := WhoInvoked(Host{Getenv: env(vars), Users: users}); p.Home != "/home/alice.linux" {
+		t.Errorf("a home not theirs: home %q, want the account's", p.Home)
 	}
 }

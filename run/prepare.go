@@ -177,11 +177,7 @@ func catalogEntries(hs []Harness) []harness.Harness {
 // mode, the hard limit aishell itself has). Without a cgroup of its own (rootless containerd on
 // cgroup v1 or without delegation) a run has no pids or memory limit, which is said once.
 func limits(req Request) (oci.Limits, int64, error) {
-	var info unix.Sysinfo_t
-	var total int64
-	if unix.Sysinfo(&info) == nil {
-		total = int64(info.Totalram) * int64(info.Unit)
-	}
+	total := hostMemory()
 	v, err := req.Config.Limits.Values(total)
 	if err != nil {
 		return oci.Limits{}, 0, errs.Usage(fmt.Errorf("config: %w", err), "fix the limits section of "+req.ConfigPath)
@@ -222,7 +218,7 @@ func canRaiseLimits() bool {
 	for _, line := range strings.Split(string(b), "\n") {
 		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
 			caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-			return err == nil && caps&(1<<unix.CAP_SYS_RESOURCE) != 0
+			return err == nil && caps&(1<<24) != 0
 		}
 	}
 	return false

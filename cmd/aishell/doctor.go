@@ -12,6 +12,7 @@ import (
 	"github.com/aishell/aishell/build"
 	"github.com/aishell/aishell/doctor"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/vm"
 )
 
 // VersionCmd prints the version.
@@ -70,16 +71,32 @@ type DoctorCmd struct {
 }
 
 // Run prints one verdict per piece and fails (exit code 1) when something needed is missing.
-// With --json the document says what failed, and stderr stays empty.
+// With --json the document says what failed, and stderr stays empty. On a host that forwards
+// to a VM, the VM is what is checked.
 func (c DoctorCmd) Run(ctx context.Context, s *session) error {
+	if t, forwards, err := vm.Decide(vm.ThisHost()); forwards || err != nil {
+		if c.JSON {
+			return c.report(doctor.VM(ctx, t, err, io.Discard))
+		}
+		return c.failIfFailed(doctor.VM(ctx, t, err, os.Stdout)) // printed as they ran
+	}
 	opt := doctor.DefaultOptions(s.host)
 	if uc, err := s.User(); err == nil {
 		opt.Foundation = build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage}
 	}
-	checks := doctor.Run(ctx, s.Endpoints(), opt)
+	return c.report(doctor.Run(ctx, s.Endpoints(), opt))
+}
+
+// report prints the checks, as text or JSON, and fails when one failed.
+func (c DoctorCmd) report(checks []doctor.Check) error {
 	if err := c.print(doctorJSON(checks), func(w io.Writer) error { doctor.Print(w, checks); return nil }); err != nil {
 		return err
 	}
+	return c.failIfFailed(checks)
+}
+
+// failIfFailed fails when a check failed, saying which on stderr unless --json said it.
+func (c DoctorCmd) failIfFailed(checks []doctor.Check) error {
 	if failed := doctor.Failed(checks); len(failed) > 0 {
 		if !c.JSON {
 			fmt.Fprintf(os.Stderr, "aishell: doctor: %d check(s) failed: %s\n", len(failed), strings.Join(failed, ", "))

@@ -105,6 +105,10 @@ func main() {
 	if wantsJSON(kctx) {
 		report = errs.ReportJSON
 	}
+	// No containerd beside it (a Mac): aishell runs itself in the Lima or colima VM.
+	if code, forwarded := forwardToVM(kctx.Command(), report); forwarded {
+		os.Exit(code)
+	}
 	s := newSession(&cli.Globals)
 	// A user's rootless containerd is reached from inside rootlesskit's namespaces: aishell
 	// re-executes itself there (and does not come back) before anything else happens.

@@ -117,13 +117,14 @@ for ((i = 0; i < 300; i++)); do
 done
 ctr --address "$RL_CTD_SOCK" version >/dev/null 2>&1 || { tail -n 20 "$RL_DIR/containerd.log" >&2; die "rootless containerd did not answer within 30 s"; }
 
-child=$(cat "$RL_RUN/containerd-rootless/child_pid")
-# --net=host: the child is in the host's network namespace already, so only user and mount.
-"${as_user[@]}" setsid nsenter -U --preserve-credentials -m -t "$child" -- \
-	buildkitd --root "$RL_DATA/buildkit-aishell" --addr "unix://$RL_BK_SOCK" \
-	--oci-worker=false --containerd-worker=true --containerd-worker-rootless=true \
-	--containerd-worker-addr /run/containerd/containerd.sock --containerd-worker-namespace aishell \
-	--containerd-worker-net host >"$RL_DIR/buildkitd.log" 2>&1 </dev/null &
+# buildkitd as the Lima template's provisioning starts it (lima/provision.sh, the same script):
+# its config (containerd worker, namespace aishell, rootless, host network), and nsenter into
+# rootlesskit's child found from child_pid (user and mount namespaces; --net=host leaves no
+# network namespace to enter). The script execs buildkitd, so $! is buildkitd's pid.
+install -m 0755 "$here/../../lima/provision.sh" "$RL_BIN/aishell-provision.sh"
+"$RL_BIN/aishell-provision.sh" buildkitd-config "$RL_DIR/buildkitd.toml"
+"${as_user[@]}" AISHELL_BUILDKIT_ROOT="$RL_DATA/buildkit-aishell" AISHELL_BUILDKIT_SOCK="$RL_BK_SOCK" \
+	setsid "$RL_BIN/aishell-provision.sh" buildkitd "$RL_DIR/buildkitd.toml" >"$RL_DIR/buildkitd.log" 2>&1 </dev/null &
 echo $! >"$RL_DIR/buildkitd.pid"
 for ((i = 0; i < 300; i++)); do
 	buildctl --addr "unix://$RL_BK_SOCK" debug workers >/dev/null 2>&1 && break

@@ -82,9 +82,10 @@ const (
 	Version = Prefix + "version"
 	// User is the name of the person who started a run.
 	User = Prefix + "user"
-	// HostDirs are the comma-separated host directories a run made for itself (its passwd
-	// and group files, its wrappers), each named after the run's ID: whoever removes a run
-	// whose aishell is gone removes them too.
+	// HostDirs are the comma-separated host files and directories a run made for itself (its
+	// passwd and group files, its wrappers, its private harness config copies, a detached
+	// session's log), each named after the run's ID: whoever removes a run whose aishell is
+	// gone removes them too.
 	HostDirs = Prefix + "host-dirs"
 )
 

@@ -358,6 +358,10 @@ func Placeholder(c harness.Protected, person config.Person) error {
 	return nil
 }
 
+// Dir is the directory of the private copies ("" when there are none): Finish removes it, and
+// whoever removes a run whose aishell died removes it too, with what was never written back.
+func (s *Session) Dir() string { return s.dir }
+
 // Mounts are the session's mounts, in order: the protected paths read-only, then the private
 // copies read-write. They go after the read-write config Binds they cover.
 func (s *Session) Mounts() []Mount { return s.mounts }

@@ -25,6 +25,7 @@ type parts struct {
 	views   []view
 	config  []protect.Mount // the protected harness config, over o.Binds
 	aishell string          // the run's directory of wrappers and defaults files, or ""
+	copies  string          // the directory of the private harness config copies, or ""
 }
 
 // view is one harness's read-only view, named key, and its mounts.
@@ -62,7 +63,7 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 	}
 	// Unwound after the container is deleted: its copies are written back once nothing runs.
 	stack.push("harness config copies", func(context.Context) error { return guard.Finish(stderrOf(o)) })
-	p.config = guard.Mounts()
+	p.config, p.copies = guard.Mounts(), guard.Dir()
 	stack.tr.mark("protected config")
 	return p, nil
 }

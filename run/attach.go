@@ -55,7 +55,7 @@ func Attach(ctx context.Context, c *containerd.Client, s Session, o AttachOption
 				return 0, errs.Usage(fmt.Errorf("the screen of the detached session %s needs a terminal", s.Name),
 					"run it from a terminal, or give a command: aishell attach "+s.Name+" -- CMD")
 			}
-			p.Args = []string{"tmux", "attach-session", "-t", TmuxSession}
+			p.Args = []string{"tmux", "attach-session"}
 		}
 	}
 	p.Terminal = o.TTY

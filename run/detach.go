@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,11 +32,8 @@ import (
 // everything, as any run does. Its pid is the run's owner: while it lives, gc leaves the
 // session alone; once it is gone, `aishell stop` or `aishell gc` removes what is left.
 
-// Environment of the keeper: the fds of its ready pipe and its log file, and the log's path.
-const (
-	envKeeper    = "AISHELL_KEEPER"
-	envKeeperLog = "AISHELL_KEEPER_LOG"
-)
+// envKeeper, in the keeper's environment, is the fd of its ready pipe.
+const envKeeper = "AISHELL_KEEPER"
 
 // TmuxSession is the name of the tmux session a detached run's process lives in.
 const TmuxSession = "aishell"
@@ -43,9 +41,12 @@ const TmuxSession = "aishell"
 // upMarker is the line the container's start-up script prints once the tmux session exists.
 const upMarker = "aishell-session-up"
 
+// logLimit bounds what of the container's output after start-up reaches the keeper's log: it
+// has no reader but someone looking into why a session ended.
+const logLimit = 16 << 10
+
 // Started is what the keeper tells the starter once the session runs.
 type Started struct {
-	ID   string `json:"id"`
 	Name string `json:"name"`
 	Log  string `json:"log"`
 }
@@ -58,27 +59,22 @@ func Detach(signals <-chan os.Signal) (Started, error) {
 	if err != nil {
 		return Started{}, fmt.Errorf("detach: find aishell's own executable: %w", err)
 	}
-	logf, err := os.CreateTemp("", "aishell-session-*.log")
-	if err != nil {
-		return Started{}, fmt.Errorf("detach: session log: %w", err)
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		logf.Close()
-		os.Remove(logf.Name())
 		return Started{}, fmt.Errorf("detach: %w", err)
 	}
+	// The keeper lives for hours: it gets the terminal and its ready pipe, and none of the
+	// descriptors this aishell inherited from whatever started it.
+	closeInheritedOnExec()
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{w, logf} // fds 3 and 4
-	cmd.Env = append(os.Environ(), envKeeper+"=3,4", envKeeperLog+"="+logf.Name())
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	cmd.Env = append(os.Environ(), envKeeper+"=3")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	w.Close()
-	logf.Close()
 	if err != nil {
 		r.Close()
-		os.Remove(logf.Name())
 		return Started{}, fmt.Errorf("detach: start the session's keeper: %w", err)
 	}
 	stop := make(chan struct{})
@@ -104,7 +100,6 @@ func Detach(signals <-chan os.Signal) (Started, error) {
 	}
 	// The keeper ended before the session ran, having said why.
 	cmd.Wait()
-	os.Remove(logf.Name())
 	code := cmd.ProcessState.ExitCode()
 	if code <= 0 {
 		code = errs.CodeError
@@ -112,16 +107,29 @@ func Detach(signals <-chan os.Signal) (Started, error) {
 	return Started{}, errs.Exit(code)
 }
 
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec (Go's own are already).
+func closeInheritedOnExec() {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, f := range fds {
+		if fd, err := strconv.Atoi(f.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
+
 // Keeper is the keeper's side of a detached session (nil in any other run).
 type Keeper struct {
 	ready   *os.File
-	log     *os.File
-	logPath string
+	logPath string // <TMPDIR>/<run ID>-session.log, made once the session runs
 	size    [2]int // the starter's terminal, columns and lines, for tmux's first size
 	up      chan struct{}
 	upOnce  sync.Once
 	running bool   // the starter has heard the session runs
 	name    string // the session's
+	logged  cappedWriter
 }
 
 // Running reports whether the session ran: before, the keeper's errors are the starter's, on
@@ -135,28 +143,32 @@ func KeeperFromEnv() *Keeper {
 		return nil
 	}
 	os.Unsetenv(envKeeper)
-	fds := strings.Split(v, ",")
-	if len(fds) != 2 {
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
 		return nil
 	}
-	rfd, err1 := strconv.Atoi(fds[0])
-	lfd, err2 := strconv.Atoi(fds[1])
-	if err1 != nil || err2 != nil {
-		return nil
-	}
-	unix.CloseOnExec(rfd) // not for the programs the keeper runs (git), which would hold them
-	unix.CloseOnExec(lfd)
-	k := &Keeper{ready: os.NewFile(uintptr(rfd), "ready"), log: os.NewFile(uintptr(lfd), "log"),
-		logPath: os.Getenv(envKeeperLog), size: [2]int{200, 50}, up: make(chan struct{})}
+	unix.CloseOnExec(fd) // not for the programs the keeper runs (git), which would hold it
+	k := &Keeper{ready: os.NewFile(uintptr(fd), "ready"), size: [2]int{200, 50}, up: make(chan struct{})}
 	if w, h, err := term.GetSize(int(os.Stdin.Fd())); err == nil && w > 0 && h > 0 {
 		k.size = [2]int{w, h}
 	}
 	return k
 }
 
-// started tells the starter that the session runs, then gives the keeper's standard streams
-// to /dev/null and the log, so the terminal is let go.
-func (k *Keeper) started(s Started) {
+// logFor names the session's log after its run, so that whoever removes the run removes it.
+func (k *Keeper) logFor(id string) string {
+	k.logPath = filepath.Join(os.TempDir(), id+"-session.log")
+	return k.logPath
+}
+
+// started makes the log, tells the starter that the session runs, then gives the keeper's
+// standard streams to /dev/null and the log, so the terminal is let go.
+func (k *Keeper) started(s Started) error {
+	logf, err := os.OpenFile(k.logPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("detach: session log: %w", err)
+	}
+	defer logf.Close()
 	s.Log = k.logPath
 	b, _ := json.Marshal(s)
 	fmt.Fprintf(k.ready, "ready %s\n", b)
@@ -166,64 +178,111 @@ func (k *Keeper) started(s Started) {
 		unix.Dup2(int(null.Fd()), 0)
 		null.Close()
 	}
-	unix.Dup2(int(k.log.Fd()), 1)
-	unix.Dup2(int(k.log.Fd()), 2)
-	k.log.Close()
+	unix.Dup2(int(logf.Fd()), 1)
+	unix.Dup2(int(logf.Fd()), 2)
+	return nil
 }
 
 // End removes the session's log when nothing was written to it while the session ran (no
-// warning, no error: how the process exited is nobody's to read), else adds how it ended.
+// warning, no error, no output of a process that failed), else adds how it ended.
 func (k *Keeper) End(code int, err error) {
-	name := k.name
-	if fi, serr := os.Stat(k.logPath); err == nil && serr == nil && fi.Size() == 0 {
+	_, said := errs.Code(err)
+	if fi, serr := os.Stat(k.logPath); said && code == 0 && serr == nil && fi.Size() == 0 {
 		os.Remove(k.logPath)
 		return
 	}
-	if _, said := errs.Code(err); !said {
-		fmt.Fprintf(os.Stderr, "aishell: session %s: %v\n", name, err)
+	if !said {
+		fmt.Fprintf(os.Stderr, "aishell: session %s: %v\n", k.name, err)
 	} else {
-		fmt.Fprintf(os.Stderr, "aishell: session %s ended: exit code %d\n", name, code)
+		fmt.Fprintf(os.Stderr, "aishell: session %s ended: exit code %d\n", k.name, code)
 	}
 }
 
-// stdout wraps the container's standard output: the start-up script's marker closes up and is
-// not written.
-func (k *Keeper) stdout(w io.Writer) io.Writer { return &markerWriter{w: w, k: k} }
+// stdout and stderr wrap the container's output: until start-up is signalled it goes to the
+// starter's terminal (the start-up script's errors), and stdout's marker closes up; after, the
+// first logLimit bytes of it go to the log, with control characters made visible.
+func (k *Keeper) stdout(w io.Writer) io.Writer { return &keeperWriter{w: w, k: k, marker: true} }
+func (k *Keeper) stderr(w io.Writer) io.Writer { return &keeperWriter{w: w, k: k} }
 
-type markerWriter struct {
-	w io.Writer
-	k *Keeper
+type keeperWriter struct {
+	w      io.Writer
+	k      *Keeper
+	marker bool
 }
 
-func (m *markerWriter) Write(b []byte) (int, error) {
-	if i := bytes.Index(b, []byte(upMarker+"\n")); i >= 0 {
+func (m *keeperWriter) Write(b []byte) (int, error) {
+	select {
+	case <-m.k.up:
+		m.k.logged.Write(b)
+		return len(b), nil
+	default:
+	}
+	if i := bytes.Index(b, []byte(upMarker+"\n")); m.marker && i >= 0 {
 		m.k.upOnce.Do(func() { close(m.k.up) })
-		rest := append(append([]byte{}, b[:i]...), b[i+len(upMarker)+1:]...)
-		if _, err := m.w.Write(rest); err != nil {
-			return 0, err
-		}
+		m.w.Write(b[:i])
+		m.k.logged.Write(b[i+len(upMarker)+1:])
 		return len(b), nil
 	}
-	return m.w.Write(b)
+	m.w.Write(b)
+	return len(b), nil
 }
 
-// detachedScript starts the process in a detached tmux session and stays until the tmux server
-// ends (its last session closed, since exit-empty is on): `tmux wait-for` on a channel nobody
-// signals returns when the server goes. It exits with the process's exit code. SIGTERM, SIGHUP
-// and SIGINT (tini passes them on) end the tmux server, which hangs up the process. The
-// process's arguments reach it NUL-separated through a file and xargs, never as tmux's own
-// arguments (where a lone ";" would end a tmux command).
+// cappedWriter writes to stderr (the keeper's log, once it runs) at most logLimit bytes, with
+// control characters but newline and tab shown as "?", and says once that it stopped.
+type cappedWriter struct {
+	mu      sync.Mutex
+	out     io.Writer // os.Stderr when nil
+	n       int
+	stopped bool
+}
+
+func (c *cappedWriter) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return len(b), nil
+	}
+	if rest := logLimit - c.n; len(b) > rest {
+		b, c.stopped = b[:rest], true
+	}
+	c.n += len(b)
+	out := bytes.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || (r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0)) {
+			return r
+		}
+		return '?'
+	}, b)
+	w := c.out
+	if w == nil {
+		w = os.Stderr
+	}
+	w.Write(out)
+	if c.stopped {
+		fmt.Fprintf(w, "\n[aishell: the session's output after %d bytes is not kept]\n", logLimit)
+	}
+	return len(b), nil
+}
+
+// detachedScript starts the process in a detached tmux session (tmux reading no config file,
+// so nothing in the image or the home decides how it behaves) and stays until the tmux server
+// ends: `tmux wait-for` on a channel nobody signals returns when the server goes. The process's
+// end ends the server, whatever other windows or sessions were opened meanwhile, after its exit
+// code and, when that is not 0, its last screen were saved; the script prints that screen and
+// exits with that code. SIGTERM, SIGHUP and SIGINT (tini passes them on) end the server, which
+// hangs up the process. The process's arguments reach it NUL-separated through a file and
+// xargs, never as tmux's own arguments (where a lone ";" would end a tmux command).
 const detachedScript = `s=$1 cols=$2 lines=$3; shift 3
-rc=${TMPDIR:-/tmp}/.aishell-exit-$s argv=${TMPDIR:-/tmp}/.aishell-argv-$s
+d=${TMPDIR:-/tmp} rc=${TMPDIR:-/tmp}/.aishell-exit-$s
 command -v tmux >/dev/null || { echo "aishell: --detach needs tmux in the image" >&2; exit 127; }
-printf '%s\0' "$@" >"$argv" || exit 125
-tmux new-session -d -s "$s" -x "$cols" -y "$lines" xargs -0 -a "$argv" sh -c '"$@"; echo $? >"$0"' "$rc" || exit 125
+printf '%s\0' "$@" >"$d/.aishell-argv-$s" || exit 125
+tmux -f /dev/null new-session -d -s "$s" -x "$cols" -y "$lines" xargs -0 -a "$d/.aishell-argv-$s" sh -c '"$@"; c=$?; [ $c = 0 ] || tmux capture-pane -p -S -40 >"$0.screen" 2>/dev/null; echo $c >"$0"; tmux kill-server' "$rc" || exit 125
 tmux set-option -g status-right " Ctrl-b d: detach " >/dev/null 2>&1
 echo ` + upMarker + `
-tmux wait-for "$s-never" & w=$!
+tmux wait-for "$s-never" 2>/dev/null & w=$!
 trap 'tmux kill-server 2>/dev/null' TERM HUP INT
 while kill -0 $w 2>/dev/null; do wait $w; done
 code=$(cat "$rc" 2>/dev/null)
+[ -s "$rc.screen" ] && cat "$rc.screen" >&2
 exit "${code:-129}"`
 
 // detachedArgs is the process of a detached run: args inside tmux, by detachedScript.
@@ -238,7 +297,11 @@ func (k *Keeper) await(ctx context.Context, task containerd.Task, exitCh <-chan 
 	for {
 		select {
 		case <-k.up:
-			k.started(s)
+			if err := k.started(s); err != nil {
+				task.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
+				<-exitCh
+				return 0, true, err
+			}
 			return 0, false, nil
 		case status := <-exitCh:
 			drain(task)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"

@@ -90,4 +90,3 @@ func readEvents(fd, wake int, on func(wd int32, name string)) {
 		}
 	}
 }
-

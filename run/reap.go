@@ -44,10 +44,15 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter string, dryRun 
 	return reaped, nil
 }
 
-// removeRun removes what a run left in containerd, after its owner is gone: its task (killed),
-// its container, its rootfs snapshot and the views its labels name, and its lease.
+// removeRun removes a run's task (killed), container, rootfs snapshot, the views its labels
+// name, its lease and its host files, when its owner is gone or has not removed it in time. A
+// named run's ID is used again by the next run of that name: when the container under that
+// ID is no longer the one whose labels l are (another owner), nothing is removed.
 func removeRun(ctx context.Context, c *containerd.Client, snapshotter string, ctr containerd.Container, l map[string]string) error {
 	id := ctr.ID()
+	if now, err := ctr.Labels(ctx); err == nil && (now[labels.PID] != l[labels.PID] || now[labels.PIDStart] != l[labels.PIDStart]) {
+		return nil
+	}
 	if task, err := ctr.Task(ctx, nil); err == nil {
 		task.Delete(ctx, containerd.WithProcessKill)
 	}
@@ -97,7 +102,24 @@ func ownerGone(l map[string]string) bool {
 	if err != nil && !errors.Is(err, syscall.EPERM) {
 		return true // no such process
 	}
+	if zombie(pid) {
+		return true // it has exited; only its parent has not read its status yet
+	}
 	return startTime(pid) != l[labels.PIDStart] // the pid was reused
+}
+
+// zombie reports whether the process pid has exited and waits to be reaped (state Z).
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		f := strings.Fields(s[i+1:])
+		return len(f) > 0 && f[0] == "Z"
+	}
+	return false
 }
 
 // startTime is field 22 of /proc/PID/stat: when the process started, in clock ticks.

@@ -146,10 +146,11 @@ func sanitize(s string) string {
 // Run runs the container to the end and returns its process's exit code. Whatever happens,
 // everything it created is removed before it returns.
 func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err error) {
-	if o.Keeper != nil { // its process has tmux's terminals; the keeper's streams are a log's
-		o.TTY, o.Stdin, o.Stdout = false, nil, o.Keeper.stdout(o.Stdout)
-	}
 	id, name := runID(o.Project, o.Purpose, o.Name)
+	if o.Keeper != nil { // its process has tmux's terminals, and no stdin; its log is named for the run
+		o.Stdin = nil
+		o.Keeper.logFor(id)
+	}
 	tr := newTracer()
 	stack := &cleanupStack{id: id, warn: stderrOf(o), tr: tr}
 	defer func() { stack.unwind(ctx); tr.done() }()
@@ -218,7 +219,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	st.closeStdinAtEOF(lctx, task)
 	tr.mark("start")
 	if o.Keeper != nil {
-		if code, ended, err := o.Keeper.await(lctx, task, exitCh, o.Signals, Started{ID: id, Name: name}); ended {
+		if code, ended, err := o.Keeper.await(lctx, task, exitCh, o.Signals, Started{Name: name}); ended {
 			return code, err
 		}
 	}

@@ -48,10 +48,18 @@ var nameRule = regexp.MustCompile(`^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$`)
 
 const maxNameLen = 32
 
-// CheckName refuses a session name that containerd could not carry in an ID.
+// generatedName is the shape of the names runs without --name get (the purpose and six hex
+// digits), which a chosen name may not take.
+var generatedName = regexp.MustCompile(`-[0-9a-f]{6}$`)
+
+// CheckName refuses a session name that containerd could not carry in an ID, or that looks like
+// one aishell makes up.
 func CheckName(name string) error {
 	if len(name) > maxNameLen || !nameRule.MatchString(name) {
 		return errs.Usage(fmt.Errorf("--name %q: a session name is up to %d letters, digits and single . _ - between them", name, maxNameLen), "e.g. --name review")
+	}
+	if generatedName.MatchString(name) {
+		return errs.Usage(fmt.Errorf("--name %q: names ending in - and six hex digits are the ones aishell makes up", name), "e.g. --name review")
 	}
 	return nil
 }
@@ -144,38 +152,45 @@ func Sessions(ctx context.Context, c *containerd.Client, project string) ([]Sess
 	return out, nil
 }
 
-// Find is the session name (or container ID) names: in project first, then, when no session
-// there has that name, in any project if only one has it.
-func Find(ctx context.Context, c *containerd.Client, project, name string) (Session, error) {
+// Find is the session name (or container ID) names: in project, or, when anywhere is set and
+// no session there has that name, in the one other project that has it. A container ID names
+// its session in any project.
+func Find(ctx context.Context, c *containerd.Client, project, name string, anywhere bool) (Session, error) {
 	all, err := Sessions(ctx, c, "")
 	if err != nil {
 		return Session{}, err
 	}
 	var here, elsewhere []Session
 	for _, s := range all {
-		if s.Name != name && s.ID != name {
-			continue
-		}
-		if s.Project == project {
+		switch {
+		case s.ID == name:
+			return s, nil
+		case s.Name != name:
+		case s.Project == project:
 			here = append(here, s)
-		} else {
+		default:
 			elsewhere = append(elsewhere, s)
 		}
 	}
 	switch {
 	case len(here) == 1:
 		return here[0], nil
-	case len(here) == 0 && len(elsewhere) == 1:
+	case len(here) > 1:
+		return Session{}, errs.WithHint(fmt.Errorf("%d sessions of this project are named %s", len(here), name), "name one by its ID (aishell ps --json shows them)")
+	case len(elsewhere) == 1 && anywhere:
 		return elsewhere[0], nil
-	case len(here)+len(elsewhere) == 0:
-		where := "in this project"
-		if project == "" {
-			where = "here"
-		}
-		return Session{}, errs.WithHint(fmt.Errorf("no session named %s %s", name, where), "aishell ps --all lists the running sessions")
+	case len(elsewhere) > 0 && !anywhere:
+		return Session{}, errs.WithHint(fmt.Errorf("no session named %s in this project (%s runs in %s)", name, name, elsewhere[0].Project),
+			"run the command in that project, or name the session by its ID (aishell ps --all --json shows it)")
+	case len(elsewhere) > 1:
+		return Session{}, errs.WithHint(fmt.Errorf("%d sessions in other projects are named %s", len(elsewhere), name),
+			"run the command in the session's project, or name it by its ID (aishell ps --all --json shows them)")
 	}
-	return Session{}, errs.WithHint(fmt.Errorf("%d sessions are named %s in other projects", len(here)+len(elsewhere), name),
-		"name it by its ID (aishell ps --all shows them), or run the command in its project")
+	where := "in this project"
+	if project == "" {
+		where = "running"
+	}
+	return Session{}, errs.WithHint(fmt.Errorf("no session named %s %s", name, where), "aishell ps --all lists the running sessions")
 }
 
 // errGone is a session that ended while a command was reaching it.

@@ -13,7 +13,7 @@ func TestCheckName(t *testing.T) {
 			t.Errorf("CheckName(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "-x", "x-", "a--b", "a b", "a/b", "../x", "x;y", strings.Repeat("a", maxNameLen+1), "ü"} {
+	for _, bad := range []string{"", "-x", "x-", "a--b", "a b", "a/b", "../x", "x;y", strings.Repeat("a", maxNameLen+1), "ü", "exec-1a2b3c", "fix-abcdef"} {
 		if CheckName(bad) == nil {
 			t.Errorf("CheckName(%q) accepted", bad)
 		}
@@ -41,21 +41,29 @@ func TestRunID(t *testing.T) {
 	}
 }
 
-func TestMarkerWriter(t *testing.T) {
+func TestKeeperWriters(t *testing.T) {
+	var out, errOut, log bytes.Buffer
 	k := &Keeper{up: make(chan struct{})}
-	var out bytes.Buffer
-	w := k.stdout(&out)
-	w.Write([]byte("before\n"))
+	k.logged.out = &log
+	o, e := k.stdout(&out), k.stderr(&errOut)
+	o.Write([]byte("before\n"))
+	e.Write([]byte("start-up error\n"))
+	e.Write([]byte(upMarker + "\n")) // only stdout's marker counts
 	select {
 	case <-k.up:
 		t.Fatal("up before the marker")
 	default:
 	}
-	w.Write([]byte("x\n" + upMarker + "\ny\n"))
-	w.Write([]byte(upMarker + "\n")) // a second one changes nothing
+	o.Write([]byte("x\n" + upMarker + "\ny\n"))
 	<-k.up
-	if got := out.String(); got != "before\nx\ny\n" {
-		t.Errorf("passed through %q", got)
+	o.Write([]byte("after \x1b]0;title\x07\n"))
+	e.Write([]byte(strings.Repeat("z", logLimit)))
+	if out.String() != "before\nx\n" || errOut.String() != "start-up error\n"+upMarker+"\n" {
+		t.Errorf("before start-up: %q, %q", out.String(), errOut.String())
+	}
+	got := log.String()
+	if !strings.HasPrefix(got, "y\nafter ?]0;title?\nzzz") || !strings.HasSuffix(got, "not kept]\n") || len(got) > logLimit+100 {
+		t.Errorf("the log: %d bytes, %q...%q", len(got), got[:min(40, len(got))], got[max(0, len(got)-60):])
 	}
 }
 
@@ -66,6 +74,7 @@ func TestDetachedArgs(t *testing.T) {
 	tmux := dir + "/tmux"
 	// new-session -d -s S -x C -y L CMD...: run CMD; wait-for: return; anything else: nothing.
 	stand := `#!/bin/sh
+[ "$1" = -f ] && shift 2
 case "$1" in
 new-session) shift 8; "$@" ;;
 esac

@@ -137,6 +137,12 @@ func containerLabels(o Options, p parts, owner map[string]string) map[string]str
 	if p.aishell != "" {
 		dirs = append(dirs, p.aishell)
 	}
+	if p.copies != "" {
+		dirs = append(dirs, p.copies)
+	}
+	if o.Keeper != nil {
+		dirs = append(dirs, o.Keeper.logPath)
+	}
 	if len(dirs) > 0 {
 		l[labels.HostDirs] = strings.Join(dirs, ",")
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // StopGrace is how long a stopped session's process gets, after SIGKILL, to be reported
-// gone, and its owner to finish removing it, before stop removes it itself.
+// gone, and how long a session being started gets to have a task to signal.
 const StopGrace = 5 * time.Second
 
 // Stop ends a session: SIGTERM to its process (tini passes it on), SIGKILL after timeout, and
@@ -27,16 +27,26 @@ func Stop(ctx context.Context, c *containerd.Client, snapshotter string, s Sessi
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", s.Name, err)
 	}
-	if task, err := ctr.Task(ctx, nil); err == nil {
-		if err := endTask(ctx, task, timeout); err != nil {
-			return fmt.Errorf("stop %s: %w", s.Name, err)
-		}
-	}
 	l, err := ctr.Labels(ctx)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
-	if err == nil && !ownerGone(l) {
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", s.Name, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	// A session being started has its container before its task: wait for the task, so
+	// that its process gets SIGTERM rather than being removed under its owner.
+	for deadline := time.Now().Add(StopGrace); errdefs.IsNotFound(err) && !ownerGone(l) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		task, err = ctr.Task(ctx, nil)
+	}
+	if err == nil {
+		if err := endTask(ctx, task, timeout); err != nil {
+			return fmt.Errorf("stop %s: %w", s.Name, err)
+		}
+	}
+	if !ownerGone(l) {
 		// The owner has seen the exit: give it the time a run's cleanup may take.
 		deadline := time.Now().Add(DrainTimeout + CleanupTimeout)
 		for time.Now().Before(deadline) && !ownerGone(l) {

@@ -29,7 +29,11 @@ type streams struct {
 func newStreams(o Options) (*streams, error) {
 	pipe := &pipeState{broken: make(chan struct{})}
 	st := &streams{broken: pipe.broken}
-	stdout, stderr := &pipeWriter{w: o.Stdout, st: pipe}, &pipeWriter{w: stderrOf(o), st: pipe}
+	out, errOut := o.Stdout, stderrOf(o)
+	if o.Keeper != nil {
+		out, errOut = o.Keeper.stdout(out), o.Keeper.stderr(errOut)
+	}
+	stdout, stderr := &pipeWriter{w: out, st: pipe}, &pipeWriter{w: errOut, st: pipe}
 	var ioOpts []cio.Opt
 	if dir := o.Runtime.fifoDir(); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

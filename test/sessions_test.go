@@ -158,7 +158,14 @@ func TestSessionsPsAttachStop(t *testing.T) {
 	if len(projectTasks(c, b)) != 1 {
 		t.Error("stop --all in one project stopped another's session")
 	}
-	mustSucceed(t, aishell(t, a, env, "stop", "three"))
+	// Another project's session is not stopped by its name alone: by its ID it is.
+	if r := aishell(t, a, env, "stop", "three"); r.Code != 1 || !strings.Contains(r.Stderr, "three runs in "+b) {
+		t.Errorf("stop of another project's session by name: exit %d %q", r.Code, r.Stderr)
+	}
+	if len(projectTasks(c, b)) != 1 {
+		t.Fatal("stop by name reached another project's session")
+	}
+	mustSucceed(t, aishell(t, a, env, "stop", all["three"].ID))
 	waitGone(t, c, all["three"].ID)
 	if r := aishell(t, a, env, "stop"); r.Code != 2 {
 		t.Errorf("stop without names or --all: exit %d, want 2", r.Code)
@@ -280,12 +287,37 @@ func TestSessionsDetached(t *testing.T) {
 	if !strings.Contains(h.screen("second"), "STAND-IN TUI ready") {
 		t.Errorf("the reattached screen lost its first line:\n%s", h.screen("second"))
 	}
+	// What the container writes to its own output reaches the keeper's log bounded, its
+	// control characters made harmless.
+	mustSucceed(t, aishell(t, proj, env, "attach", "tui", "--", "sh", "-c", `printf '\033]0;owned\007\n' >/proc/1/fd/1; head -c 1000000 /dev/zero | tr '\0' x >/proc/1/fd/2`))
 	h.run("send-keys", "-t", "host:second", "quit", "Enter")
 	waitGone(t, c, s.ID)
 	waitUntil(t, 10*time.Second, "the keeper to exit", func() bool { return syscall.Kill(s.OwnerPID, 0) != nil })
+	// The TUI exited 3, after the flood: the log is bounded, says so, and ends with the exit code.
+	logPath := filepath.Join(os.TempDir(), s.ID+"-session.log")
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatalf("the log of a session that ended with exit code 3: %v", err)
+	}
+	if !strings.Contains(string(log), "is not kept]") || !strings.HasSuffix(string(log), "ended: exit code 3\n") ||
+		strings.Contains(string(log), "\033") || len(log) > 20<<10 {
+		t.Errorf("the session's log (%d bytes): %q", len(log), string(log[:min(300, len(log))]))
+	}
+	os.Remove(logPath)
 	if dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), s.ID+"-*")); len(dirs) > 0 {
 		t.Errorf("host directories left: %v", dirs)
 	}
+
+	// The process's end ends the session, whatever else was opened in its tmux meanwhile; the
+	// starter of one that fails at once has said "runs detached", and the log tells why it ended.
+	mustSucceed(t, aishell(t, proj, env, "exec", "--detach", "--name", "windows", "--", "sh", "-c", `tmux new-window -d "sleep 1000"; echo fatal error; sleep 1; exit 2`))
+	w := psJSON(t, proj, env)["windows"]
+	waitGone(t, c, w.ID)
+	wlog := filepath.Join(os.TempDir(), w.ID+"-session.log")
+	if b, err := os.ReadFile(wlog); err != nil || !strings.Contains(string(b), "fatal error") || !strings.Contains(string(b), "ended: exit code 2") {
+		t.Errorf("the log of a session that failed: %q %v", b, err)
+	}
+	os.Remove(wlog)
 	if _, ok := psJSON(t, proj, env)["tui"]; ok {
 		t.Error("ps lists the session after its TUI exited")
 	}
@@ -302,7 +334,8 @@ func TestSessionsDetached(t *testing.T) {
 }
 
 // A detached session whose keeper was killed: ps says its owner is gone, stop removes it all
-// (container, lease, snapshots, its passwd and wrapper directories), and the name is free again.
+// (container, lease, snapshots, and every host file named after the run), and the name is free
+// again.
 func TestSessionsStopWithoutOwner(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
@@ -317,13 +350,13 @@ func TestSessionsStopWithoutOwner(t *testing.T) {
 	if left := leftovers(t, c, s.ID); len(left) == 0 {
 		t.Fatal("nothing left after killing the keeper: the test proves nothing")
 	}
-	// Its passwd/group files and its wrappers. (The private copies of harness config, in
-	// <id>-config-*, hold what the container wrote and was never merged back: they stay.)
-	etc, _ := filepath.Glob(filepath.Join(os.TempDir(), s.ID+"-etc-*"))
-	wrappers, _ := filepath.Glob(filepath.Join(os.TempDir(), s.ID+"-aishell-*"))
-	dirs := append(etc, wrappers...)
-	if len(etc) == 0 || len(wrappers) == 0 {
-		t.Fatalf("the run made no passwd or wrapper directories (%v): the test proves nothing about removing them", dirs)
+	// Its passwd/group files, its wrappers, its private harness config copies (what the
+	// container wrote there is lost with its keeper) and its log.
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), s.ID+"-*"))
+	for _, kind := range []string{"-etc-", "-aishell-", "-config-", "-session.log"} {
+		if !strings.Contains(strings.Join(dirs, " "), s.ID+kind) {
+			t.Fatalf("the run made no %s (%v): the test proves nothing about removing it", kind, dirs)
+		}
 	}
 	if r := aishell(t, proj, env, "ps"); !strings.Contains(lineWith(r.Stdout, "orphan "), "owner-gone") {
 		t.Errorf("ps does not say the owner is gone:\n%s", r.Stdout)

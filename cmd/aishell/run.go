@@ -115,7 +115,9 @@ func peelSessionFlags(args []string) (SessionFlags, []string, error) {
 			}
 			f.Name, args = args[1], args[2:]
 		case strings.HasPrefix(a, "--name="):
-			f.Name, args = strings.TrimPrefix(a, "--name="), args[1:]
+			if f.Name, args = strings.TrimPrefix(a, "--name="), args[1:]; f.Name == "" {
+				return f, nil, errs.Usage(fmt.Errorf("--name needs a value"), "e.g. aishell claude --name review")
+			}
 		default:
 			return f, args, f.check()
 		}

@@ -14,19 +14,19 @@ import (
 	"github.com/aishell/aishell/run"
 )
 
-// currentProject is the project of the current directory, or "" outside one (when all may
-// be ""); err says why there is none when one is needed.
-func currentProject(s *session, all bool) (string, error) {
+// currentProject is the project of the current directory, or "" outside one when there need
+// not be one; else err says why there is none, with hint.
+func currentProject(s *session, needed bool, hint string) (string, error) {
 	uc, err := s.User()
 	if err != nil {
 		return "", err
 	}
 	root, _, err := project.Current(s.where(uc))
 	if err != nil {
-		if all {
+		if !needed {
 			return "", nil
 		}
-		return "", errs.WithHint(err, "or use --all for the sessions of every project")
+		return "", errs.WithHint(err, hint)
 	}
 	return root, nil
 }
@@ -50,7 +50,7 @@ type psSession struct {
 // Run prints one line per session: name, project, harness and version, started, uptime,
 // state and owner pid.
 func (c PsCmd) Run(ctx context.Context, s *session) error {
-	root, err := currentProject(s, c.All)
+	root, err := currentProject(s, !c.All, "aishell ps --all lists the sessions of every project")
 	if err != nil {
 		return err
 	}
@@ -113,18 +113,18 @@ func dash(s string) string {
 
 // AttachCmd runs a process in a running session.
 type AttachCmd struct {
-	Name    string   `arg:"" help:"The session's name (aishell ps shows it), or its container ID."`
+	Name    string   `arg:"" help:"The session's name (aishell ps shows it): this project's, else the one other project's that has it; or its container ID."`
 	Command []string `arg:"" optional:"" passthrough:"" help:"The command to run (after --); default: the session's own screen for a detached session, else bash."`
 }
 
 // Run starts the process as the session's own runs, and exits with its code.
 func (c AttachCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) error {
-	root, _ := currentProject(s, true)
+	root, _ := currentProject(s, false, "")
 	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
 	}
-	sess, err := run.Find(ctx, cc, root, c.Name)
+	sess, err := run.Find(ctx, cc, root, c.Name, true)
 	if err != nil {
 		return err
 	}
@@ -140,8 +140,8 @@ func (c AttachCmd) Run(ctx context.Context, s *session, hub *run.SignalHub) erro
 
 // StopCmd ends sessions.
 type StopCmd struct {
-	Names []string      `arg:"" optional:"" help:"The sessions' names (aishell ps shows them), or container IDs."`
-	All   bool          `help:"Stop every session of this project."`
+	Names []string      `arg:"" optional:"" help:"The sessions' names in this project (aishell ps shows them), or container IDs (any project)."`
+	All   bool          `help:"Stop every session of this project (ps --all lists every project's; stop --all never reaches beyond this one)."`
 	Time  time.Duration `default:"10s" help:"How long the process gets after SIGTERM before SIGKILL."`
 }
 
@@ -150,7 +150,7 @@ func (c StopCmd) Run(ctx context.Context, s *session) error {
 	if c.All == (len(c.Names) > 0) {
 		return errs.Usage(fmt.Errorf("stop needs session names, or --all"), "aishell stop NAME (aishell ps lists them), or aishell stop --all")
 	}
-	root, err := currentProject(s, !c.All)
+	root, err := currentProject(s, c.All, "run aishell stop --all in the project whose sessions to stop")
 	if err != nil {
 		return err
 	}
@@ -164,12 +164,16 @@ func (c StopCmd) Run(ctx context.Context, s *session) error {
 			return err
 		}
 	}
+	seen := map[string]bool{}
 	for _, name := range c.Names {
-		x, err := run.Find(ctx, cc, root, name)
+		x, err := run.Find(ctx, cc, root, name, false) // never another project's by a name alone
 		if err != nil {
 			return err
 		}
-		targets = append(targets, x)
+		if !seen[x.ID] {
+			seen[x.ID] = true
+			targets = append(targets, x)
+		}
 	}
 	var failed []string
 	for _, x := range targets {

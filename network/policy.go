@@ -79,7 +79,7 @@ type Rule struct {
 	Pin    netip.Addr
 }
 
-// ParseRule reads HOST[:PORT][=IP], *.DOMAIN[:PORT], IP[:PORT], [IPv6]:PORT or CIDR.
+// ParseRule reads HOST[:PORT][=IP], *.DOMAIN[:PORT], IP[:PORT], [IPv6]:PORT or CIDR[:PORT].
 func ParseRule(s string) (Rule, error) {
 	var r Rule
 	spec := strings.TrimSpace(s)
@@ -108,6 +108,10 @@ func ParseRule(s string) (Rule, error) {
 			return r, fmt.Errorf("network allow entry %q: port %q is not 1-65535", s, port)
 		}
 		host, r.Port = h, n
+	}
+	if pf, err := netip.ParsePrefix(host); err == nil && !r.Pin.IsValid() {
+		r.Prefix = pf.Masked()
+		return r, nil
 	}
 	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		if r.Pin.IsValid() {
@@ -163,8 +167,10 @@ func (r Rule) String() string {
 		if r.Prefix.IsSingleIP() {
 			s = r.Prefix.Addr().String()
 		}
-	case r.Host == "":
+	case r.Host == "" && r.Prefix.IsSingleIP():
 		s = netip.AddrPortFrom(r.Prefix.Addr(), uint16(r.Port)).String()
+	case r.Host == "":
+		s = r.Prefix.String() + ":" + strconv.Itoa(r.Port)
 	default:
 		s = r.Host
 		if r.Port != 0 {

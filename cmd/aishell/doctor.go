@@ -75,6 +75,7 @@ func (c DoctorCmd) Run(ctx context.Context, s *session) error {
 	opt := doctor.DefaultOptions(s.host)
 	if uc, err := s.User(); err == nil {
 		opt.Foundation = build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage}
+		opt.Network = uc.Network.Mode
 	}
 	checks := doctor.Run(ctx, s.Endpoints(), opt)
 	if err := c.print(doctorJSON(checks), func(w io.Writer) error { doctor.Print(w, checks); return nil }); err != nil {

@@ -89,7 +89,7 @@ func Setup(ctx context.Context, pid int, p Policy, log io.Writer) (*Sandbox, err
 		if miss := Missing(Isolated); len(miss) > 0 {
 			return nil, errs.WithHint(fmt.Errorf("network isolated needs %s, not found on PATH", strings.Join(miss, ", ")), InstallHint)
 		}
-		ruleset, err := isolatedRules(ctx, p.Allow, hostAddrs())
+		ruleset, err := isolatedRules(p.Allow, hostAddrs())
 		if err != nil {
 			return nil, err
 		}
@@ -163,28 +163,17 @@ func ProxyEnv() []string {
 // slirp4netns's DNS pass; listed exceptions pass; the blocked ranges and the host's own
 // addresses are rejected at once (TCP reset, ICMP admin-prohibited), so a connect fails fast;
 // IPv6 (which slirp4netns is not given) is rejected the same way.
-func isolatedRules(ctx context.Context, allow []Rule, own []netip.Addr) (string, error) {
+func isolatedRules(allow []Rule, own []netip.Addr) (string, error) {
 	var accept []string
 	for _, r := range allow {
+		// A name is reachable in isolated mode as long as it resolves to a public address;
+		// only addresses, CIDRs and pinned names open the ranges isolated rejects.
 		addrs := []netip.Prefix{r.Prefix}
 		if r.Host != "" {
-			if strings.HasPrefix(r.Host, "*.") {
-				return "", errs.WithHint(fmt.Errorf("network isolated: the exception %q is a wildcard, which cannot be turned into addresses", r), "list the names, addresses or CIDRs to let through, or use network: allow-list")
+			if !r.Pin.IsValid() {
+				continue
 			}
-			addrs = nil
-			if r.Pin.IsValid() {
-				addrs = append(addrs, netip.PrefixFrom(r.Pin, r.Pin.BitLen()))
-			} else {
-				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip4", r.Host)
-				cancel()
-				if err != nil {
-					return "", errs.WithHint(fmt.Errorf("network isolated: resolve the exception %s: %w", r.Host, err), "fix the name in network.allow, or name its address")
-				}
-				for _, ip := range ips {
-					addrs = append(addrs, netip.PrefixFrom(ip.Unmap(), 32))
-				}
-			}
+			addrs = []netip.Prefix{netip.PrefixFrom(r.Pin, r.Pin.BitLen())}
 		}
 		for _, a := range addrs {
 			if !a.Addr().Is4() {

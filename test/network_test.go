@@ -400,3 +400,45 @@ func inNetns(ns string) []int {
 	}
 	return out
 }
+
+// A project's .aishell/config.yaml may make the network stricter (none) but not wider (host)
+// unless trusted; `aishell doctor` warns while host is configured.
+func TestNetworkProjectAndDoctor(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "netproj")
+	os.MkdirAll(filepath.Join(proj, ".aishell"), 0o755)
+	write := func(s string) {
+		if err := os.WriteFile(filepath.Join(proj, ".aishell", "config.yaml"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("network: none\n")
+	r := aishell(t, proj, env, "exec", "--", "sh", "-c", "cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' '")
+	mustSucceed(t, r)
+	if strings.TrimSpace(r.Stdout) != "lo" {
+		t.Errorf("a project's network: none: interfaces %q", r.Stdout)
+	}
+	write("network: host\n")
+	r = aishell(t, proj, env, "exec", "true")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "network host") {
+		t.Errorf("an untrusted project's network: host ran: exit %d %q", r.Code, r.Stderr)
+	}
+	write("network:\n  mode: allow-list\n  allow: [\"db.internal=10.0.0.5\"]\n")
+	if r = aishell(t, proj, env, "exec", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "network.allow db.internal=10.0.0.5") {
+		t.Errorf("an untrusted project's pin to a private address ran: exit %d %q", r.Code, r.Stderr)
+	}
+
+	cfg := t.TempDir()
+	os.MkdirAll(filepath.Join(cfg, "aishell"), 0o755)
+	os.WriteFile(filepath.Join(cfg, "aishell", "config.yaml"), []byte("network: host\n"), 0o644)
+	r = aishell(t, "", []string{"XDG_CONFIG_HOME=" + cfg}, "doctor")
+	if !strings.Contains(r.Stdout, "warn  network") || !strings.Contains(r.Stdout, "169.254.169.254") {
+		t.Errorf("doctor does not warn about network: host: %q", r.Stdout)
+	}
+	os.WriteFile(filepath.Join(cfg, "aishell", "config.yaml"), []byte("network: isolated\n"), 0o644)
+	r = aishell(t, "", []string{"XDG_CONFIG_HOME=" + cfg}, "doctor")
+	if !strings.Contains(r.Stdout, "ok    network") {
+		t.Errorf("doctor on network: isolated with slirp4netns and nft here: %q", r.Stdout)
+	}
+}

@@ -101,6 +101,13 @@ func Setup(ctx context.Context, pid int, p Policy, log io.Writer) (*Sandbox, err
 			return nil, err
 		}
 		s.closers = append(s.closers, stop)
+		stopDNS, err := startDNS(pid)
+		if err != nil {
+			<-nft
+			s.Close(ctx)
+			return nil, fmt.Errorf("network isolated: the DNS relay in the container's namespace: %w", err)
+		}
+		s.closers = append(s.closers, stopDNS)
 		if err := <-nft; err != nil {
 			s.Close(ctx)
 			return nil, err
@@ -125,17 +132,11 @@ func hostAddrs() []netip.Addr {
 	return out
 }
 
-// slirpDNS is slirp4netns's built-in DNS forwarder, and slirpGateway its alias of the host.
-const (
-	slirpDNS     = "10.0.2.3"
-	slirpGateway = "10.0.2.2"
-)
-
 // ResolvConf is the resolv.conf a container of mode m gets (none for host: the host's).
 func ResolvConf(m Mode) string {
 	switch m {
 	case Isolated:
-		return "# aishell: network isolated, through slirp4netns\nnameserver " + slirpDNS + "\n"
+		return "# aishell: network isolated: aishell relays DNS to the host's resolvers\nnameserver 127.0.0.1\n"
 	case AllowList:
 		return "# aishell: network allow-list: names resolve at the proxy (" + ProxyAddr + ", HTTPS_PROXY); no DNS server is reachable\n"
 	}
@@ -159,8 +160,8 @@ func ProxyEnv() []string {
 	return append(env, "NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1", "NODE_USE_ENV_PROXY=1")
 }
 
-// isolatedRules are the nftables rules of an isolated container's namespace: loopback and
-// slirp4netns's DNS pass; listed exceptions pass; the blocked ranges and the host's own
+// isolatedRules are the nftables rules of an isolated container's namespace: loopback (where
+// the DNS relay is) passes; listed exceptions pass; the blocked ranges and the host's own
 // addresses are rejected at once (TCP reset, ICMP admin-prohibited), so a connect fails fast;
 // IPv6 (which slirp4netns is not given) is rejected the same way.
 func isolatedRules(allow []Rule, own []netip.Addr) (string, error) {
@@ -202,7 +203,6 @@ func isolatedRules(allow []Rule, own []netip.Addr) (string, error) {
 	var b strings.Builder
 	b.WriteString("table inet aishell {\n  chain output {\n    type filter hook output priority filter; policy accept;\n")
 	b.WriteString("    oifname \"lo\" accept\n")
-	fmt.Fprintf(&b, "    ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n", slirpDNS)
 	for _, a := range accept {
 		b.WriteString("    " + a + "\n")
 	}
@@ -307,43 +307,52 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// listenIn opens a TCP listener in the network namespace of pid: the socket is made on an OS
-// thread moved into that namespace, which is moved back before it runs anything else (or, if
-// it cannot be, is let die with its goroutine). Connections accepted on it come from the
-// container; what the proxy dials goes out from aishell's own namespace.
+// listenIn opens a TCP listener in the network namespace of pid (see inNetns). Connections
+// accepted on it come from the container; what aishell dials goes out from its own namespace.
 func listenIn(pid int, addr string) (net.Listener, error) {
-	type result struct {
-		l   net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
+	var l net.Listener
+	err := inNetns(pid, func() (err error) { l, err = net.Listen("tcp", addr); return err })
+	return l, err
+}
+
+// listenPacketIn opens a UDP socket in the network namespace of pid.
+func listenPacketIn(pid int, addr string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := inNetns(pid, func() (err error) { c, err = net.ListenPacket("udp", addr); return err })
+	return c, err
+}
+
+// inNetns runs open (which makes sockets) on an OS thread moved into the network namespace of
+// pid, and moves the thread back before it runs anything else (or, if it cannot be, lets it die
+// with its goroutine). Sockets keep the namespace they were made in.
+func inNetns(pid int, open func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		own, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer own.Close()
 		target, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("enter the namespace: %w", err)}
+			ch <- fmt.Errorf("enter the namespace: %w", err)
 			return
 		}
-		l, err := net.Listen("tcp", addr)
+		err = open()
 		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread() // back home; else the thread ends with this goroutine
 		}
-		ch <- result{l, err}
+		ch <- err
 	}()
-	r := <-ch
-	return r.l, r.err
+	return <-ch
 }

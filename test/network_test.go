@@ -304,9 +304,23 @@ env | grep -c '^HTTPS_PROXY='`, caFile, port, host, oport)
 }
 
 // SIGTERM of aishell removes the run's namespace and slirp4netns; after SIGKILL, slirp4netns
-// goes by itself (its exit fd) and `aishell gc` removes the container with its namespace.
+// goes by itself (its exit fd) and `aishell gc` removes the container with its namespace (and
+// the nft rules in it). The host's own ruleset is the same before and after.
 func TestNetworkLeavesNothing(t *testing.T) {
 	sides := netSides(t)
+	ruleset := func() string {
+		out, err := exec.Command("nft", "list", "ruleset").CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list ruleset: %v %s", err, out)
+		}
+		return string(out)
+	}
+	before := ruleset()
+	t.Cleanup(func() {
+		if after := ruleset(); after != before {
+			t.Errorf("the host's nftables ruleset changed:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
 	for _, s := range sides {
 		for _, mode := range []string{"isolated", "allow-list"} {
 			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
@@ -340,11 +354,7 @@ func TestNetworkLeavesNothing(t *testing.T) {
 					}
 					cmd.Process.Signal(sig)
 					cmd.Wait()
-					if sig == syscall.SIGKILL {
-						r := s.run(t, "gc")
-						mustSucceed(t, r)
-					}
-					waitGone(t, s.c, id)
+					// slirp4netns goes with aishell, before any gc: its exit fd closed.
 					waitUntil(t, 5*time.Second, "slirp4netns gone", func() bool {
 						for _, p := range slirps {
 							if syscall.Kill(p, 0) == nil {
@@ -353,6 +363,14 @@ func TestNetworkLeavesNothing(t *testing.T) {
 						}
 						return true
 					})
+					if sig == syscall.SIGKILL {
+						if len(leftovers(t, s.c, id)) == 0 {
+							t.Error("SIGKILL left no container: the test proves nothing about gc")
+						}
+						r := s.run(t, "gc")
+						mustSucceed(t, r)
+					}
+					waitGone(t, s.c, id)
 					waitUntil(t, 5*time.Second, "no process in the run's namespace "+netns, func() bool { return len(inNetns(netns)) == 0 })
 				})
 			}

@@ -51,7 +51,7 @@ func benchNetwork(ctx context.Context) error {
 	var rows []string
 	for _, m := range networkModes {
 		med := median(runs[m])
-		rows = append(rows, fmt.Sprintf("| %s | `aishell exec --network %s true` | %d ms | %+d ms |", m, m, med.Milliseconds(), (med - host).Milliseconds()))
+		rows = append(rows, fmt.Sprintf("| %s | `aishell exec --network %s true` | %d ms | %+d ms |", m, m, med.Milliseconds(), (med-host).Milliseconds()))
 	}
 	var s strings.Builder
 	fmt.Fprintf(&s, "## Network modes (`go run ./bench network`)\n\nRun %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())

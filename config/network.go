@@ -83,9 +83,9 @@ func mergeNetwork(user, proj Network) Network {
 
 // networkWidenings are what of a project's network reaches more than the user's: a mode that
 // reaches more (host over isolated, isolated over allow-list...), and allow entries the user's
-// list does not have. Under an isolated user setting, a plain name in a project's allow-list is
-// no widening (isolated reaches every public name), but an address, CIDR or pinned name is (it
-// may name the LAN or the host).
+// list does not have. Under an isolated user setting a plain name is no widening (isolated
+// reaches every public name, and names are no exceptions to what it rejects), but an address,
+// CIDR or pinned name is (it may name the LAN or the host).
 func networkWidenings(user, proj Network) Widened {
 	if proj.IsZero() {
 		return nil
@@ -103,7 +103,7 @@ func networkWidenings(user, proj Network) Widened {
 		if slices.Contains(user.Allow, a) {
 			continue
 		}
-		if um == "isolated" && pm == "allow-list" && plainName(a) {
+		if um == "isolated" && plainName(a) { // isolated reaches every public name already
 			continue
 		}
 		ws = append(ws, Widening{"network.allow", a, "your own config does not allow it"})

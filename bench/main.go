@@ -30,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench update|start|disk|rootless|all")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench update|start|disk|rootless|network|all")
 		os.Exit(2)
 	}
 	var err error
@@ -44,14 +44,16 @@ func main() {
 		err = benchDisk(ctx)
 	case "rootless":
 		err = benchRootless(ctx)
+	case "network":
+		err = benchNetwork(ctx)
 	case "all":
-		for _, f := range []func(context.Context) error{benchStart, benchUpdate, benchDisk, benchRootless} {
+		for _, f := range []func(context.Context) error{benchStart, benchUpdate, benchDisk, benchRootless, benchNetwork} {
 			if err = f(ctx); err != nil {
 				break
 			}
 		}
 	default:
-		err = fmt.Errorf("unknown benchmark %q (known: update, start, disk, rootless, all)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (known: update, start, disk, rootless, network, all)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

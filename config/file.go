@@ -70,6 +70,9 @@ type File struct {
 	// ClaudeIsolation is "shared" (the default: ~/.claude and ~/.claude.json of the host) or
 	// "project" (a Claude config of the project's own, the credentials carried over).
 	ClaudeIsolation string `yaml:"claude_isolation,omitempty"`
+	// Network is the sandbox's network: a mode, or a mode and an allow list (network.go). A
+	// project's may reach no more than the user's unless trusted (see Widenings).
+	Network Network `yaml:"network,omitempty"`
 
 	// The user's only.
 

@@ -19,7 +19,7 @@ const ProjectFile = ".aishell/config.yaml"
 // a cloned repository cannot change what aishell builds, what it approves or what it protects.
 var projectKeys = map[string]bool{
 	"extends": true, "mounts": true, "env": true, "pre_start": true, "harness_args": true,
-	"harness_defaults": true, "claude_isolation": true,
+	"harness_defaults": true, "claude_isolation": true, "network": true,
 }
 
 // Settings are the user's config with a project's merged over it, and where each value came from.
@@ -73,13 +73,17 @@ func Merge(user File, userPath string, proj File, projPath string) Settings {
 	}
 	s.addRun(proj, projPath)
 	s.stricter(proj, projPath)
+	if !proj.Network.IsZero() { // what of it reaches more than the user's is a widening (Widenings)
+		s.Network = mergeNetwork(user.Network, proj.Network)
+		s.Sources["network"] = projPath
+	}
 	return s
 }
 
 // runSettings is f with only the keys a project may set.
 func runSettings(f File) File {
 	return File{Extends: f.Extends, Mounts: f.Mounts, Env: f.Env, PreStart: f.PreStart, HarnessArgs: f.HarnessArgs,
-		HarnessDefaults: f.HarnessDefaults, ClaudeIsolation: f.ClaudeIsolation}
+		HarnessDefaults: f.HarnessDefaults, ClaudeIsolation: f.ClaudeIsolation, Network: f.Network}
 }
 
 // addRun adds f's mounts, env, pre_start and harness_args, from path.

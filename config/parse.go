@@ -19,7 +19,7 @@ import (
 // do instead. A file that has one still loads; the person is told once per command.
 var ancestorKeys = map[string]string{
 	"docker_args":              "there is no Docker engine here: put what the image needs in .aishell/Dockerfile, and use mounts, env and limits for the run",
-	"ports":                    "the sandbox shares the host's network, so a server inside is reached at localhost:PORT without publishing it; remove the key",
+	"ports":                    "nothing is published from the sandbox: it has its own network namespace by default (network: isolated), and with network: host a server inside is reached at localhost:PORT; remove the key",
 	"detection":                "aishell checks for sensitive files before each run; set its patterns and allow list in the sensitive: section of your own config",
 	"gitleaks_freshness_check": "`aishell scan` has gitleaks' rules built in and keeps no scan to go stale; remove the key",
 }
@@ -90,6 +90,9 @@ func (f File) validate() error {
 	case "", "shared", "project":
 	default:
 		return fmt.Errorf("claude_isolation: %q is neither shared nor project", f.ClaudeIsolation)
+	}
+	if err := f.Network.validate(); err != nil {
+		return err
 	}
 	switch f.Extends {
 	case "", "global", "none":

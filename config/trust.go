@@ -100,9 +100,10 @@ func guarded(key string, harnessEnv []string) bool {
 // lies in the home directory outside the project (where the harness config of the host is
 // mounted); an env entry that passes a host variable or expands one, or sets a variable in
 // harnessEnv or another that decides where keys go or what runs; harness_args, whose options
-// can do the same (claude --settings, codex -c); and pre_start.
-func Widenings(proj File, root, home string, harnessEnv []string) Widened {
-	var ws Widened
+// can do the same (claude --settings, codex -c); pre_start; and a network that reaches more
+// than the user's own (a wider mode, allow entries the user's list lacks: networkWidenings).
+func Widenings(user Network, proj File, root, home string, harnessEnv []string) Widened {
+	ws := networkWidenings(user, proj.Network)
 	for _, spec := range proj.Mounts {
 		m, err := ParseMount(spec, home, root, func(string) (string, bool) { return "", false })
 		switch {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/daemon"
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/rootless"
 )
 
@@ -49,6 +51,8 @@ type Options struct {
 	Host   config.Host // the invoking user, for the mode and rootless checks
 	// Foundation is the foundation the user's config names, to tell an older one.
 	Foundation build.FoundationSpec
+	// Network is the configured network mode ("" for the default).
+	Network string
 }
 
 // DefaultOptions checks for the foundation's upstream images.
@@ -63,6 +67,7 @@ func Run(ctx context.Context, ep config.Endpoints, opt Options) []Check {
 
 	mode, reachable := checkMode(opt.Host)
 	add(mode)
+	add(checkNetwork(opt.Network))
 	if opt.Host.Rootless {
 		for _, f := range rootless.Prerequisites(personName(opt.Host), opt.Host.EUID) {
 			c := Check{Name: f.Name, Detail: f.Detail, Hint: f.Hint}
@@ -298,4 +303,40 @@ func Print(w io.Writer, checks []Check) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// checkNetwork reports what the configured network mode needs (isolated: slirp4netns, nft,
+// nsenter and a usable /dev/net/tun), and warns about host, which shares everything.
+func checkNetwork(mode string) Check {
+	c := Check{Name: "network"}
+	m, err := network.ParseMode(mode)
+	if err != nil {
+		c.Status, c.Detail, c.Hint = Fail, err.Error(), "fix network in your config (README: Network)"
+		return c
+	}
+	switch m {
+	case network.Host:
+		c.Status = Warn
+		c.Detail = "host: the sandbox shares the host's network: every service on the host's localhost (databases, admin UIs, debug ports), the LAN, cloud metadata (169.254.169.254), /proc/net and the host's abstract unix sockets"
+		c.Hint = "use network: isolated (the default) or allow-list, and --network host for the one run that needs it"
+		return c
+	case network.Isolated:
+		if miss := network.Missing(m); len(miss) > 0 {
+			c.Status, c.Detail, c.Hint = Fail, "isolated needs "+strings.Join(miss, ", ")+", not found on PATH", network.InstallHint
+			return c
+		}
+		if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err != nil {
+			c.Status, c.Detail = Fail, "isolated: slirp4netns cannot open /dev/net/tun: "+err.Error()
+			c.Hint = "load the tun module (modprobe tun) and give /dev/net/tun its usual mode (chmod 0666 /dev/net/tun), or choose network: allow-list|none"
+			return c
+		} else {
+			f.Close()
+		}
+		c.Detail = "isolated (slirp4netns, nft rules in the container's namespace): the internet, not the host, the LAN or metadata addresses"
+	case network.AllowList:
+		c.Detail = "allow-list: only network.allow, through aishell's proxy"
+	case network.None:
+		c.Detail = "none: loopback only"
+	}
+	return c
 }

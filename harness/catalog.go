@@ -28,6 +28,9 @@ type Harness struct {
 	// state, the signed-in account) with keys that run commands on the host: the container
 	// gets a private copy, written back after the run with those keys as the host has them.
 	Merged []Merged
+	// APIHosts are the hosts the harness talks to (its API, its sign-in): what `harness` stands
+	// for in a network allow list.
+	APIHosts []string
 	// Env are host variables passed into the container when set (API keys, settings).
 	Env []string
 	// FileEnv are those of Env that name a file (a service-account key): when the harness runs
@@ -115,6 +118,7 @@ var claudeJSONKeys = []string{
 var Catalog = []Harness{
 	{
 		Name: "claude", Package: "@anthropic-ai/claude-code", Bin: "claude",
+		APIHosts:    []string{"api.anthropic.com", "statsig.anthropic.com", "console.anthropic.com", "claude.ai", "platform.claude.com"},
 		ConfigPaths: []string{".claude", ".claude.json"},
 		Protected: []Protected{
 			// hooks, statusLine, apiKeyHelper, env, permissions, enabledPlugins, MCP approvals
@@ -154,6 +158,7 @@ var Catalog = []Harness{
 	},
 	{
 		Name: "codex", Package: "@openai/codex", Bin: "codex",
+		APIHosts:    []string{"api.openai.com", "chatgpt.com", "auth.openai.com"},
 		ConfigPaths: []string{".codex"},
 		Protected: []Protected{
 			// mcp_servers, notify, model providers, profiles, hooks, project trust
@@ -176,6 +181,7 @@ var Catalog = []Harness{
 	},
 	{
 		Name: "gemini", Package: "@google/gemini-cli", Bin: "gemini",
+		APIHosts:    []string{"generativelanguage.googleapis.com", "cloudcode-pa.googleapis.com", "oauth2.googleapis.com", "accounts.google.com", "www.googleapis.com"},
 		ConfigPaths: []string{".gemini"},
 		Protected: []Protected{
 			// mcpServers, hooks, tools.discoveryCommand and callCommand, the sandbox
@@ -200,6 +206,7 @@ var Catalog = []Harness{
 	},
 	{
 		Name: "opencode", Package: "opencode-ai", Bin: "opencode",
+		APIHosts:    []string{"opencode.ai", "*.opencode.ai", "models.dev", "api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com"},
 		ConfigPaths: []string{".config/opencode", ".local/share/opencode"},
 		Protected: []Protected{
 			// mcp, plugin, agent and command definitions, permissions
@@ -228,6 +235,7 @@ var Catalog = []Harness{
 	{
 		// pi (pi.dev): its config lives under ~/.pi/agent.
 		Name: "pi", Package: "@mariozechner/pi-coding-agent", Bin: "pi",
+		APIHosts:    []string{"api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com"},
 		ConfigPaths: []string{".pi"},
 		Protected: []Protected{
 			// packages (npm and git sources it installs and loads), npmCommand, shellPath,

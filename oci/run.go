@@ -117,6 +117,21 @@ func WithHostNetwork() oci.SpecOpts {
 	)
 }
 
+// WithOwnNetwork gives the container a network namespace of its own (runc makes it and brings
+// its loopback up), with resolvConf and hosts (host files; "" for the image's) mounted read-only
+// at /etc/resolv.conf and /etc/hosts, and the host's hostname. What else the namespace gets is set up from outside
+// once the task exists (the network package).
+func WithOwnNetwork(resolvConf, hosts string) oci.SpecOpts {
+	hostname, _ := os.Hostname()
+	opts := []oci.SpecOpts{oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace}), oci.WithHostname(hostname)}
+	for _, f := range []struct{ src, dst string }{{resolvConf, "/etc/resolv.conf"}, {hosts, "/etc/hosts"}} {
+		if f.src != "" {
+			opts = append(opts, WithBindAt(f.src, f.dst, false))
+		}
+	}
+	return oci.Compose(opts...)
+}
+
 // DroppedCapabilities are removed from containerd's default set: nothing an agent does in a
 // project needs device nodes, raw sockets, audit writes, file capabilities or chroot.
 var DroppedCapabilities = []string{"CAP_MKNOD", "CAP_NET_RAW", "CAP_AUDIT_WRITE", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_SYS_CHROOT"}

@@ -107,6 +107,28 @@ func TestWithHostNetwork(t *testing.T) {
 	}
 }
 
+func TestWithOwnNetwork(t *testing.T) {
+	s := spec(t, WithOwnNetwork("/run/x/resolv.conf", "/run/x/hosts"))
+	own := 0
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace && ns.Path == "" {
+			own++
+		}
+	}
+	if own != 1 {
+		t.Errorf("want one network namespace of its own: %+v", s.Linux.Namespaces)
+	}
+	if m := mountAt(s, "/etc/resolv.conf"); m == nil || m.Source != "/run/x/resolv.conf" || !slices.Contains(m.Options, "ro") {
+		t.Errorf("resolv.conf %+v", m)
+	}
+	if m := mountAt(s, "/etc/hosts"); m == nil || m.Source != "/run/x/hosts" {
+		t.Errorf("hosts %+v", m)
+	}
+	if s := spec(t, WithOwnNetwork("", "")); mountAt(s, "/etc/resolv.conf") != nil {
+		t.Error("a resolv.conf bound without a file")
+	}
+}
+
 func TestPassEnvAndWithEnv(t *testing.T) {
 	host := map[string]string{"A": "1", "C": ""}
 	got := PassEnv(func(k string) (string, bool) { v, ok := host[k]; return v, ok }, []string{"A", "B", "C"})

@@ -32,7 +32,7 @@ func Settings(root string, user config.File, userPath, home string, harnessEnv [
 	if s.Trust = user.Trusts(root, home, content); s.Trust != "" {
 		return s, nil
 	}
-	if s.Widened = config.Widenings(s.Project, root, home, harnessEnv); len(s.Widened) > 0 {
+	if s.Widened = config.Widenings(user.Network, s.Project, root, home, harnessEnv); len(s.Widened) > 0 {
 		return s, errs.WithHint(fmt.Errorf("%s asks for more of the host than the project, and you have not trusted it: %s", path, s.Widened),
 			"read the file, then `aishell config trust` (this content) or `aishell config trust --path` (whatever it says later); or remove those entries")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/opencontainers/image-spec/identity"
 
+	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/protect"
 	"github.com/aishell/aishell/snapshot"
@@ -49,6 +50,11 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 	p.hasTini = rootfsHas(rootMounts, "usr/bin/tini")
 	if p.user, err = userFiles(o.User, id, rootMounts, stack); err != nil {
 		return p, err
+	}
+	if o.Network.Mode != network.Host && p.user.PasswdFile != "" {
+		if _, _, err := networkFiles(o.Network.Mode, filepath.Dir(p.user.PasswdFile)); err != nil {
+			return p, err
+		}
 	}
 	if p.views, err = harnessViews(ctx, c, o, id, stack); err != nil {
 		return p, err

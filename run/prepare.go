@@ -17,6 +17,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/protect"
 )
@@ -39,6 +40,7 @@ type Request struct {
 	Warn        io.Writer // for notices such as a configured harness that is not built
 	Name        string    // the session name (--name), or "" for one made up
 	Keeper      *Keeper   // the keeper's side of a detached run (KeeperFromEnv), or nil
+	Network     string    // the network mode for this run (--network), over the config's
 }
 
 // hostCABundle is where the host's CA certificates appear inside, for Node via NODE_EXTRA_CA_CERTS.
@@ -73,6 +75,9 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if req.Harness != "" {
 		o.Version = req.Config.Harnesses[req.Harness].Resolved
 	}
+	if o.Network, err = networkPolicy(req); err != nil {
+		return o, err
+	}
 	if o.Limits, o.User.HomeSize, err = limits(req); err != nil {
 		return o, err
 	}
@@ -83,6 +88,9 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	o.ReadOnly, o.GitDirs, o.Worktree, o.WorktreeFiles = guard.ReadOnly, guard.Dirs, guard.Worktree, guard.WorktreeFiles
 	o.Env = passEnv(req, os.LookupEnv)
 	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
+	if o.Network.Mode == network.AllowList {
+		o.Env = append(o.Env, network.ProxyEnv()...)
+	}
 	if err := applySettings(&o, req, os.LookupEnv); err != nil {
 		return o, err
 	}

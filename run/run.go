@@ -27,6 +27,7 @@ import (
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/protect"
 )
@@ -94,6 +95,8 @@ type Options struct {
 	// Version is the running harness's version, and Owner the name of the person; both only
 	// label the run for ps.
 	Version, Owner string
+	// Network is the run's network: its mode and allow list (network.go).
+	Network network.Policy
 	// Keeper is set in the keeper of a detached session (detach.go): the process runs inside
 	// tmux, and the starter hears once it does.
 	Keeper *Keeper
@@ -198,6 +201,10 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		return ignoreNotFound(err)
 	})
 	tr.mark("task")
+	if err := setupNetwork(lctx, o, task, stack); err != nil {
+		return 0, err
+	}
+	tr.mark("network")
 	// Wait before Start, or a fast exit is missed; on a context that outlives Ctrl-C.
 	exitCh, err := task.Wait(context.WithoutCancel(lctx))
 	if err != nil {

@@ -81,7 +81,7 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	opts = append(opts,
 		oci.WithPathPrepend(path...),
 		oci.WithEnv(o.Env...),
-		oci.WithHostNetwork(),
+		networkOpt(o, p),
 		oci.WithSecurityDefaults(),
 		oci.WithLimits(o.Limits, o.Runtime.cgroups()),
 	)

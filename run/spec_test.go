@@ -18,6 +18,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/protect"
 )
@@ -98,9 +99,19 @@ func TestSpecOpts(t *testing.T) {
 	if envOf(s, "ANTHROPIC_API_KEY") != "k" || envOf(s, "HOME") != "/home/alice" {
 		t.Errorf("env %q", s.Process.Env)
 	}
+	own := false
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.NetworkNamespace {
-			t.Errorf("own network namespace %+v; the run shares the host's", ns)
+			own = ns.Path == ""
+		}
+	}
+	if !own || mountAt(s, "/etc/resolv.conf") == nil || mountAt(s, "/etc/hosts") == nil {
+		t.Errorf("the run has no network namespace of its own with its resolv.conf and hosts: %+v", s.Linux.Namespaces)
+	}
+	o.Network.Mode = network.Host
+	for _, ns := range generate(t, specOpts(o, p)).Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			t.Errorf("network host: own network namespace %+v", ns)
 		}
 	}
 	if !s.Process.NoNewPrivileges || slices.Contains(s.Process.Capabilities.Bounding, "CAP_NET_RAW") || s.Linux.Seccomp == nil {

@@ -266,7 +266,7 @@ func TestDefaultsCreateConfig(t *testing.T) {
 	home := fakeHome(t, nil)
 	api := newFakeAPI(t)
 	r := aishell(t, proj, append(env, "HOME="+home, "ANTHROPIC_BASE_URL="+api.URL, "ANTHROPIC_API_KEY=sk-test"),
-		"claude", "-p", "say hi")
+		"claude", "--network", "host", "-p", "say hi") // the fake API is on the host's loopback
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "FAKE-REPLY") {
 		t.Errorf("claude -p with the defaults: %q", r.Stdout)

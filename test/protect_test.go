@@ -188,7 +188,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
 	f := &fakeAPI{}
 	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	l, err := net.Listen("tcp", "127.0.0.1:0") // the container shares the host's network
+	l, err := net.Listen("tcp", "127.0.0.1:0") // reached from runs with --network host
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ echo "gemini: $(gemini --skip-trust -p 'say hi' </dev/null 2>/dev/null | tail -1
 opencode debug config </dev/null | grep -c from-settings | sed 's/^/opencode: /'
 `
 	r := aishell(t, proj, append(env, "HOME="+home, "ANTHROPIC_API_KEY=sk-fake", "ANTHROPIC_BASE_URL="+api.URL,
-		"OPENAI_API_KEY=sk-fake", "GEMINI_API_KEY=fake"), "exec", "--keys", "all", "--", "sh", "-c", script)
+		"OPENAI_API_KEY=sk-fake", "GEMINI_API_KEY=fake"), "exec", "--network", "host", "--keys", "all", "--", "sh", "-c", script)
 	mustSucceed(t, r)
 	for _, want := range []string{"claude: FAKE-REPLY", "codex: FAKE-REPLY", "gemini: FAKE-REPLY", "opencode: 1"} {
 		if !strings.Contains(r.Stdout, want+"\n") {

@@ -83,6 +83,7 @@ func (c DoctorCmd) Run(ctx context.Context, s *session) error {
 	opt := doctor.DefaultOptions(s.host)
 	if uc, err := s.User(); err == nil {
 		opt.Foundation = build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage}
+		opt.Network = uc.Network.Mode
 	}
 	return c.report(doctor.Run(ctx, s.Endpoints(), opt))
 }

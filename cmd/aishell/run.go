@@ -41,6 +41,8 @@ func (k Keys) harnesses() ([]string, error) {
 type SessionFlags struct {
 	Name   string `placeholder:"NAME" help:"Name the session, unique among this project's running sessions (aishell attach NAME, aishell stop NAME); default: the command and a random suffix."`
 	Detach bool   `help:"Start the session detached, in tmux inside the sandbox: it outlives this terminal and aishell attach NAME brings its screen back. The sandbox is removed when its process exits."`
+	// Network is this run's network mode, over the config's.
+	Network string `placeholder:"MODE" help:"This run's network: isolated (the default: the internet, not the host, LAN or metadata), allow-list (only network.allow, through aishell's proxy), none (loopback only) or host (the host's own network, all of it). Overrides network in the config."`
 }
 
 // check refuses a name containerd could not carry.
@@ -101,7 +103,7 @@ func (c *HarnessRunCmd) Run(ctx context.Context, s *session, hub *run.SignalHub)
 	return runSandbox(ctx, s, hub, sandboxJob{purpose: c.name, harness: c.name, args: append([]string{c.name}, dropDashes(args)...), session: sf})
 }
 
-// peelSessionFlags takes aishell's --name and --detach from the front of a harness's
+// peelSessionFlags takes aishell's --name, --detach and --network from the front of a harness's
 // arguments (everything else, and all after --, is the harness's).
 func peelSessionFlags(args []string) (SessionFlags, []string, error) {
 	var f SessionFlags
@@ -118,6 +120,13 @@ func peelSessionFlags(args []string) (SessionFlags, []string, error) {
 			if f.Name, args = strings.TrimPrefix(a, "--name="), args[1:]; f.Name == "" {
 				return f, nil, errs.Usage(fmt.Errorf("--name needs a value"), "e.g. aishell claude --name review")
 			}
+		case a == "--network":
+			if len(args) < 2 {
+				return f, nil, errs.Usage(fmt.Errorf("--network needs a mode"), "e.g. aishell claude --network allow-list (none, allow-list, isolated, host)")
+			}
+			f.Network, args = args[1], args[2:]
+		case strings.HasPrefix(a, "--network="):
+			f.Network, args = strings.TrimPrefix(a, "--network="), args[1:]
 		default:
 			return f, args, f.check()
 		}
@@ -180,7 +189,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
 		TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
 		Image: image, Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
-		Name: job.session.Name, Keeper: keeper,
+		Name: job.session.Name, Keeper: keeper, Network: job.session.Network,
 	})
 	if err != nil {
 		return err

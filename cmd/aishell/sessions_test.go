@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// aishell's --name and --detach come off the front of a harness's arguments; the harness's
+// aishell's --name, --detach and --network come off the front of a harness's arguments; the harness's
 // own flags (claude -d is its --debug), and everything after --, stay its.
 func TestPeelSessionFlags(t *testing.T) {
 	for _, c := range []struct {
@@ -26,7 +26,11 @@ func TestPeelSessionFlags(t *testing.T) {
 			t.Errorf("peel %q: %+v %q %v", c.in, f, rest, err)
 		}
 	}
-	for _, bad := range [][]string{{"--name"}, {"--name", "a b"}, {"--name=../x"}} {
+	f, rest, err := peelSessionFlags([]string{"--network", "none", "--name", "n", "--network=allow-list", "-p", "--network", "host"})
+	if err != nil || f.Network != "allow-list" || f.Name != "n" || !slices.Equal(rest, []string{"-p", "--network", "host"}) {
+		t.Errorf("peel --network: %+v %q %v", f, rest, err)
+	}
+	for _, bad := range [][]string{{"--name"}, {"--name", "a b"}, {"--name=../x"}, {"--network"}} {
 		if _, _, err := peelSessionFlags(bad); err == nil {
 			t.Errorf("peel %q accepted", bad)
 		}

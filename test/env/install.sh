@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 command -v go >/dev/null || die "go is not installed (Go 1.26 is needed to build the daemons and aishell)"
 
-apt_packages=(mmdebstrap libseccomp-dev pkg-config gcc curl ca-certificates git rootlesskit uidmap util-linux tmux)
+apt_packages=(mmdebstrap libseccomp-dev pkg-config gcc curl ca-certificates git rootlesskit uidmap util-linux tmux slirp4netns nftables iproute2)
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

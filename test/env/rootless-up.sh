@@ -33,6 +33,12 @@ write_env_files() {
 		AISHELL_ROOTLESS_RUNTIME_DIR="$RL_RUN" AISHELL_ROOTLESS_BIN="$RL_BIN"
 }
 export PATH="$BIN_DIR:$PATH"
+# Rootless runs with network isolated have slirp4netns open /dev/net/tun as the user: give it
+# the mode distributions give it (0666; some containers and CI machines make it 0600).
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+	chmod 0666 /dev/net/tun
+	log "made /dev/net/tun mode 0666 (the usual mode) for slirp4netns in rootless runs"
+fi
 if rl_alive "$RL_DIR/rootlesskit.pid" && rl_alive "$RL_DIR/buildkitd.pid" && rl_ready && [ -f "$RL_DIR/env" ]; then
 	log "reusing the rootless environment in $RL_DIR"
 	touch "$RL_DIR/reused"

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// networkModes are measured beside host, in this order, one run of each in turn.
+var networkModes = []string{"host", "isolated", "allow-list", "none"}
+
+// benchNetwork measures `aishell exec true` in each network mode, 20 runs each after 2 warm-up
+// runs, the modes interleaved so that the machine's drift touches them alike.
+func benchNetwork(ctx context.Context) error {
+	e, err := newEnv()
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if _, _, err := e.aishell("build", "--with-claude", "--with-gemini", "--progress=quiet"); err != nil {
+		return err
+	}
+	cfg := filepath.Join(e.xdg, "aishell", "config.yaml")
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(b, "network:\n  allow: [harness, npm, github.com]\n"...), 0o644); err != nil {
+		return err
+	}
+	proj, err := os.MkdirTemp("", "aishell-bench-network-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(proj)
+	exec.Command("git", "init", "-q", proj).Run()
+	runs := map[string][]time.Duration{}
+	for i := 0; i < startRuns+2; i++ {
+		for _, m := range networkModes {
+			d, _, err := e.aishellIn(proj, "exec", "--network", m, "true")
+			if err != nil {
+				return err
+			}
+			if i >= 2 {
+				runs[m] = append(runs[m], d)
+			}
+		}
+	}
+	host := median(runs["host"])
+	var rows []string
+	for _, m := range networkModes {
+		med := median(runs[m])
+		rows = append(rows, fmt.Sprintf("| %s | `aishell exec --network %s true` | %d ms | %+d ms |", m, m, med.Milliseconds(), (med-host).Milliseconds()))
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "## Network modes (`go run ./bench network`)\n\nRun %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
+	fmt.Fprintf(&s, "`true` in the foundation with claude and gemini mounted, %d runs of each mode after 2 warm-up runs, interleaved. isolated starts slirp4netns and loads nft rules into the container's namespace; allow-list opens the proxy's socket in it; none adds nothing.\n\n", startRuns)
+	fmt.Fprintf(&s, "| mode | command | median | vs host |\n|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
+	fmt.Print(s.String())
+	return writeSection("network", s.String())
+}

@@ -320,4 +320,3 @@ func listenPacketIn(pid int, addr string) (net.PacketConn, error) {
 	err := inNetns(pid, func() (err error) { c, err = net.ListenPacket("udp", addr); return err })
 	return c, err
 }
-

@@ -76,6 +76,16 @@ go_arch() {
 # Lima, as root: Go (PARAM_goVersion) in /usr/local/go, and aishell in /usr/local/bin, built in
 # the VM for the VM's architecture.
 lima_system() {
+	# The sandbox's own network (isolated, the default) needs slirp4netns and nft; detached
+	# sessions need nothing on the VM (tmux is in the image).
+	missing=
+	for p in slirp4netns nftables; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		say "installing$missing"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	fi
 	go_version=${PARAM_goVersion:?the template sets param.goVersion}
 	if [ "$(/usr/local/go/bin/go env GOVERSION 2>/dev/null || true)" != "go$go_version" ]; then
 		say "installing Go $go_version"

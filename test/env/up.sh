@@ -11,6 +11,16 @@ for b in containerd ctr containerd-shim-runc-v2 runc buildkitd buildctl; do
 	[ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing: run test/env/install.sh (make env-install) first"
 done
 
+# Runs in their own network (isolated, the default) have slirp4netns open /dev/net/tun: a
+# machine without the device node gets it (rootless-up.sh gives it its usual mode).
+if [ ! -c /dev/net/tun ]; then
+	modprobe tun 2>/dev/null || true
+	if [ ! -c /dev/net/tun ]; then
+		mkdir -p /dev/net && mknod -m 0666 /dev/net/tun c 10 200
+	fi
+	log "made /dev/net/tun for slirp4netns"
+fi
+
 dir=$AISHELL_TEST_DIR
 ctd_sock=$dir/ctd/containerd.sock
 bk_sock=$dir/bk/buildkitd.sock

@@ -81,24 +81,22 @@ func mergeNetwork(user, proj Network) Network {
 	return out
 }
 
-// networkWidenings are what of a project's network reaches more than the user's: a mode that
-// reaches more (host over isolated, isolated over allow-list...), and allow entries the user's
-// list does not have. Under an isolated user setting a plain name is no widening (isolated
-// reaches every public name, and names are no exceptions to what it rejects), but an address,
-// CIDR or pinned name is (it may name the LAN or the host).
+// networkWidenings are what of a project's network reaches more than the user's (their
+// config's, or their --network for this run): a mode that reaches more (host over isolated,
+// isolated over allow-list...), and, whatever the mode (a --network given later may make any
+// list count), allow entries the user's list does not have. Under an isolated user setting a
+// plain name is no widening (isolated reaches every public name, and names are no exceptions
+// to what it rejects), but an address, CIDR or pinned name is (it may name the LAN or the host).
 func networkWidenings(user, proj Network) Widened {
 	if proj.IsZero() {
 		return nil
 	}
 	merged := mergeNetwork(user, proj)
 	um, pm := user.EffectiveMode(), merged.EffectiveMode()
-	if networkRank(pm) > networkRank(um) {
-		return Widened{{"network", pm, "it reaches more than your own setting (" + um + ")"}}
-	}
-	if pm == "none" || pm == "host" {
-		return nil
-	}
 	var ws Widened
+	if networkRank(pm) > networkRank(um) {
+		ws = append(ws, Widening{"network", pm, "it reaches more than your own setting (" + um + ")"})
+	}
 	for _, a := range proj.Allow {
 		if slices.Contains(user.Allow, a) {
 			continue
@@ -111,16 +109,22 @@ func networkWidenings(user, proj Network) Widened {
 	return ws
 }
 
-// plainName reports an allow entry that is a host name (or *.domain), with an optional port:
-// not an address, a CIDR, a pin or a catalog word.
+// plainName reports an allow entry that is a host name (or *.domain), with an optional :PORT:
+// letters, digits, dots and dashes, a last label that is not all digits, and at most the one
+// colon of a port; not an address (IPv4 or IPv6), a CIDR, a pin or a catalog word.
 func plainName(a string) bool {
-	if strings.ContainsAny(a, "=/[") || a == "harness" || a == "npm" {
+	if a == "harness" || a == "npm" {
 		return false
 	}
-	host := a
-	if h, _, ok := strings.Cut(a, ":"); ok {
-		host = h
+	host, port, hasPort := strings.Cut(a, ":")
+	if hasPort && (port == "" || strings.Trim(port, "0123456789") != "") {
+		return false // a second colon (IPv6), or no port after it
 	}
 	host = strings.TrimPrefix(host, "*.")
-	return strings.ContainsFunc(host, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' })
+	if host == "" || strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != "" {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := labels[len(labels)-1]
+	return last != "" && strings.Trim(last, "0123456789") != ""
 }

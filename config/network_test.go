@@ -52,3 +52,26 @@ func TestNetworkOfAProject(t *testing.T) {
 		t.Error("a pin to a private address passed as stricter")
 	}
 }
+
+// A project's allow entries are judged whatever the mode it sets (a --network given for the
+// run may make them count), and an address is never taken for a name.
+func TestNetworkWideningsAllowEntries(t *testing.T) {
+	for _, c := range []struct {
+		user, proj Network
+		widen      bool
+	}{
+		{Network{}, Network{Mode: "none", Allow: []string{"0.0.0.0/0"}}, true},
+		{Network{Mode: "host"}, Network{Allow: []string{"10.0.0.0/8"}}, true},
+		{Network{}, Network{Mode: "allow-list", Allow: []string{"fd12:3456::10"}}, true},
+		{Network{}, Network{Mode: "allow-list", Allow: []string{"fe80::1"}}, true},
+		{Network{}, Network{Mode: "allow-list", Allow: []string{"127.1"}}, true},
+		{Network{}, Network{Mode: "allow-list", Allow: []string{"2130706433"}}, true},
+		{Network{}, Network{Mode: "allow-list", Allow: []string{"*.1"}}, true},
+		{Network{}, Network{Mode: "allow-list", Allow: []string{"github.com", "*.npmjs.org:443", "x-y.example."}}, false},
+		{Network{Mode: "allow-list", Allow: []string{"github.com"}}, Network{Mode: "none", Allow: []string{"evil.example"}}, true},
+	} {
+		if ws := networkWidenings(c.user, c.proj); (len(ws) > 0) != c.widen {
+			t.Errorf("user %+v, project %+v: widenings %v, want widening %v", c.user, c.proj, ws, c.widen)
+		}
+	}
+}

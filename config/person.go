@@ -189,3 +189,8 @@ func ownedBy(dir string, uid int) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) == uid
 }
+
+// EnvHostAddrs carries the host's own addresses (comma-separated) from an aishell on the host
+// to the one it re-executes in rootlesskit's namespaces, whose network namespace may not be the
+// host's: the network sandbox rejects them (rootless.Enter sets it, network reads it).
+const EnvHostAddrs = "AISHELL_HOST_ADDRS"

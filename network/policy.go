@@ -145,7 +145,11 @@ func splitPort(s string) (string, string, bool) {
 }
 
 func validName(s string) bool {
-	for _, l := range strings.Split(s, ".") {
+	labels := strings.Split(s, ".")
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
+		return false // 127.1, 2130706433, *.1: addresses or parts of one, not names
+	}
+	for _, l := range labels {
 		if l == "" || len(l) > 63 {
 			return false
 		}
@@ -188,10 +192,18 @@ func (r Rule) MatchName(host string, port int) bool {
 	if r.Port != 0 && r.Port != port {
 		return false
 	}
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
+			return false // a name is ASCII (punycode); Unicode case folding must not make one match
+		}
+	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if r.Host == "" {
 		a, err := netip.ParseAddr(strings.Trim(host, "[]"))
 		return err == nil && r.Prefix.Contains(a.Unmap())
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return false // an address is allowed by an address rule only, never by a name
 	}
 	if d, ok := strings.CutPrefix(r.Host, "*."); ok {
 		return strings.HasSuffix(host, "."+d)
@@ -218,11 +230,17 @@ func (p Policy) Match(host string, port int) (Rule, bool) {
 
 // blocked are the ranges isolated mode rejects and the allow-list's proxy will not dial for a
 // name it resolved: this network, private, shared (CGNAT), loopback, link-local (cloud
-// metadata), benchmarking, multicast and reserved IPv4, and IPv6's loopback, unspecified,
-// unique-local, link-local, multicast and IPv4-mapped.
+// metadata), IETF protocol assignments (192.0.0.192 is Oracle Cloud's metadata), 6to4 relays,
+// benchmarking, multicast and reserved IPv4, and Azure's platform endpoint 168.63.129.16; and
+// IPv6's loopback, unspecified, IPv4-compatible, discard, documentation, unique-local,
+// site-local, link-local, multicast, and the NAT64 and 6to4 ranges (which embed IPv4 addresses,
+// 64:ff9b::a9fe:a9fe being 169.254.169.254 where NAT64 runs). (TEST-NET ranges are not routed
+// on the internet and are left to the tests that use them for a stand-in outside host.)
 var blocked = mustPrefixes("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-	"172.16.0.0/12", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-	"::1/128", "::/128", "fc00::/7", "fe80::/10", "ff00::/8", "::ffff:0:0/96")
+	"172.16.0.0/12", "192.0.0.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+	"168.63.129.16/32",
+	"::1/128", "::/128", "::/96", "100::/64", "2001:db8::/32", "fc00::/7", "fec0::/10", "fe80::/10", "ff00::/8",
+	"64:ff9b::/96", "64:ff9b:1::/48", "2002::/16")
 
 func mustPrefixes(ss ...string) []netip.Prefix {
 	out := make([]netip.Prefix, len(ss))

@@ -99,3 +99,33 @@ func TestParseMode(t *testing.T) {
 		t.Error("bridge accepted")
 	}
 }
+
+// Names match names only: never an address literal, never a non-ASCII spelling that folds to
+// one; rules that are addresses in disguise are refused; the clouds' platform and NAT64
+// addresses are blocked.
+func TestPolicyEdges(t *testing.T) {
+	kernel, err := ParseRule("kernel.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernel.MatchName("\u212aernel.org", 443) || !kernel.MatchName("KERNEL.org.", 443) {
+		t.Error("kernel.org: wrong on a Unicode or an upper-case, dotted spelling")
+	}
+	wild, _ := ParseRule("*.example.com")
+	if wild.MatchName("1.example.com", 80) != true || wild.MatchName("evilexample.com", 80) {
+		t.Error("*.example.com matched wrongly")
+	}
+	for _, bad := range []string{"*.1", "127.1", "2130706433", "10.0.0.1.2"} {
+		if r, err := ParseRule(bad); err == nil && r.Host != "" {
+			t.Errorf("%q accepted as a name", bad)
+		}
+	}
+	for _, a := range []string{"168.63.129.16", "192.0.0.192", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "fec0::1", "::7f00:1"} {
+		if !Blocked(netip.MustParseAddr(a), nil) {
+			t.Errorf("%s not blocked", a)
+		}
+	}
+	if Blocked(netip.MustParseAddr("198.51.100.7"), nil) || Blocked(netip.MustParseAddr("1.1.1.1"), nil) {
+		t.Error("a public (or documentation) address blocked")
+	}
+}

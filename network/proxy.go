@@ -3,6 +3,7 @@ package network
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -29,11 +30,17 @@ type proxy struct {
 	mu     sync.Mutex
 }
 
+// serve answers connections until l is closed; a failed accept (out of descriptors for a
+// moment) is retried, so the listener never stays open with nobody answering.
 func (p *proxy) serve(l net.Listener) {
 	for {
 		c, err := l.Accept()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return
+		}
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		go p.handle(c)
 	}
@@ -77,6 +84,10 @@ func (p *proxy) handle(c net.Conn) {
 		if err := req.Write(up); err != nil {
 			return
 		}
+		// One request per connection, the one checked: nothing more the client sends (a
+		// pipelined request for another host) reaches the upstream.
+		io.Copy(c, up)
+		return
 	}
 	splice(c, br, up)
 }

@@ -12,10 +12,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 )
 
@@ -116,10 +118,16 @@ func Setup(ctx context.Context, pid int, p Policy, log io.Writer) (*Sandbox, err
 	return nil, fmt.Errorf("network: unknown mode %q", p.Mode)
 }
 
-// hostAddrs are the addresses of aishell's own network namespace (the host's, or in rootless
-// mode rootlesskit's, which with --net=host is the host's).
+// hostAddrs are the host's own addresses: those of aishell's network namespace, and in
+// rootless mode (where that is rootlesskit's, the host's only with --net=host) those the aishell
+// on the host passed (config.EnvHostAddrs).
 func hostAddrs() []netip.Addr {
 	var out []netip.Addr
+	for _, s := range strings.Split(os.Getenv(config.EnvHostAddrs), ",") {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
 	as, _ := net.InterfaceAddrs()
 	for _, a := range as {
 		if n, ok := a.(*net.IPNet); ok {
@@ -233,7 +241,7 @@ func applyRules(ctx context.Context, pid int, ruleset string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return errs.WithHint(fmt.Errorf("network isolated: nft rules in the container's namespace: %v: %s", err, strings.TrimSpace(out.String())),
+		return errs.WithHint(fmt.Errorf("network isolated: nft rules in the container's namespace: %v: %s", err, lastLine(out.String())),
 			"check that the kernel has nf_tables (modprobe nf_tables) and nft works: nft list ruleset")
 	}
 	return nil
@@ -255,7 +263,7 @@ func startSlirp(pid int) (stop func() error, err error) {
 		return nil, err
 	}
 	defer readyR.Close()
-	var stderr bytes.Buffer
+	var stderr tail // what slirp4netns says for the whole run: only the end is kept
 	cmd := exec.Command("slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
 		"--enable-sandbox", "--enable-seccomp", "--exit-fd=3", "--ready-fd=4", strconv.Itoa(pid), "tap0")
 	cmd.ExtraFiles = []*os.File{exitR, readyW}
@@ -301,6 +309,29 @@ func startSlirp(pid int) (stop func() error, err error) {
 	return stop, nil
 }
 
+// tail keeps the last 4 KiB written to it.
+type tail struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = append([]byte(nil), t.b[len(t.b)-4096:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// lastLine is the last line of a command's output, for a one-line error.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 )
 
@@ -139,6 +141,7 @@ func Enter(k Kit, args []string) error {
 	os.Setenv(EnvStateDir, k.StateDir)
 	os.Setenv(EnvParentEUID, strconv.Itoa(os.Geteuid()))
 	os.Setenv(EnvParentEGID, strconv.Itoa(os.Getegid()))
+	os.Setenv(config.EnvHostAddrs, hostAddrs())
 	argv := k.Args(nsenter, exe, wd, args)
 	if err := syscall.Exec(nsenter, argv, os.Environ()); err != nil {
 		return fmt.Errorf("rootless: run %s: %w", nsenter, err)
@@ -182,4 +185,17 @@ func inUserNS() bool {
 func isInitialUIDMap(m string) bool {
 	f := strings.Fields(m)
 	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
+}
+
+// hostAddrs are the addresses of this (the host's) network namespace, comma-separated: inside
+// rootlesskit's namespaces, whose network may be its own, they are not to be seen any more.
+func hostAddrs() string {
+	var out []string
+	as, _ := net.InterfaceAddrs()
+	for _, a := range as {
+		if n, ok := a.(*net.IPNet); ok {
+			out = append(out, n.IP.String())
+		}
+	}
+	return strings.Join(out, ",")
 }

@@ -56,6 +56,10 @@ func networkPolicy(req Request) (network.Policy, error) {
 			if err != nil {
 				return network.Policy{}, errs.Usage(err, "fix network.allow in "+req.ConfigPath+" (README: Network)")
 			}
+			if m == network.Isolated && (r.Host == "" && !r.Prefix.Addr().Is4() || r.Pin.IsValid() && !r.Pin.Is4()) {
+				return network.Policy{}, errs.Usage(fmt.Errorf("network.allow entry %q is IPv6, and isolated mode has no IPv6", s),
+					"use network: allow-list for IPv6 destinations, or an IPv4 address")
+			}
 			p.Allow = append(p.Allow, r)
 		}
 	}

@@ -78,6 +78,13 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	if o.Network, err = networkPolicy(req); err != nil {
 		return o, err
 	}
+	if o.Network.Mode == network.Host {
+		from := "network: host in the config"
+		if req.Network != "" {
+			from = "--network host"
+		}
+		fmt.Fprintf(req.Warn, "aishell: note: %s: the sandbox shares the host's network (services on its localhost, the LAN, cloud metadata, /proc/net)\n", from)
+	}
 	if o.Limits, o.User.HomeSize, err = limits(req); err != nil {
 		return o, err
 	}

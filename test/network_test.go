@@ -446,6 +446,19 @@ func TestNetworkProjectAndDoctor(t *testing.T) {
 	if r = aishell(t, proj, env, "exec", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "network.allow db.internal=10.0.0.5") {
 		t.Errorf("an untrusted project's pin to a private address ran: exit %d %q", r.Code, r.Stderr)
 	}
+	// A list hidden under a strict mode, which a --network of the person's would make count:
+	// refused, with the flag or without it.
+	write("network:\n  mode: none\n  allow: [\"0.0.0.0/0\"]\n")
+	for _, args := range [][]string{{"exec", "true"}, {"exec", "--network", "allow-list", "true"}, {"exec", "--network", "isolated", "true"}} {
+		if r = aishell(t, proj, env, args...); r.Code == 0 || !strings.Contains(r.Stderr, "network.allow 0.0.0.0/0") {
+			t.Errorf("%v with an untrusted project's allow 0.0.0.0/0 ran: exit %d %q", args, r.Code, r.Stderr)
+		}
+	}
+	// The person's --network host is said at the start of the run.
+	os.Remove(filepath.Join(proj, ".aishell", "config.yaml"))
+	if r = aishell(t, proj, env, "exec", "--network", "host", "true"); r.Code != 0 || !strings.Contains(r.Stderr, "--network host: the sandbox shares the host's network") {
+		t.Errorf("--network host: exit %d %q", r.Code, r.Stderr)
+	}
 
 	cfg := t.TempDir()
 	os.MkdirAll(filepath.Join(cfg, "aishell"), 0o755)

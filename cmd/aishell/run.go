@@ -172,7 +172,12 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err := checkSensitive(s, uc, root); err != nil {
 		return err
 	}
-	st, err := settings(uc, root)
+	// --network is the person's setting for this run: the project may only be stricter than it.
+	user := *uc
+	if job.session.Network != "" {
+		user.File.Network.Mode = job.session.Network
+	}
+	st, err := settings(&user, root)
 	if err != nil {
 		return err
 	}

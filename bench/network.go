@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,25 +15,17 @@ var networkModes = []string{"host", "isolated", "allow-list", "none"}
 // benchNetwork measures `aishell exec true` in each network mode, 20 runs each after 2 warm-up
 // runs, the modes interleaved so that the machine's drift touches them alike.
 func benchNetwork(ctx context.Context) error {
-	e, err := newEnv()
+	e, proj, err := newStartEnv("network")
 	if err != nil {
 		return err
 	}
 	defer e.close()
-	if _, _, err := e.aishell("build", "--with-claude", "--with-gemini", "--progress=quiet"); err != nil {
-		return err
-	}
+	defer os.RemoveAll(proj)
 	cfg := filepath.Join(e.xdg, "aishell", "config.yaml")
 	b, _ := os.ReadFile(cfg)
 	if err := os.WriteFile(cfg, append(b, "network:\n  allow: [harness, npm, github.com]\n"...), 0o644); err != nil {
 		return err
 	}
-	proj, err := os.MkdirTemp("", "aishell-bench-network-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(proj)
-	exec.Command("git", "init", "-q", proj).Run()
 	runs := map[string][]time.Duration{}
 	for i := 0; i < startRuns+2; i++ {
 		for _, m := range networkModes {

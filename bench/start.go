@@ -16,24 +16,37 @@ import (
 
 const startRuns = 20
 
+// newStartEnv is the set-up of the start-latency benchmarks: a bench environment with claude and
+// gemini built, and an empty git project (aishell-bench-<name>-*) to run in, which the caller
+// removes.
+func newStartEnv(name string) (*env, string, error) {
+	e, err := newEnv()
+	if err != nil {
+		return nil, "", err
+	}
+	if _, _, err := e.aishell("build", "--with-claude", "--with-gemini", "--progress=quiet"); err != nil {
+		e.close()
+		return nil, "", err
+	}
+	proj, err := os.MkdirTemp("", "aishell-bench-"+name+"-")
+	if err != nil {
+		e.close()
+		return nil, "", err
+	}
+	exec.Command("git", "init", "-q", proj).Run()
+	return e, proj, nil
+}
+
 // benchStart measures the start latency of `true` in the foundation image: raw runc on a
 // prepared bundle (the floor), ctr run --rm, nerdctl run --rm --net host, and aishell exec with
 // two harness snapshots mounted, 20 runs each after 2 warm-up runs.
 func benchStart(ctx context.Context) error {
-	e, err := newEnv()
+	e, proj, err := newStartEnv("start")
 	if err != nil {
 		return err
 	}
 	defer e.close()
-	if _, _, err := e.aishell("build", "--with-claude", "--with-gemini", "--progress=quiet"); err != nil {
-		return err
-	}
-	proj, err := os.MkdirTemp("", "aishell-bench-start-")
-	if err != nil {
-		return err
-	}
 	defer os.RemoveAll(proj)
-	exec.Command("git", "init", "-q", proj).Run()
 	image := build.FoundationImage
 	addr, ns := os.Getenv("CONTAINERD_ADDRESS"), e.ns
 

@@ -34,7 +34,7 @@ func WithUser(u User, skipHomeTmpfs bool) oci.SpecOpts {
 			s.Process = &specs.Process{}
 		}
 		s.Process.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.ExtraGIDs}
-		s.Process.Env = setEnv(s.Process.Env, "HOME="+u.Home, "USER="+u.Name, "LOGNAME="+u.Name)
+		s.Process.Env = SetEnv(s.Process.Env, "HOME="+u.Home, "USER="+u.Name, "LOGNAME="+u.Name)
 		if !skipHomeTmpfs {
 			opts := []string{"nosuid", "nodev", "mode=0755", fmt.Sprintf("uid=%d", u.UID), fmt.Sprintf("gid=%d", u.GID)}
 			if u.HomeSize > 0 {
@@ -73,7 +73,7 @@ func WithEnv(kv ...string) oci.SpecOpts {
 		if s.Process == nil {
 			s.Process = &specs.Process{}
 		}
-		s.Process.Env = setEnv(s.Process.Env, kv...)
+		s.Process.Env = SetEnv(s.Process.Env, kv...)
 		return nil
 	}
 }
@@ -89,7 +89,8 @@ func PassEnv(getenv func(string) (string, bool), keys []string) []string {
 	return out
 }
 
-func setEnv(env []string, kv ...string) []string {
+// SetEnv sets KEY=VALUE entries in env, replacing what it had for those keys (in place).
+func SetEnv(env []string, kv ...string) []string {
 	for _, e := range kv {
 		k, _, _ := strings.Cut(e, "=")
 		replaced := false

@@ -27,6 +27,8 @@ type parts struct {
 	config  []protect.Mount // the protected harness config, over o.Binds
 	aishell string          // the run's directory of wrappers and defaults files, or ""
 	copies  string          // the directory of the private harness config copies, or ""
+	resolv  string          // with a network namespace of its own: its resolv.conf and hosts
+	hosts   string
 }
 
 // view is one harness's read-only view, named key, and its mounts.
@@ -51,8 +53,8 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 	if p.user, err = userFiles(o.User, id, rootMounts, stack); err != nil {
 		return p, err
 	}
-	if o.Network.Mode != network.Host && p.user.PasswdFile != "" {
-		if _, _, err := networkFiles(o.Network.Mode, filepath.Dir(p.user.PasswdFile)); err != nil {
+	if o.Network.Mode != network.Host {
+		if p.resolv, p.hosts, err = networkFiles(o.Network.Mode, filepath.Dir(p.user.PasswdFile)); err != nil {
 			return p, err
 		}
 	}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
 
 	"github.com/aishell/aishell/errs"
+	"github.com/aishell/aishell/oci"
 )
 
 // AttachOptions describe a process started in a running session.
@@ -62,7 +62,7 @@ func Attach(ctx context.Context, c *containerd.Client, s Session, o AttachOption
 	p.ConsoleSize = nil
 	p.Env = append([]string{}, p.Env...)
 	if t, ok := os.LookupEnv("TERM"); ok && o.TTY { // this terminal's, not the starter's
-		p.Env = setEnv(p.Env, "TERM", t)
+		p.Env = oci.SetEnv(p.Env, "TERM="+t)
 	}
 	st, err := newStreams(Options{TTY: o.TTY, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Runtime: o.Runtime})
 	if err != nil {
@@ -100,15 +100,4 @@ func endedOr(s Session, err error) error {
 		return errs.WithHint(fmt.Errorf("the session %s has ended", s.Name), "aishell ps lists the running sessions")
 	}
 	return fmt.Errorf("attach %s: %w", s.Name, err)
-}
-
-// setEnv sets key in env, replacing what it had.
-func setEnv(env []string, key, value string) []string {
-	out := env[:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, key+"=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, key+"="+value)
 }

@@ -156,10 +156,7 @@ func KeeperFromEnv() *Keeper {
 }
 
 // logFor names the session's log after its run, so that whoever removes the run removes it.
-func (k *Keeper) logFor(id string) string {
-	k.logPath = filepath.Join(os.TempDir(), id+"-session.log")
-	return k.logPath
-}
+func (k *Keeper) logFor(id string) { k.logPath = filepath.Join(os.TempDir(), id+"-session.log") }
 
 // started makes the log, tells the starter that the session runs, then gives the keeper's
 // standard streams to /dev/null and the log, so the terminal is let go.

@@ -92,16 +92,12 @@ func networkFiles(m network.Mode, dir string) (resolv, hosts string, err error) 
 }
 
 // networkOpt is the spec's network: the host's, or a namespace of its own with the files
-// written for it beside the passwd file.
+// written for it (none written: the namespace still, never the host's).
 func networkOpt(o Options, p parts) ctroci.SpecOpts {
 	if o.Network.Mode == network.Host {
 		return oci.WithHostNetwork()
 	}
-	if p.user.PasswdFile == "" { // no files written: the namespace still, never the host's
-		return oci.WithOwnNetwork("", "")
-	}
-	dir := filepath.Dir(p.user.PasswdFile)
-	return oci.WithOwnNetwork(filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "hosts"))
+	return oci.WithOwnNetwork(p.resolv, p.hosts)
 }
 
 // setupNetwork sets up the task's network namespace before its process starts, and pushes its

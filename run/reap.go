@@ -102,38 +102,33 @@ func ownerGone(l map[string]string) bool {
 	if err != nil && !errors.Is(err, syscall.EPERM) {
 		return true // no such process
 	}
-	if zombie(pid) {
+	f := statFields(pid)
+	if len(f) > 0 && f[0] == "Z" {
 		return true // it has exited; only its parent has not read its status yet
 	}
-	return startTime(pid) != l[labels.PIDStart] // the pid was reused
-}
-
-// zombie reports whether the process pid has exited and waits to be reaped (state Z).
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		f := strings.Fields(s[i+1:])
-		return len(f) > 0 && f[0] == "Z"
-	}
-	return false
+	return len(f) <= 19 || f[19] != l[labels.PIDStart] // gone meanwhile, or the pid was reused
 }
 
 // startTime is field 22 of /proc/PID/stat: when the process started, in clock ticks.
 func startTime(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		if f := strings.Fields(s[i+1:]); len(f) > 19 {
-			return f[19]
-		}
+	if f := statFields(pid); len(f) > 19 {
+		return f[19]
 	}
 	return ""
+}
+
+// statFields are the fields of /proc/PID/stat after the command name (field 3, the state,
+// first), or nil. The name (field 2) may hold spaces; the fields after its closing parenthesis
+// do not.
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
 }

@@ -38,7 +38,8 @@ func testRun(t *testing.T) (Options, parts) {
 	}
 	p := parts{
 		id: "aishell-app-claude-abc123", hasTini: true,
-		user:  oci.User{UID: 1000, GID: 1000, Name: "alice", Group: "alice", Home: "/home/alice", PasswdFile: "/tmp/p", GroupFile: "/tmp/g"},
+		user:   oci.User{UID: 1000, GID: 1000, Name: "alice", Group: "alice", Home: "/home/alice", PasswdFile: "/tmp/p", GroupFile: "/tmp/g"},
+		resolv: "/tmp/resolv.conf", hosts: "/tmp/hosts",
 		views: []view{{Harness: h, key: "aishell-app-claude-abc123-claude", mounts: []mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"ro", "rbind"}}}}},
 	}
 	return o, p

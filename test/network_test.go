@@ -378,25 +378,11 @@ func TestNetworkLeavesNothing(t *testing.T) {
 	}
 }
 
-// helpers are the pids of slirp4netns processes whose parent is pid.
+// helpers are the pids of the slirp4netns processes under pid.
 func helpers(pid int) []int {
 	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || !strings.Contains(s[:i], "(slirp4netns") {
-			continue
-		}
-		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+	for _, p := range descendants(pid) {
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); err == nil && strings.TrimSpace(string(comm)) == "slirp4netns" {
 			out = append(out, p)
 		}
 	}

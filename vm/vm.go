@@ -27,6 +27,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 )
 
@@ -222,10 +223,10 @@ func limaList(ctx context.Context, t Target) (*limaInstanceJSON, error) {
 func Mounts(ctx context.Context, t Target, home string) ([]Mount, error) {
 	var ms []Mount
 	add := func(loc string, point *string) {
-		loc = expandHome(loc, home)
+		loc = config.ExpandHome(loc, home)
 		m := Mount{Location: filepath.Clean(loc), MountPoint: filepath.Clean(loc)}
 		if point != nil && *point != "" {
-			m.MountPoint = filepath.Clean(expandHome(*point, home))
+			m.MountPoint = filepath.Clean(config.ExpandHome(*point, home))
 		}
 		ms = append(ms, m)
 	}
@@ -275,16 +276,6 @@ func colimaConfig(profile, home string) string {
 		profile = "default"
 	}
 	return filepath.Join(dir, strings.TrimPrefix(profile, "colima-"), "colima.yaml")
-}
-
-func expandHome(p, home string) string {
-	if p == "~" {
-		return home
-	}
-	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		return filepath.Join(home, rest)
-	}
-	return p
 }
 
 // GuestPath is where the VM sees a host path, if it does.

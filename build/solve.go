@@ -277,12 +277,17 @@ func solveError(ctx context.Context, name string, err error) error {
 // imageExists reports whether name is tagged in the store and unpacked, so it can be used as
 // it is; an image whose snapshot is gone is built again.
 func (b *Builder) imageExists(ctx context.Context, name string) (bool, error) {
-	_, err := b.Images.ImageService().Get(ctx, name)
+	img, err := b.Images.ImageService().Get(ctx, name)
 	switch {
 	case errdefs.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, err
 	}
-	return b.unpacked(ctx, name) == nil, nil
+	chain, err := snapshot.ChainIDOf(ctx, b.Images, img)
+	if err != nil {
+		return false, nil
+	}
+	_, err = b.Images.SnapshotService(b.snapshotter()).Stat(ctx, chain)
+	return err == nil, nil
 }

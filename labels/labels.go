@@ -72,6 +72,12 @@ const (
 	PID      = Prefix + "pid"
 	PIDNS    = Prefix + "pidns"
 	PIDStart = Prefix + "pid-start"
+	// ReaperPID and ReaperStart identify a run's reaper (in the owner's pid namespace): the
+	// process aishell starts beside a foreground run, which removes the run once aishell has
+	// returned the exit code, or at once when aishell dies. While it lives the run is not
+	// anybody else's to remove.
+	ReaperPID   = Prefix + "reaper-pid"
+	ReaperStart = Prefix + "reaper-start"
 	// Name is a run's session name, unique among the live runs of its project (`--name`, or
 	// the purpose and a random suffix); ps, attach and stop find sessions by it.
 	Name = Prefix + "name"

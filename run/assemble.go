@@ -8,7 +8,6 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
-	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
@@ -29,6 +28,7 @@ type parts struct {
 	copies  string          // the directory of the private harness config copies, or ""
 	resolv  string          // with a network namespace of its own: its resolv.conf and hosts
 	hosts   string
+	owner   map[string]string // ownerLabels: the aishell process and the reaper
 }
 
 // view is one harness's read-only view, named key, and its mounts.
@@ -70,7 +70,7 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 		return p, err
 	}
 	// Unwound after the container is deleted: its copies are written back once nothing runs.
-	stack.push("harness config copies", func(context.Context) error { return guard.Finish(stderrOf(o)) })
+	stack.pushLocal("harness config copies", func(context.Context) error { return guard.Finish(stderrOf(o)) })
 	p.config, p.copies = guard.Mounts(), guard.Dir()
 	stack.tr.mark("protected config")
 	return p, nil
@@ -78,16 +78,17 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 
 // rootfs prepares the container's writable snapshot on top of the image's committed one.
 func rootfs(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (containerd.Image, []mount.Mount, error) {
-	img, err := c.GetImage(ctx, o.Image)
+	rec, err := c.ImageService().Get(ctx, o.Image)
 	if err != nil {
 		return nil, nil, fmt.Errorf("image %s: %w", o.Image, err)
 	}
-	diffIDs, err := img.RootFS(ctx)
+	chain, err := snapshot.ChainIDOf(ctx, c, rec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("layers of %s: %w", o.Image, err)
+		return nil, nil, err
 	}
+	img := containerd.NewImage(c, rec)
 	sn := c.SnapshotService(o.Snapshotter)
-	mounts, err := sn.Prepare(ctx, id, identity.ChainID(diffIDs).String())
+	mounts, err := sn.Prepare(ctx, id, chain)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rootfs snapshot of %s: %w", o.Image, err)
 	}

@@ -91,7 +91,7 @@ func Attach(ctx context.Context, c *containerd.Client, s Session, o AttachOption
 		return 0, endedOr(s, err)
 	}
 	st.closeStdinAtEOF(ctx, proc)
-	return waitExit(ctx, proc, exitCh, st, o.Signals, newTracer())
+	return waitExit(ctx, proc, exitCh, st, o.Signals, processTrace)
 }
 
 // endedOr says a session has ended when err means it is gone, else wraps err.

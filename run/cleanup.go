@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // cleanupStack is what a run has created so far (lease, snapshots, views, files, container,
@@ -19,11 +20,46 @@ type cleanupStack struct {
 type cleanupStep struct {
 	what   string
 	remove func(context.Context) error
+	// local: only this process can do it (the network it serves, the git guard it runs, the
+	// harness config it writes back); the run's reaper does the rest from the run's labels.
+	local bool
 }
 
 // push records one resource and how to remove it.
 func (s *cleanupStack) push(what string, remove func(context.Context) error) {
-	s.steps = append(s.steps, cleanupStep{what, remove})
+	s.steps = append(s.steps, cleanupStep{what: what, remove: remove})
+}
+
+// pushLocal records a step that this process must do itself.
+func (s *cleanupStack) pushLocal(what string, remove func(context.Context) error) {
+	s.steps = append(s.steps, cleanupStep{what: what, remove: remove, local: true})
+}
+
+// handOff ends a run whose process has exited: it does the local steps, newest first, and
+// leaves the rest to the reaper rp, which removes it while aishell returns the exit code;
+// closeIO closes the task's streams (and removes their FIFOs), which the reaper cannot.
+// Without a live reaper it unwinds everything here.
+func (s *cleanupStack) handOff(ctx context.Context, rp *reaper, closeIO func() error) {
+	if rp == nil {
+		s.unwind(ctx)
+		return
+	}
+	var rest []cleanupStep
+	for _, step := range s.steps {
+		if !step.local {
+			rest = append(rest, step)
+		}
+	}
+	s.steps = slices.DeleteFunc(s.steps, func(step cleanupStep) bool { return !step.local })
+	s.unwind(ctx)
+	closeIO()
+	if !rp.release() {
+		s.steps = rest
+		s.unwind(ctx)
+	}
+	if s.tr != nil {
+		s.tr.mark("handed to the reaper")
+	}
 }
 
 // unwind runs every step, newest first, and empties the stack. Its context outlives ctx's

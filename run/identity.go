@@ -27,14 +27,18 @@ func ContainerUser(p config.Person) oci.User {
 // process's (a CI checkout, root in rootless mode seeing an unmapped owner), and git must not
 // refuse them there.
 func GitIdentity(dir string, p config.Person) []string {
-	get := func(key string) string {
-		out, err := asPerson(exec.Command("git", "-C", dir, "config", "--get", key), p).Output()
-		if err != nil {
-			return ""
+	// One git for both keys: each value is the rest of its line after the key.
+	var name, email string
+	out, _ := asPerson(exec.Command("git", "-C", dir, "config", "--get-regexp", `^user\.(name|email)$`), p).Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		key, value, _ := strings.Cut(line, " ")
+		switch key {
+		case "user.name":
+			name = strings.TrimSpace(value)
+		case "user.email":
+			email = strings.TrimSpace(value)
 		}
-		return strings.TrimSpace(string(out))
 	}
-	name, email := get("user.name"), get("user.email")
 	var env []string
 	var keys, vals []string
 	if name != "" {

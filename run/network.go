@@ -110,6 +110,6 @@ func setupNetwork(ctx context.Context, o Options, task containerd.Task, stack *c
 	if err != nil {
 		return err
 	}
-	stack.push("network", sb.Close)
+	stack.pushLocal("network", sb.Close)
 	return nil
 }

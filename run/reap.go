@@ -78,35 +78,70 @@ func removeHostDirs(id, list string) {
 	}
 }
 
-// ownerLabels identify this process: pid, pid namespace and start time, so a reused pid is
-// not mistaken for the owner.
-func ownerLabels() map[string]string {
-	ns, _ := os.Readlink("/proc/self/ns/pid")
-	return map[string]string{
+// ownerLabels identify this process, and the run's reaper when it has one: pid, pid namespace
+// and start time, so a reused pid is not mistaken for the owner.
+func ownerLabels(rp *reaper) map[string]string {
+	l := map[string]string{
 		labels.PID:      strconv.Itoa(os.Getpid()),
-		labels.PIDNS:    ns,
+		labels.PIDNS:    pidNS(),
 		labels.PIDStart: startTime(os.Getpid()),
 	}
+	if rp != nil {
+		l[labels.ReaperPID], l[labels.ReaperStart] = strconv.Itoa(rp.pid), rp.start
+	}
+	return l
 }
 
-// ownerGone reports whether the aishell process that created a container is certainly gone.
-// A container from another pid namespace (aishell in a container, another machine's view of a
-// shared containerd) is never judged.
-func ownerGone(l map[string]string) bool {
+func pidNS() string {
 	ns, _ := os.Readlink("/proc/self/ns/pid")
-	pid, err := strconv.Atoi(l[labels.PID])
-	if err != nil || pid <= 0 || l[labels.PIDNS] == "" || l[labels.PIDNS] != ns {
+	return ns
+}
+
+// ownerGone reports whether the aishell process that created a container is certainly gone,
+// and its reaper too. A container from another pid namespace (aishell in a container, another
+// machine's view of a shared containerd) is never judged.
+func ownerGone(l map[string]string) bool {
+	if !judged(l) {
 		return false
+	}
+	return processGone(l[labels.PID], l[labels.PIDStart]) &&
+		(l[labels.ReaperPID] == "" || processGone(l[labels.ReaperPID], l[labels.ReaperStart]))
+}
+
+// reaping reports whether a run's aishell is gone and its reaper is removing it: the run is
+// ending, and nobody else is to remove it meanwhile.
+func reaping(l map[string]string) bool {
+	return judged(l) && l[labels.ReaperPID] != "" && processGone(l[labels.PID], l[labels.PIDStart]) &&
+		!processGone(l[labels.ReaperPID], l[labels.ReaperStart])
+}
+
+// judged: the labels name an owner in this pid namespace, whose processes can be looked at.
+func judged(l map[string]string) bool {
+	pid, err := strconv.Atoi(l[labels.PID])
+	return err == nil && pid > 0 && l[labels.PIDNS] != "" && l[labels.PIDNS] == pidNS()
+}
+
+// processGone reports whether the process pid, started at start (clock ticks since boot), is
+// certainly gone: no such process, a zombie, or another process under the reused pid. A
+// process that exists but whose start time cannot be read (another user's, under hidepid) is
+// not gone.
+func processGone(pidLabel, start string) bool {
+	pid, err := strconv.Atoi(pidLabel)
+	if err != nil || pid <= 0 {
+		return true // no process was recorded
 	}
 	err = syscall.Kill(pid, 0)
 	if err != nil && !errors.Is(err, syscall.EPERM) {
 		return true // no such process
 	}
 	f := statFields(pid)
-	if len(f) > 0 && f[0] == "Z" {
+	switch {
+	case len(f) <= 19:
+		return false // it exists, and nothing more can be told
+	case f[0] == "Z":
 		return true // it has exited; only its parent has not read its status yet
 	}
-	return len(f) <= 19 || f[19] != l[labels.PIDStart] // gone meanwhile, or the pid was reused
+	return f[19] != start // the pid was reused
 }
 
 // startTime is field 22 of /proc/PID/stat: when the process started, in clock ticks.

@@ -58,7 +58,7 @@ func TestSanitize(t *testing.T) {
 }
 
 func TestOwnerLabels(t *testing.T) {
-	own := ownerLabels()
+	own := ownerLabels(nil)
 	if ownerGone(own) {
 		t.Error("this process judged gone")
 	}
@@ -76,5 +76,20 @@ func TestOwnerLabels(t *testing.T) {
 	other[labels.PIDNS] = "pid:[1]"
 	if ownerGone(other) {
 		t.Error("a container of another pid namespace judged")
+	}
+	// A run whose aishell is gone while its reaper (here: this process) lives is being
+	// removed by the reaper: nobody else's to remove.
+	self := ownerLabels(nil)
+	withReaper := ownerLabels(&reaper{pid: os.Getpid(), start: self[labels.PIDStart]})
+	withReaper[labels.PID] = "999999999"
+	if ownerGone(withReaper) || !reaping(withReaper) {
+		t.Error("a run with a live reaper judged gone, or not being reaped")
+	}
+	withReaper[labels.ReaperStart] = "1"
+	if !ownerGone(withReaper) || reaping(withReaper) {
+		t.Error("a run whose reaper's pid was reused judged alive")
+	}
+	if reaping(own) {
+		t.Error("a run with a live owner judged being reaped")
 	}
 }

@@ -59,6 +59,8 @@ type Harness struct {
 // Options describe one run.
 type Options struct {
 	Snapshotter string
+	// Address and Namespace are the containerd the run is in, for its reaper (reaper.go).
+	Address, Namespace string
 	Image       string    // rootfs image: the project's extension, or the foundation
 	Harnesses   []Harness // mounted read-only at /opt/harness/<name>, bin on PATH
 	Args        []string  // the process; empty for an interactive bash
@@ -154,9 +156,13 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		o.Stdin = nil
 		o.Keeper.logFor(id)
 	}
-	tr := newTracer()
+	tr := processTrace
 	stack := &cleanupStack{id: id, warn: stderrOf(o), tr: tr}
-	defer func() { stack.unwind(ctx); tr.done() }()
+	// The reaper exists before anything of the run does, so whatever happens to aishell from
+	// here on, it removes what there is.
+	rp := startReaper(o, id)
+	tr.mark("reaper")
+	defer func() { stack.unwind(ctx); rp.cancel(); tr.done() }()
 	if o.Name != "" {
 		if err := claimName(ctx, c, o.Snapshotter, id, o.Name); err != nil {
 			return 0, err
@@ -165,7 +171,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 
 	// The lease holds the snapshots while the container is assembled and runs. It carries the
 	// owner, so a lease whose aishell died before its container existed is known as dead.
-	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(LeaseExpiry), leases.WithLabels(ownerLabels()))
+	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(LeaseExpiry), leases.WithLabels(ownerLabels(rp)))
 	if errdefs.IsAlreadyExists(err) {
 		return 0, nameTaken(name) // another run of this name won the race
 	}
@@ -176,7 +182,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	tr.mark("lease")
 
 	parts, err := assemble(lctx, c, o, id, stack)
-	parts.name = name
+	parts.name, parts.owner = name, ownerLabels(rp)
 	if err != nil {
 		return 0, err
 	}
@@ -187,7 +193,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	stack.push("container", func(ctx context.Context) error { return ignoreNotFound(ctr.Delete(ctx)) })
 	tr.mark("container")
 
-	stack.push("git guard", gitGuard{Dirs: o.GitDirs}.watch(stderrOf(o)))
+	stack.pushLocal("git guard", gitGuard{Dirs: o.GitDirs}.watch(stderrOf(o)))
 	st, err := newStreams(o)
 	if err != nil {
 		return 0, err
@@ -230,7 +236,12 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 			return code, err
 		}
 	}
-	return waitExit(lctx, task, exitCh, st, o.Signals, tr)
+	code, err = waitExit(lctx, task, exitCh, st, o.Signals, tr)
+	if err == nil { // the process has exited and its output is out: the reaper does the rest
+		st.detach()
+		stack.handOff(ctx, rp, task.IO().Close)
+	}
+	return code, err
 }
 
 func stderrOf(o Options) io.Writer {

@@ -88,6 +88,9 @@ func runID(project, purpose, name string) (id, session string) {
 func claimName(ctx context.Context, c *containerd.Client, snapshotter, id, name string) error {
 	if ctr, err := c.LoadContainer(ctx, id); err == nil {
 		l, err := ctr.Labels(ctx)
+		if err == nil && reaping(l) {
+			return awaitRemoval(ctx, c, id, name)
+		}
 		if err != nil || !ownerGone(l) {
 			return nameTaken(name)
 		}
@@ -102,10 +105,32 @@ func claimName(ctx context.Context, c *containerd.Client, snapshotter, id, name 
 	if err != nil || len(ls) == 0 {
 		return nil
 	}
+	if reaping(ls[0].Labels) {
+		return awaitRemoval(ctx, c, id, name)
+	}
 	if !ownerGone(ls[0].Labels) {
 		return nameTaken(name)
 	}
 	return ignoreNotFound(c.LeasesService().Delete(ctx, leases.Lease{ID: id}, leases.SynchronousDelete))
+}
+
+// awaitRemoval waits while the reaper of the last run of this name removes it (the run of a
+// script's previous line, whose aishell has just returned), for as long as a cleanup may take.
+func awaitRemoval(ctx context.Context, c *containerd.Client, id, name string) error {
+	for deadline := time.Now().Add(CleanupTimeout); time.Now().Before(deadline); {
+		_, err := c.LoadContainer(ctx, id)
+		if errdefs.IsNotFound(err) {
+			if ls, err := c.LeasesService().List(ctx, "id=="+id); err == nil && len(ls) == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return errs.WithHint(fmt.Errorf("the last session named %s is still being removed", name), "try again in a moment, or aishell stop "+name)
 }
 
 func nameTaken(name string) error {
@@ -114,7 +139,8 @@ func nameTaken(name string) error {
 }
 
 // Sessions are the live runs in the namespace, of one project (all of them when project is
-// ""), oldest first.
+// ""), oldest first. A run whose aishell has returned, and whose reaper is removing it, is
+// none.
 func Sessions(ctx context.Context, c *containerd.Client, project string) ([]Session, error) {
 	ctrs, err := c.Containers(ctx, labels.HasKey(labels.PID))
 	if err != nil {
@@ -127,8 +153,8 @@ func Sessions(ctx context.Context, c *containerd.Client, project string) ([]Sess
 			continue // removed meanwhile
 		}
 		l := info.Labels
-		if l[labels.PID] == "" || (project != "" && l[labels.Project] != project) {
-			continue
+		if l[labels.PID] == "" || (project != "" && l[labels.Project] != project) || reaping(l) {
+			continue // not aishell's, another project's, or a run that has ended and is being removed
 		}
 		s := Session{
 			ID: info.ID, Name: l[labels.Name], Project: l[labels.Project], Purpose: l[labels.Purpose],

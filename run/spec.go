@@ -28,7 +28,7 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 		}))
 	}
 	spec := append([]ctroci.SpecOpts{ctroci.WithImageConfig(p.image)}, specOpts(o, p)...)
-	return append(opts, containerd.WithNewSpec(spec...), containerd.WithContainerLabels(containerLabels(o, p, ownerLabels())))
+	return append(opts, containerd.WithNewSpec(spec...), containerd.WithContainerLabels(containerLabels(o, p, p.owner)))
 }
 
 // specOpts is the run's spec on top of the image's config: the process (under tini when the

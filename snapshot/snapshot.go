@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aishell/aishell/labels"
@@ -20,18 +21,33 @@ import (
 
 // ChainID returns the chain ID of an image's top layer: the key of its committed snapshot.
 func ChainID(ctx context.Context, c *containerd.Client, ref string) (string, error) {
-	img, err := c.GetImage(ctx, ref)
+	img, err := c.ImageService().Get(ctx, ref)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", ref, err)
 	}
-	diffIDs, err := img.RootFS(ctx)
+	return ChainIDOf(ctx, c, img)
+}
+
+// chains memoizes chain IDs by the image's target digest: what a digest names never changes,
+// and a run asks for the same few images' chains several times (is it built, its view, its
+// rootfs), each a manifest and a config read from the content store.
+var chains sync.Map // digest.Digest -> string
+
+// ChainIDOf is ChainID of an image record already looked up.
+func ChainIDOf(ctx context.Context, c *containerd.Client, img images.Image) (string, error) {
+	if v, ok := chains.Load(img.Target.Digest); ok {
+		return v.(string), nil
+	}
+	diffIDs, err := containerd.NewImage(c, img).RootFS(ctx)
 	if err != nil {
-		return "", fmt.Errorf("layers of %s: %w", ref, err)
+		return "", fmt.Errorf("layers of %s: %w", img.Name, err)
 	}
 	if len(diffIDs) == 0 {
-		return "", fmt.Errorf("image %s has no layers", ref)
+		return "", fmt.Errorf("image %s has no layers", img.Name)
 	}
-	return identity.ChainID(diffIDs).String(), nil
+	chain := identity.ChainID(diffIDs).String()
+	chains.Store(img.Target.Digest, chain)
+	return chain, nil
 }
 
 // View creates a read-only view, named key, of the committed snapshot of image ref and returns

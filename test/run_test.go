@@ -402,6 +402,9 @@ func TestGCReapsRunsOfKilledAishell(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := runningID(t, c, proj)
+	// Both aishell and its reaper die, as when the machine's OOM killer or a kill -9 of every
+	// aishell takes them: what is left is gc's to remove.
+	syscall.Kill(reaperOf(t, c, id), syscall.SIGKILL)
 	cmd.Process.Kill()
 	cmd.Wait()
 	if left := leftovers(t, c, id); len(left) == 0 {
@@ -413,6 +416,112 @@ func TestGCReapsRunsOfKilledAishell(t *testing.T) {
 		t.Errorf("gc did not report reaping %s", id)
 	}
 	waitGone(t, c, id)
+}
+
+// reaperOf is the pid of the reaper that the labels of run id name.
+func reaperOf(t *testing.T, c *containerd.Client, id string) int {
+	t.Helper()
+	ctr, err := c.LoadContainer(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ctr.Labels(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(l[labels.ReaperPID])
+	if err != nil || pid <= 0 {
+		t.Fatalf("run %s names no reaper: %v", id, l)
+	}
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.HasPrefix(string(cmdline), "aishell-reaper\x00") {
+		t.Fatalf("pid %d is not a reaper: %q", pid, cmdline)
+	}
+	return pid
+}
+
+// hostFiles are the files and directories in the temporary directory named after run id.
+func hostFiles(id string) []string {
+	files, _ := filepath.Glob(filepath.Join(os.TempDir(), id+"-*"))
+	return files
+}
+
+// When aishell is killed (SIGKILL: nothing of it runs any more), its reaper removes the run at
+// once: task, container, snapshots, views, lease and the run's host files, with no gc.
+func TestReaperRemovesRunOfKilledAishell(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "reaper-kill")
+	cmd := aishellCmd(proj, env, "exec", "--", "sleep", "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := runningID(t, c, proj)
+	reaper := reaperOf(t, c, id)
+	if len(hostFiles(id)) == 0 {
+		t.Fatal("the run made no host files: the test proves nothing about them")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitGone(t, c, id)
+	if left := hostFiles(id); len(left) > 0 {
+		t.Errorf("host files left: %v", left)
+	}
+	waitUntil(t, 5*time.Second, "the reaper to exit", func() bool { return syscall.Kill(reaper, 0) != nil })
+}
+
+// A run whose reaper was killed is removed by aishell itself before it returns: nothing is
+// left the moment it exits.
+func TestRunWithoutReaper(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "reaper-gone")
+	cmd := aishellCmd(proj, env, "exec", "--", "sh", "-c", "("+untilReleased+"); echo released")
+	var out syncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := runningID(t, c, proj)
+	reaper := reaperOf(t, c, id)
+	syscall.Kill(reaper, syscall.SIGKILL)
+	waitUntil(t, 5*time.Second, "the reaper to die", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", reaper))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	})
+	release(t, proj)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("aishell: %v", err)
+	}
+	if left := leftovers(t, c, id); len(left) > 0 {
+		t.Errorf("left when aishell returned: %v", left)
+	}
+	if left := hostFiles(id); len(left) > 0 {
+		t.Errorf("host files left when aishell returned: %v", left)
+	}
+	if !strings.Contains(out.String(), "released") {
+		t.Errorf("output lost: %q", out.String())
+	}
+}
+
+// A named run is removed by its reaper after aishell returns; the next run of that name, on
+// the script's next line, waits for that instead of finding the name taken.
+func TestNamedRunsBackToBack(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "back2back")
+	for i := 0; i < 4; i++ {
+		r := aishell(t, proj, env, "exec", "--name", "seq", "--", "echo", strconv.Itoa(i))
+		mustSucceed(t, r)
+		if strings.TrimSpace(r.Stdout) != strconv.Itoa(i) {
+			t.Errorf("run %d printed %q", i, r.Stdout)
+		}
+	}
+	ls, _ := c.LeasesService().List(context.Background())
+	for _, l := range ls {
+		if strings.Contains(l.ID, "back2back-seq-") {
+			waitGone(t, c, l.ID)
+		}
+	}
 }
 
 // A harness's config directory on the host is mounted read-write at the same path.

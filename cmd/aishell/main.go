@@ -86,6 +86,9 @@ func newParser(cli *CLI) (*kong.Kong, error) {
 }
 
 func main() {
+	if run.IsReaper() { // a run's reaper (run/reaper.go), started by aishell itself
+		os.Exit(run.Reaper())
+	}
 	var cli CLI
 	parser, err := newParser(&cli)
 	if err != nil {
@@ -93,6 +96,7 @@ func main() {
 		os.Exit(errs.CodeUsage)
 	}
 	kctx, err := parser.Parse(os.Args[1:])
+	run.Mark("parse")
 	if err != nil {
 		// The command line did not parse, so its flags are unknown: --json is looked for in it.
 		report := errs.Report

@@ -165,6 +165,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err != nil {
 		return err
 	}
+	run.Mark("user")
 	root, cwd, err := project.Current(s.where(uc))
 	if err != nil {
 		return err
@@ -172,6 +173,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err := checkSensitive(s, uc, root); err != nil {
 		return err
 	}
+	run.Mark("sensitive")
 	// --network is the person's setting for this run: the project may only be stricter than it.
 	user := *uc
 	if job.session.Network != "" {
@@ -182,23 +184,27 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		return err
 	}
 	printNotes(st)
+	run.Mark("settings")
 	cc, err := s.Containerd(ctx)
 	if err != nil {
 		return err
 	}
+	run.Mark("connect")
 	image, err := runImage(ctx, s, cc, uc, root, job.harness)
 	if err != nil {
 		return err
 	}
+	run.Mark("image")
 	opts, err := run.Prepare(ctx, cc, run.Request{
 		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
 		TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
-		Image: image, Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
+		Image: image, Snapshotter: ep.Snapshotter, Address: ep.ContainerdAddress, Namespace: ep.Namespace, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
 		Name: job.session.Name, Keeper: keeper, Network: job.session.Network,
 	})
 	if err != nil {
 		return err
 	}
+	run.Mark("prepare")
 	opts.Stdin, opts.Stdout, opts.Stderr = os.Stdin, os.Stdout, os.Stderr
 	opts.Signals = hub.Forward()
 	if err := ctx.Err(); err != nil {

@@ -1,0 +1,196 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+
+	"github.com/aishell/aishell/labels"
+)
+
+// A foreground run's reaper is a second aishell process, started (in a session of its own)
+// before anything of the run exists and named in the run's labels. It waits on a pipe from
+// aishell. When aishell has the process's exit code it writes the harness config back and
+// returns the code at once, and the reaper removes the task, container, snapshots, views, lease
+// and host files meanwhile: the user does not wait for that (a task delete alone takes 25-30
+// ms). When aishell dies (SIGKILL), the pipe ends the same way and the reaper removes the run
+// at once. While the reaper lives, nobody else removes the run; if it is killed too, the run
+// is as any run whose aishell died: `aishell gc`, or the next run of its name, removes it.
+//
+// The reaper never holds aishell's stdout or stderr, so `$(aishell exec ...)` and pipes end
+// when aishell does. What it could not remove it reports in $TMPDIR/<id>-reaper.log.
+
+// Environment of the reaper process: the run's ID, and the containerd it lives in.
+const (
+	reaperEnv        = "AISHELL_REAPER"
+	reaperAddrEnv    = "AISHELL_REAPER_ADDRESS"
+	reaperNSEnv      = "AISHELL_REAPER_NAMESPACE"
+	reaperSnapEnv    = "AISHELL_REAPER_SNAPSHOTTER"
+	syncTeardownEnv  = "AISHELL_SYNC_TEARDOWN" // set: aishell removes its runs itself before it returns
+	reaperSkip       = 'x'                     // written by aishell: the run is removed already
+	reaperLogSuffix  = "-reaper.log"
+)
+
+// reaper is aishell's side of a run's reaper.
+type reaper struct {
+	pid   int
+	start string   // its start time, as ownerLabels records it
+	w     *os.File // the pipe's write end; the reaper acts when it closes
+	done  bool // released or cancelled
+}
+
+// startReaper starts the reaper of run id, or returns nil when the run has none: a detached
+// session (its keeper removes it), AISHELL_SYNC_TEARDOWN set, no containerd address to give it,
+// or a reaper that could not be started (the run then removes everything itself).
+func startReaper(o Options, id string) *reaper {
+	if o.Keeper != nil || os.Getenv(syncTeardownEnv) != "" || o.Address == "" {
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		w.Close()
+		return nil
+	}
+	defer null.Close()
+	cmd := exec.Command(self, "reaper", id)
+	cmd.Args[0] = "aishell-reaper"
+	cmd.Env = append(os.Environ(), reaperEnv+"="+id, reaperAddrEnv+"="+o.Address, reaperNSEnv+"="+o.Namespace, reaperSnapEnv+"="+o.Snapshotter)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.ExtraFiles = []*os.File{r} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil
+	}
+	rp := &reaper{pid: cmd.Process.Pid, start: startTime(cmd.Process.Pid), w: w}
+	go cmd.Wait() // aishell usually exits first; if not, the reaper is not left a zombie
+	return rp
+}
+
+// release hands the run to the reaper: it removes what is left of it. It reports false when
+// the reaper is gone, and the caller must remove the run itself.
+func (rp *reaper) release() bool {
+	if rp == nil || rp.done {
+		return false
+	}
+	rp.done = true
+	alive := !processGone(strconv.Itoa(rp.pid), rp.start)
+	rp.w.Close()
+	return alive
+}
+
+// cancel tells the reaper that the run is removed already: it exits without a look.
+func (rp *reaper) cancel() {
+	if rp == nil || rp.done {
+		return
+	}
+	rp.done = true
+	rp.w.Write([]byte{reaperSkip})
+	rp.w.Close()
+}
+
+// IsReaper reports whether this process is a run's reaper (started by startReaper).
+func IsReaper() bool { return os.Getenv(reaperEnv) != "" }
+
+// Reaper is the reaper's whole life: it waits until aishell closes the pipe or dies, then
+// removes the run (when the run is still its own) and exits.
+func Reaper() int {
+	id := os.Getenv(reaperEnv)
+	pipe := os.NewFile(3, "reaper")
+	buf := make([]byte, 1)
+	if n, _ := pipe.Read(buf); n == 1 && buf[0] == reaperSkip {
+		return 0
+	}
+	pipe.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
+	defer cancel()
+	if err := reap(ctx, id); err != nil {
+		logReaper(id, err)
+		return 1
+	}
+	return 0
+}
+
+// reap removes run id when its labels name this process as its reaper.
+func reap(ctx context.Context, id string) error {
+	c, err := containerd.New(os.Getenv(reaperAddrEnv), containerd.WithDefaultNamespace(os.Getenv(reaperNSEnv)),
+		containerd.WithTimeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to containerd: %w", err)
+	}
+	defer c.Close()
+	snapshotter := os.Getenv(reaperSnapEnv)
+	me, start := strconv.Itoa(os.Getpid()), startTime(os.Getpid())
+	mine := func(l map[string]string) bool { return l[labels.ReaperPID] == me && l[labels.ReaperStart] == start }
+	if ctr, err := c.LoadContainer(ctx, id); err == nil {
+		l, err := ctr.Labels(ctx)
+		if err != nil {
+			return ignoreNotFound(err)
+		}
+		if !mine(l) {
+			return nil
+		}
+		return removeRun(ctx, c, snapshotter, ctr, l)
+	}
+	// No container: aishell died while the run was assembled. Its lease holds the snapshots.
+	ls, err := c.LeasesService().List(ctx, "id=="+id)
+	if err != nil {
+		return fmt.Errorf("list leases: %w", err)
+	}
+	if len(ls) == 0 || !mine(ls[0].Labels) {
+		return nil
+	}
+	return removeAssembled(ctx, c, snapshotter, ls[0])
+}
+
+// removeAssembled removes what a run whose container never existed made: the snapshots under
+// its lease, its host files (named after its ID, in the temporary directory), the lease.
+func removeAssembled(ctx context.Context, c *containerd.Client, snapshotter string, l leases.Lease) error {
+	ls := c.LeasesService()
+	res, err := ls.ListResources(ctx, l)
+	if err != nil {
+		return fmt.Errorf("resources of lease %s: %w", l.ID, err)
+	}
+	sn := c.SnapshotService(snapshotter)
+	for _, r := range res {
+		if r.Type == "snapshots/"+snapshotter {
+			sn.Remove(ctx, r.ID)
+		}
+	}
+	for _, kind := range []string{"-etc-", "-aishell-", "-config-"} {
+		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), l.ID+kind+"*"))
+		for _, d := range dirs {
+			os.RemoveAll(d)
+		}
+	}
+	return ignoreNotFound(ls.Delete(ctx, l))
+}
+
+// logReaper records what the reaper could not remove, where the user may look for it; `aishell
+// gc` removes the run later.
+func logReaper(id string, err error) {
+	f, ferr := os.OpenFile(filepath.Join(os.TempDir(), id+reaperLogSuffix), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	io.WriteString(f, fmt.Sprintf("%s aishell: clean up %s: %v (aishell gc removes leftovers)\n", time.Now().Format(time.RFC3339), id, err))
+}

@@ -31,13 +31,13 @@ import (
 
 // Environment of the reaper process: the run's ID, and the containerd it lives in.
 const (
-	reaperEnv        = "AISHELL_REAPER"
-	reaperAddrEnv    = "AISHELL_REAPER_ADDRESS"
-	reaperNSEnv      = "AISHELL_REAPER_NAMESPACE"
-	reaperSnapEnv    = "AISHELL_REAPER_SNAPSHOTTER"
-	syncTeardownEnv  = "AISHELL_SYNC_TEARDOWN" // set: aishell removes its runs itself before it returns
-	reaperSkip       = 'x'                     // written by aishell: the run is removed already
-	reaperLogSuffix  = "-reaper.log"
+	reaperEnv       = "AISHELL_REAPER"
+	reaperAddrEnv   = "AISHELL_REAPER_ADDRESS"
+	reaperNSEnv     = "AISHELL_REAPER_NAMESPACE"
+	reaperSnapEnv   = "AISHELL_REAPER_SNAPSHOTTER"
+	syncTeardownEnv = "AISHELL_SYNC_TEARDOWN" // set: aishell removes its runs itself before it returns
+	reaperSkip      = 'x'                     // written by aishell: the run is removed already
+	reaperLogSuffix = "-reaper.log"
 )
 
 // reaper is aishell's side of a run's reaper.
@@ -45,7 +45,7 @@ type reaper struct {
 	pid   int
 	start string   // its start time, as ownerLabels records it
 	w     *os.File // the pipe's write end; the reaper acts when it closes
-	done  bool // released or cancelled
+	done  bool     // released or cancelled
 }
 
 // startReaper starts the reaper of run id, or returns nil when the run has none: a detached

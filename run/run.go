@@ -61,17 +61,17 @@ type Options struct {
 	Snapshotter string
 	// Address and Namespace are the containerd the run is in, for its reaper (reaper.go).
 	Address, Namespace string
-	Image       string    // rootfs image: the project's extension, or the foundation
-	Harnesses   []Harness // mounted read-only at /opt/harness/<name>, bin on PATH
-	Args        []string  // the process; empty for an interactive bash
-	Purpose     string    // shell, exec or a harness name: part of the container name
-	Project     string    // mounted read-write at the same path
-	Cwd         string
-	User        oci.User
-	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
-	Binds       []string // host paths mounted read-write at the same paths (harness config)
-	ReadOnly    []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
-	GitDirs     []string // git directories bound onto themselves and kept free of a planted commondir
+	Image              string    // rootfs image: the project's extension, or the foundation
+	Harnesses          []Harness // mounted read-only at /opt/harness/<name>, bin on PATH
+	Args               []string  // the process; empty for an interactive bash
+	Purpose            string    // shell, exec or a harness name: part of the container name
+	Project            string    // mounted read-write at the same path
+	Cwd                string
+	User               oci.User
+	Env                []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
+	Binds              []string // host paths mounted read-write at the same paths (harness config)
+	ReadOnly           []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
+	GitDirs            []string // git directories bound onto themselves and kept free of a planted commondir
 	// Worktree and WorktreeFiles: a linked worktree's git directory, and what of it is read-only.
 	Worktree      string
 	WorktreeFiles []string

@@ -29,6 +29,9 @@ func benchNetwork(ctx context.Context) error {
 	runs := map[string][]time.Duration{}
 	for i := 0; i < startRuns+2; i++ {
 		for _, m := range networkModes {
+			if err := e.waitRunsGone(proj); err != nil {
+				return err
+			}
 			d, _, err := e.aishellIn(proj, "exec", "--network", m, "true")
 			if err != nil {
 				return err

@@ -117,6 +117,9 @@ func benchRootless(ctx context.Context) error {
 		var ds []time.Duration
 		for i := 0; i < startRuns+2; i++ {
 			fmt.Fprintf(os.Stderr, "$ %s (%d)\n", r.shown, i+1)
+			if err := e.waitRunsGone(proj); err != nil {
+				return err
+			}
 			d, err := timeCmd(r.cmd(ri*1000 + i))
 			if err != nil {
 				return err

@@ -43,6 +43,23 @@ type view struct {
 // and private copies), pushing the removal of each onto stack.
 func assemble(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (parts, error) {
 	p := parts{id: id}
+	// The harness views are made while the rootfs is prepared and the user files written:
+	// each is a round trip to containerd and a write of its metadata.
+	type made struct {
+		views []view
+		err   error
+	}
+	viewsDone := make(chan made, 1)
+	go func() {
+		v, err := harnessViews(ctx, c, o, id)
+		viewsDone <- made{v, err}
+	}()
+	defer func() {
+		if viewsDone != nil { // an error came first: the views made are still removed
+			m := <-viewsDone
+			pushViews(c, o, stack, m.views)
+		}
+	}()
 	img, rootMounts, err := rootfs(ctx, c, o, id, stack)
 	if err != nil {
 		return p, err
@@ -58,9 +75,13 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 			return p, err
 		}
 	}
-	if p.views, err = harnessViews(ctx, c, o, id, stack); err != nil {
-		return p, err
+	m := <-viewsDone
+	viewsDone = nil
+	pushViews(c, o, stack, m.views)
+	if m.err != nil {
+		return p, m.err
 	}
+	p.views = m.views
 	if p.aishell, err = writeDefaults(o, id, stack); err != nil {
 		return p, err
 	}
@@ -116,18 +137,26 @@ func userFiles(u oci.User, id string, rootMounts []mount.Mount, stack *cleanupSt
 	return u, nil
 }
 
-// harnessViews makes a read-only view of each harness's committed snapshot.
-func harnessViews(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) ([]view, error) {
-	sn := c.SnapshotService(o.Snapshotter)
+// harnessViews makes a read-only view of each harness's committed snapshot; on an error it
+// returns the views made so far with it.
+func harnessViews(ctx context.Context, c *containerd.Client, o Options, id string) ([]view, error) {
 	var views []view
 	for _, h := range o.Harnesses {
 		key := id + "-" + h.Name
 		mounts, err := snapshot.View(ctx, c, o.Snapshotter, h.Ref, key)
 		if err != nil {
-			return nil, err
+			return views, err
 		}
-		stack.push("view of "+h.Name, func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, key)) })
 		views = append(views, view{Harness: h, key: key, mounts: mounts})
 	}
 	return views, nil
+}
+
+// pushViews pushes the removal of each view onto stack.
+func pushViews(c *containerd.Client, o Options, stack *cleanupStack, views []view) {
+	sn := c.SnapshotService(o.Snapshotter)
+	for _, v := range views {
+		key := v.key
+		stack.push("view of "+v.Name, func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, key)) })
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -86,6 +87,11 @@ func newParser(cli *CLI) (*kong.Kong, error) {
 }
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// aishell's live heap is a few MB: collecting at 4 MB costs a short run two or three
+		// collections (7 ms of CPU on 2 cores) for nothing; at 400% the heap stays under 20 MB.
+		debug.SetGCPercent(400)
+	}
 	if run.IsReaper() { // a run's reaper (run/reaper.go), started by aishell itself
 		os.Exit(run.Reaper())
 	}

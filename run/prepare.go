@@ -64,6 +64,9 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 		}
 		return o, fmt.Errorf("look up %s: %w", req.Image, err)
 	}
+	// git runs while containerd is asked about the harnesses (a few ms each).
+	identity := make(chan []string, 1)
+	go func() { identity <- GitIdentity(req.Project, req.Person) }()
 	hs, err := configuredHarnesses(ctx, c, req)
 	if err != nil {
 		return o, err
@@ -96,7 +99,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	}
 	o.ReadOnly, o.GitDirs, o.Worktree, o.WorktreeFiles = guard.ReadOnly, guard.Dirs, guard.Worktree, guard.WorktreeFiles
 	o.Env = passEnv(req, os.LookupEnv)
-	o.Env = append(o.Env, GitIdentity(proj, req.Person)...)
+	o.Env = append(o.Env, <-identity...)
 	if o.Network.Mode == network.AllowList {
 		o.Env = append(o.Env, network.ProxyEnv()...)
 	}

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/harness"
+)
+
+// scaleHarnesses are the four harnesses of the issue's realistic set.
+var scaleHarnesses = []string{"claude", "codex", "gemini", "opencode"}
+
+// scaleCounts are the project counts measured; AISHELL_BENCH_SCALE_N (e.g. "1") narrows them
+// for a quick run while developing.
+func scaleCounts() ([]int, error) {
+	spec := os.Getenv("AISHELL_BENCH_SCALE_N")
+	if spec == "" {
+		spec = "1,3,5"
+	}
+	var ns []int
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || (len(ns) > 0 && n <= ns[len(ns)-1]) {
+			return nil, fmt.Errorf("AISHELL_BENCH_SCALE_N=%q: want increasing counts like 1,3,5", spec)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+// scaleProject is one project with an extension, seen by the three ways.
+type scaleProject struct {
+	dir    string // the project (git repository with .aishell/Dockerfile)
+	ext    string // aishell's extension image of it
+	baked  string // its extension FROM the current baked image (the baked way)
+	number int
+}
+
+// The project's extension: a line of its own first, so its package layer is rebuilt for it
+// and never taken from another project's cache, then the packages both ancestors' ways install.
+func projectExtension(from string, n int) string {
+	return fmt.Sprintf("FROM %s\nRUN echo aishell-bench-project-%d > /etc/aishell-bench-project\n%s", from, n, extensionPackages)
+}
+
+// benchScale measures a one-harness bump (claude) with four harnesses enabled, for N projects
+// that each have an extension, three ways, until every project runs again:
+//
+//	baked:   the harnesses baked into one image (the ancestor's Docker-era way): rebuild its
+//	         harness stage, then rebuild every project's extension FROM it, then run;
+//	volume:  the ancestor's last way, one volume per harness set: a new volume into which every
+//	         harness of the set is npm-installed in a container of the foundation; extensions
+//	         (FROM a base without harnesses) stay; then run with the volume mounted;
+//	aishell: `aishell update` builds one snapshot; each project's next run checks its
+//	         extension (fresh) and runs.
+//
+// The rounds chain real bumps: each bumps claude to the next published version, so every
+// update builds an image nobody had (no shared image is deleted to make a build cold).
+func benchScale(ctx context.Context) error {
+	counts, err := scaleCounts()
+	if err != nil {
+		return err
+	}
+	e, err := newEnv()
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	versions, err := resolveVersions(ctx, scaleHarnesses[1:])
+	if err != nil {
+		return err
+	}
+	claude, _ := harness.Lookup("claude")
+	bumps, err := nextVersions(ctx, e, claude, bumpFrom, len(counts))
+	if err != nil {
+		return err
+	}
+	versions["claude"] = bumpFrom
+	fmt.Fprintf(os.Stderr, "scale: N = %v, claude %s -> %s\n", counts, bumpFrom, strings.Join(bumps, " -> "))
+
+	var created []string // images this bench made, removed at the end
+	defer func() {
+		for _, ref := range created {
+			e.removeImage(ref)
+		}
+	}()
+	for _, v := range bumps {
+		created = append(created, claude.ImageRef(v))
+	}
+
+	// aishell: the four harnesses, claude at bumpFrom.
+	var flags []string
+	for _, n := range scaleHarnesses {
+		flags = append(flags, "--with-"+n, "--"+n+"-version="+versions[n])
+	}
+	if _, _, err := e.aishell(append([]string{"build", "--progress=quiet"}, flags...)...); err != nil {
+		return err
+	}
+
+	// The baked image before the first bump (untimed; its system stage is the foundation's).
+	work, err := os.MkdirTemp("", "aishell-bench-scale-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	bakedRef := func(round int) string { return fmt.Sprintf("docker.io/aishell-bench/scale-baked:r%d", round) }
+	if _, _, err := e.buildBaked(work, versions, bakedRef(0), false); err != nil {
+		return err
+	}
+	created = append(created, bakedRef(0))
+
+	var projects []*scaleProject
+	type result struct {
+		n                                    int
+		baked, bakedImage, bakedExts, bakedR time.Duration
+		volume, volumeInstall, volumeRuns    time.Duration
+		aishell, update, runs                time.Duration
+		extRebuilds                          int
+		volumeSize                           int64
+	}
+	var results []result
+	for round, n := range counts {
+		round++
+		to := bumps[round-1]
+		// New projects join with their extension built on both sides before the bump.
+		for len(projects) < n {
+			p, err := e.newScaleProject(work, len(projects)+1)
+			if err != nil {
+				return err
+			}
+			projects = append(projects, p)
+			created = append(created, p.ext)
+			if _, _, err := e.aishellIn(p.dir, "ext", "trust"); err != nil {
+				return err
+			}
+			if _, _, err := e.aishellIn(p.dir, "exec", "true"); err != nil {
+				return err
+			}
+			p.baked = fmt.Sprintf("docker.io/aishell-bench/scale-ext-p%d:r%d", p.number, round-1)
+			if _, err := e.buildBakedExtension(work, p, bakedRef(round-1)); err != nil {
+				return err
+			}
+			created = append(created, p.baked)
+		}
+		r := result{n: n}
+
+		// a. baked: the harness stage again with claude `to`, then each extension FROM it.
+		versions["claude"] = to
+		d, _, err := e.buildBaked(work, versions, bakedRef(round), true)
+		if err != nil {
+			return err
+		}
+		created = append(created, bakedRef(round))
+		r.bakedImage = d
+		for _, p := range projects {
+			p.baked = fmt.Sprintf("docker.io/aishell-bench/scale-ext-p%d:r%d", p.number, round)
+			d, err := e.buildBakedExtension(work, p, bakedRef(round))
+			if err != nil {
+				return err
+			}
+			created = append(created, p.baked)
+			r.bakedExts += d
+		}
+		for _, p := range projects {
+			d, err := e.ctrVersion(p.baked, nil, "claude", to)
+			if err != nil {
+				return err
+			}
+			r.bakedR += d
+		}
+		r.baked = r.bakedImage + r.bakedExts + r.bakedR
+
+		// b. volume: a new volume with all four harnesses installed into it; the extensions stay.
+		vol, err := os.MkdirTemp(work, "volume-")
+		if err != nil {
+			return err
+		}
+		r.volumeInstall, err = e.populateVolume(vol, versions)
+		if err != nil {
+			return err
+		}
+		r.volumeSize = dirSize(vol)
+		for _, p := range projects {
+			d, err := e.ctrVersion(p.ext, &vol, "/tools/npm/bin/claude", to)
+			if err != nil {
+				return err
+			}
+			r.volumeRuns += d
+		}
+		os.RemoveAll(vol)
+		r.volume = r.volumeInstall + r.volumeRuns
+
+		// c. aishell: one snapshot, then each project's next run.
+		r.update, _, err = e.aishell("update", "--claude-version="+to, "--no-cache", "--progress=plain")
+		if err != nil {
+			return err
+		}
+		for _, p := range projects {
+			d, out, err := e.aishellIn(p.dir, "exec", "claude", "--version")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, to) {
+				return fmt.Errorf("project %d after the update does not run claude %s:\n%s", p.number, to, out)
+			}
+			r.extRebuilds += strings.Count(out, "building extension")
+			r.runs += d
+		}
+		r.aishell = r.update + r.runs
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "scale: N=%d baked %s volume %s aishell %s\n", n, secs(r.baked), secs(r.volume), secs(r.aishell))
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "## A harness bump at scale (`go run ./bench scale`)\n\n")
+	fmt.Fprintf(&b, "Run %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
+	versions["claude"] = bumpFrom + " -> " + strings.Join(bumps, " -> ")
+	fmt.Fprintf(&b, "Four harnesses enabled: %s. N projects, each with an extension "+
+		"(`RUN echo <project> > /etc/...` then `%s`). One claude bump per row (the rows chain: each bumps to the next "+
+		"published version, so each update builds an image that did not exist); every time is wall time until all N projects "+
+		"have run `claude --version` again, measured in the same run for the three ways.\n\n",
+		versionList4(versions), strings.TrimSpace(extensionPackages))
+	fmt.Fprintf(&b, "| N | baked image | volume per harness set | aishell | baked/aishell | volume/aishell |\n|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %.1fx | %.1fx |\n", r.n, secs(r.baked), secs(r.volume), secs(r.aishell),
+			r.baked.Seconds()/r.aishell.Seconds(), r.volume.Seconds()/r.aishell.Seconds())
+	}
+	fmt.Fprintf(&b, "\nWhere the time went:\n\n| N | baked: image / N extensions / N runs | volume: install (size) / N runs | aishell: update / N runs (extension rebuilds) |\n|---|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %d | %s / %s / %s | %s (%s) / %s | %s / %s (%d) |\n", r.n,
+			secs(r.bakedImage), secs(r.bakedExts), secs(r.bakedR), secs(r.volumeInstall), mb(r.volumeSize), secs(r.volumeRuns),
+			secs(r.update), secs(r.runs), r.extRebuilds)
+	}
+	fmt.Fprintf(&b, "\nCommands, per row:\n\n"+
+		"- baked: `buildctl build --frontend dockerfile.v0 --opt no-cache=harnesses` of the foundation's Dockerfile plus a `harnesses` stage "+
+		"running `npm install --global` of the four packages (system stage cached, as Docker's layer cache would keep it); then per project "+
+		"`buildctl build --opt no-cache=` of its extension `FROM` the new image (a distinct Dockerfile and tag per project); then per project "+
+		"`ctr run --rm --net-host EXT claude --version`.\n"+
+		"- volume: the ancestor's `populate-volume` (src/aishell/docker/volume.clj, v3.21.0): a fresh directory standing for the new "+
+		"`aishell-harness-<hash>` volume, `ctr run --rm --net-host --mount type=bind,src=VOL,dst=/tools aishell:foundation sh -c "+
+		"'export NPM_CONFIG_PREFIX=/tools/npm && npm install -g <four packages> && chmod -R a+rwX /tools'`; then per project "+
+		"`ctr run --rm --net-host --mount ...,dst=/tools,ro EXT /tools/npm/bin/claude --version` in its extension (`FROM` the foundation, "+
+		"not rebuilt). The ancestor fetched opencode's binary from GitHub; GitHub is out of reach here, so opencode comes from npm "+
+		"(`opencode-ai`, the same binary).\n"+
+		"- aishell: `aishell update --claude-version=V --no-cache`, then in each project `aishell exec claude --version`.\n\n"+
+		"The ancestors' runs use `ctr run`, which does less than `docker run` did (and less than `aishell exec`): their columns are a lower bound. "+
+		"The volume install does not depend on N (it is the same four-package install each time); it is measured again per row, "+
+		"so the spread between rows is the machine's noise.\n\n")
+	fmt.Print(b.String())
+	return writeSection("scale", b.String())
+}
+
+func versionList4(v map[string]string) string {
+	var parts []string
+	for _, n := range scaleHarnesses {
+		parts = append(parts, n+" "+v[n])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// newScaleProject makes project number n: a git repository with its own extension.
+func (e *env) newScaleProject(work string, n int) (*scaleProject, error) {
+	dir := filepath.Join(work, fmt.Sprintf("project-%d", n))
+	if err := os.MkdirAll(filepath.Join(dir, ".aishell"), 0o755); err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("git", "init", "-q", dir).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("git init %s: %v %s", dir, err, out)
+	}
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
+	df := projectExtension("aishell:foundation", n)
+	if err := os.WriteFile(filepath.Join(dir, ".aishell", "Dockerfile"), []byte(df), 0o644); err != nil {
+		return nil, err
+	}
+	return &scaleProject{dir: dir, ext: build.ExtensionRef(dir), number: n}, nil
+}
+
+// npmSpecs are package@version of the harnesses, in the order given.
+func npmSpecs(names []string, versions map[string]string) []string {
+	var specs []string
+	for _, n := range names {
+		h, _ := harness.Lookup(n)
+		specs = append(specs, h.Package+"@"+versions[n])
+	}
+	return specs
+}
+
+// buildBaked builds the baked image of the four harnesses (ancestorDockerfile's layout) as ref;
+// fresh runs the harness stage uncached.
+func (e *env) buildBaked(work string, versions map[string]string, ref string, fresh bool) (time.Duration, string, error) {
+	df := strings.Replace(string(build.FoundationDockerfile()), "FROM ${BASE_IMAGE}\n", "FROM ${BASE_IMAGE} AS system\n", 1) +
+		"\nFROM system AS harnesses\n" +
+		"RUN --mount=type=secret,id=ca-bundle,required=false \\\n" +
+		"    if [ -s /run/secrets/ca-bundle ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle npm_config_cafile=/run/secrets/ca-bundle; fi \\\n" +
+		" && npm install --global --no-fund --no-audit --registry " + harness.Registry("") + " " + strings.Join(npmSpecs(scaleHarnesses, versions), " ") + " \\\n" +
+		" && npm cache clean --force\n"
+	var extra []string
+	if fresh {
+		extra = append(extra, "--opt", "no-cache=harnesses")
+	}
+	return e.buildctl(filepath.Join(work, "baked"), df, ref, extra...)
+}
+
+// buildBakedExtension builds p's extension FROM the baked image base, every step run again.
+func (e *env) buildBakedExtension(work string, p *scaleProject, base string) (time.Duration, error) {
+	d, out, err := e.buildctl(filepath.Join(work, fmt.Sprintf("baked-ext-%d", p.number)), projectExtension(base, p.number), p.baked, "--opt", "no-cache=")
+	if err != nil {
+		return d, err
+	}
+	if !strings.Contains(out, "apt-get install") {
+		return d, fmt.Errorf("the extension build of project %d did not run its package step:\n%s", p.number, tail(out, 20))
+	}
+	return d, nil
+}
+
+// buildctl builds dockerfile (written into dir) with the environment's buildkitd into the
+// image ref, unpacked, as the ancestor's builds and aishell's do.
+func (e *env) buildctl(dir, dockerfile, ref string, extra ...string) (time.Duration, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return 0, "", err
+	}
+	args := []string{"--addr", os.Getenv("BUILDKIT_HOST"), "build", "--progress=plain",
+		"--frontend", "dockerfile.v0", "--local", "context=" + dir, "--local", "dockerfile=" + dir,
+		"--opt", "image-resolve-mode=local",
+		"--output", "type=image,name=" + ref + ",unpack=true,compression=zstd"}
+	if ca := "/etc/ssl/certs/ca-certificates.crt"; config.FileExists(ca) {
+		args = append(args, "--secret", "id=ca-bundle,src="+ca)
+	}
+	return e.run("buildctl", append(args, extra...)...)
+}
+
+// populateVolume installs the four harnesses into vol the way the ancestor populated a harness
+// volume: one container of the foundation with the volume at /tools, npm's global prefix in it.
+func (e *env) populateVolume(vol string, versions map[string]string) (time.Duration, error) {
+	script := "if [ -s /run/secrets/ca-bundle ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle npm_config_cafile=/run/secrets/ca-bundle; fi" +
+		" && export NPM_CONFIG_PREFIX=/tools/npm && npm install -g --registry " + harness.Registry("") + " " +
+		strings.Join(npmSpecs(scaleHarnesses, versions), " ") + " && chmod -R a+rwX /tools"
+	args := []string{"--address", os.Getenv("CONTAINERD_ADDRESS"), "-n", e.ns, "run", "--rm", "--net-host",
+		"--mount", "type=bind,src=" + vol + ",dst=/tools,options=rbind:rw"}
+	if ca := "/etc/ssl/certs/ca-certificates.crt"; config.FileExists(ca) {
+		args = append(args, "--mount", "type=bind,src="+ca+",dst=/run/secrets/ca-bundle,options=rbind:ro")
+	}
+	args = append(args, build.FoundationImage, fmt.Sprintf("bench-volume-%d-%d", os.Getpid(), time.Now().UnixNano()), "sh", "-c", script)
+	d, _, err := e.run("ctr", args...)
+	if err != nil {
+		return d, err
+	}
+	for _, n := range scaleHarnesses {
+		h, _ := harness.Lookup(n)
+		if _, err := os.Stat(filepath.Join(vol, "npm", "bin", h.Bin)); err != nil {
+			return d, fmt.Errorf("the volume has no %s: %w", h.Bin, err)
+		}
+	}
+	return d, nil
+}
+
+// ctrVersion runs `bin --version` in image (with vol at /tools when given) and checks it says want.
+func (e *env) ctrVersion(image string, vol *string, bin, want string) (time.Duration, error) {
+	var opts []string
+	if vol != nil {
+		opts = append(opts, "--mount", "type=bind,src="+*vol+",dst=/tools,options=rbind:ro")
+	}
+	args := []string{"--address", os.Getenv("CONTAINERD_ADDRESS"), "-n", e.ns, "run", "--rm", "--net-host"}
+	args = append(args, opts...)
+	args = append(args, image, fmt.Sprintf("bench-run-%d-%d", os.Getpid(), time.Now().UnixNano()), bin, "--version")
+	d, out, err := e.run("ctr", args...)
+	if err != nil {
+		return d, err
+	}
+	if !strings.Contains(out, want) {
+		return d, fmt.Errorf("%s --version in %s: want %s, got %q", bin, image, want, out)
+	}
+	return d, nil
+}
+
+// dirSize is the bytes of the regular files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+var semverRe = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)$`)
+
+// nextVersions are the first count published versions of h after from (releases only) whose
+// harness images are not in the store, asked of the registry in one request.
+func nextVersions(ctx context.Context, e *env, h harness.Harness, from string, count int) ([]string, error) {
+	u := harness.Registry("") + strings.Replace(url.PathEscape(h.Package), "%40", "@", 1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("versions of %s: %w", h.Package, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("versions of %s: the registry answered %s", h.Package, resp.Status)
+	}
+	var doc struct {
+		Versions map[string]json.RawMessage `json:"versions"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("versions of %s: %w", h.Package, err)
+	}
+	key := func(v string) [3]int {
+		m := semverRe.FindStringSubmatch(v)
+		var k [3]int
+		for i := range k {
+			k[i], _ = strconv.Atoi(m[i+1])
+		}
+		return k
+	}
+	less := func(a, b string) bool {
+		ka, kb := key(a), key(b)
+		for i := range ka {
+			if ka[i] != kb[i] {
+				return ka[i] < kb[i]
+			}
+		}
+		return false
+	}
+	var after []string
+	for v := range doc.Versions {
+		if semverRe.MatchString(v) && less(from, v) {
+			after = append(after, v)
+		}
+	}
+	sort.Slice(after, func(i, j int) bool { return less(after[i], after[j]) })
+	var out []string
+	for _, v := range after {
+		if len(out) == count {
+			break
+		}
+		if _, err := e.client.ImageService().Get(ctx, h.ImageRef(v)); err == nil {
+			continue // someone's image: not ours to delete, so not a cold build either
+		}
+		out = append(out, v)
+	}
+	if len(out) < count {
+		return nil, fmt.Errorf("%s: only %d published versions after %s without an image here, want %d", h.Package, len(out), from, count)
+	}
+	return out, nil
+}

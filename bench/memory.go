@@ -126,15 +126,17 @@ func benchMemory(ctx context.Context) error {
 // storeInventory is every snapshot (overlayfs) and content blob of the namespace, with sizes.
 type storeInventory struct {
 	snapshots map[string]int64
+	kinds     map[string]snapshots.Kind
 	blobs     map[string]int64
 }
 
 func inventory(ctx context.Context, c *containerd.Client) (storeInventory, error) {
-	inv := storeInventory{snapshots: map[string]int64{}, blobs: map[string]int64{}}
+	inv := storeInventory{snapshots: map[string]int64{}, kinds: map[string]snapshots.Kind{}, blobs: map[string]int64{}}
 	sn := c.SnapshotService("overlayfs")
 	var keys []string
 	if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
 		keys = append(keys, info.Name)
+		inv.kinds[info.Name] = info.Kind
 		return nil
 	}); err != nil {
 		return inv, fmt.Errorf("list snapshots: %w", err)
@@ -226,14 +228,24 @@ func extensionDisk(ctx context.Context, e *env, extRef string, before, after sto
 		own[d] = true
 		ownRows = append(ownRows, fmt.Sprintf("| blob %s | %s | %s |", d[7:19], kb(n), newOr(had)))
 	}
-	var otherSnap, otherBlob int64
-	var otherSnaps, otherBlobs int
+	// The rest of what appeared: BuildKit keeps its own snapshots of the build's steps (random
+	// keys; the image's are chain IDs), and the shared store may see other users' work meanwhile.
+	var bkSnap, imgSnap, otherBlob int64
+	var bkSizes []string
+	var imgSnaps, otherBlobs int
 	for k, n := range after.snapshots {
-		if _, had := before.snapshots[k]; !had && !own[k] {
-			otherSnap += n
-			otherSnaps++
+		if _, had := before.snapshots[k]; had || own[k] {
+			continue
 		}
+		if strings.HasPrefix(k, "sha256:") {
+			imgSnap += n
+			imgSnaps++
+			continue
+		}
+		bkSnap += n
+		bkSizes = append(bkSizes, fmt.Sprintf("%s %s", strings.ToLower(after.kinds[k].String()), kb(n)))
 	}
+	sort.Strings(bkSizes)
 	for d, n := range after.blobs {
 		if _, had := before.blobs[d]; !had && !own[d] {
 			otherBlob += n
@@ -256,13 +268,14 @@ func extensionDisk(ctx context.Context, e *env, extRef string, before, after sto
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "| what (the extension's own layers) | size | |\n|---|---|---|\n%s\n\n", strings.Join(ownRows, "\n"))
-	fmt.Fprintf(&b, "**One more project with this extension adds %s: its own snapshots %s + their blobs (compressed layers, "+
-		"manifest, config) %s.** Its first %d layers are the foundation's snapshots (%s together with the %d harness snapshots "+
-		"in the store, %s), shared, not copied: the same chain IDs, in the store before the build and still once after it.\n\n",
-		mb(ownSnap+ownBlob), kb(ownSnap), kb(ownBlob), len(fChain), "these", len(his), mb(sharedSize))
-	fmt.Fprintf(&b, "Anything else that appeared in the store while it was built: %d snapshots (%s) and %d blobs (%s): "+
-		"BuildKit's own records of the build's steps and whatever other users of the shared store did meanwhile.\n\n",
-		otherSnaps, kb(otherSnap), otherBlobs, kb(otherBlob))
+	fmt.Fprintf(&b, "**The extension's own layers: %s, its snapshots %s + their blobs (compressed layers, manifest, config) %s.** "+
+		"Its first %d layers are the foundation's, by the same chain IDs: its snapshots are the foundation's, not copies. The foundation's "+
+		"and the %d harness images' snapshots (%s together) were all in the store before the build; every snapshot that is new after it is in the table above or counted below, by size.\n\n",
+		mb(ownSnap+ownBlob), kb(ownSnap), kb(ownBlob), len(fChain), len(his), mb(sharedSize))
+	fmt.Fprintf(&b, "Also new in the store after the build: %d snapshots with BuildKit's own keys, %s (%s): BuildKit's records "+
+		"of the build's steps, which `buildctl prune` may remove without touching the image; %d other unpacked snapshots (%s) and %d other "+
+		"blobs (%s), which in this shared store can only be other users' work. **With BuildKit's records, the project added %s.**\n\n",
+		len(bkSizes), kb(bkSnap), strings.Join(bkSizes, ", "), imgSnaps, kb(imgSnap), otherBlobs, kb(otherBlob), mb(ownSnap+ownBlob+bkSnap))
 	return b.String(), nil
 }
 

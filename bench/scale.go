@@ -132,6 +132,7 @@ func benchScale(ctx context.Context) error {
 		volumeSize                           int64
 	}
 	var results []result
+	from := bumpFrom
 	for round, n := range counts {
 		round++
 		to := bumps[round-1]
@@ -159,9 +160,12 @@ func benchScale(ctx context.Context) error {
 
 		// a. baked: the harness stage again with claude `to`, then each extension FROM it.
 		versions["claude"] = to
-		d, _, err := e.buildBaked(work, versions, bakedRef(round), true)
+		d, out, err := e.buildBaked(work, versions, bakedRef(round), true)
 		if err != nil {
 			return err
+		}
+		if _, cached := runSteps(out); cached == 0 {
+			return fmt.Errorf("the baked image's system stage was built again, not taken from the cache:\n%s", tail(out, 20))
 		}
 		created = append(created, bakedRef(round))
 		r.bakedImage = d
@@ -204,9 +208,12 @@ func benchScale(ctx context.Context) error {
 		r.volume = r.volumeInstall + r.volumeRuns
 
 		// c. aishell: one snapshot, then each project's next run.
-		r.update, _, err = e.aishell("update", "--claude-version="+to, "--no-cache", "--progress=plain")
+		r.update, out, err = e.aishell("update", "--claude-version="+to, "--no-cache", "--progress=plain")
 		if err != nil {
 			return err
+		}
+		if !strings.Contains(out, from+" -> "+to) {
+			return fmt.Errorf("the update did not report claude %s -> %s:\n%s", from, to, tail(out, 20))
 		}
 		for _, p := range projects {
 			d, out, err := e.aishellIn(p.dir, "exec", "claude", "--version")
@@ -221,6 +228,7 @@ func benchScale(ctx context.Context) error {
 		}
 		r.aishell = r.update + r.runs
 		results = append(results, r)
+		from = to
 		fmt.Fprintf(os.Stderr, "scale: N=%d baked %s volume %s aishell %s\n", n, secs(r.baked), secs(r.volume), secs(r.aishell))
 	}
 
@@ -323,8 +331,8 @@ func (e *env) buildBakedExtension(work string, p *scaleProject, base string) (ti
 	if err != nil {
 		return d, err
 	}
-	if !strings.Contains(out, "apt-get install") {
-		return d, fmt.Errorf("the extension build of project %d did not run its package step:\n%s", p.number, tail(out, 20))
+	if ran, cached := runSteps(out); cached > 0 || ran < 2 {
+		return d, fmt.Errorf("the extension build of project %d did not run every step:\n%s", p.number, tail(out, 20))
 	}
 	return d, nil
 }
@@ -390,6 +398,21 @@ func (e *env) ctrVersion(image string, vol *string, bin, want string) (time.Dura
 		return d, fmt.Errorf("%s --version in %s: want %s, got %q", bin, image, want, out)
 	}
 	return d, nil
+}
+
+var stepLine = regexp.MustCompile(`(?m)^(#\d+) \[[^\]]*\] RUN `)
+
+// runSteps counts the RUN steps of a buildctl --progress=plain output that ran and that were
+// taken from the cache.
+func runSteps(out string) (ran, cached int) {
+	for _, m := range stepLine.FindAllStringSubmatch(out, -1) {
+		if strings.Contains(out, "\n"+m[1]+" CACHED\n") {
+			cached++
+		} else {
+			ran++
+		}
+	}
+	return ran, cached
 }
 
 // dirSize is the bytes of the regular files under dir.

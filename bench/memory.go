@@ -95,7 +95,7 @@ func benchMemory(ctx context.Context) error {
 
 	// An update that builds one harness snapshot: claude to a published version nobody has here.
 	claude, _ := harness.Lookup("claude")
-	vs, err := nextVersions(ctx, e, claude, bumpFrom, 1)
+	_, vs, err := unbuiltVersions(ctx, e, claude, 1)
 	if err != nil {
 		return err
 	}

@@ -84,12 +84,12 @@ func benchScale(ctx context.Context) error {
 		return err
 	}
 	claude, _ := harness.Lookup("claude")
-	bumps, err := nextVersions(ctx, e, claude, bumpFrom, len(counts))
+	start, bumps, err := unbuiltVersions(ctx, e, claude, len(counts))
 	if err != nil {
 		return err
 	}
-	versions["claude"] = bumpFrom
-	fmt.Fprintf(os.Stderr, "scale: N = %v, claude %s -> %s\n", counts, bumpFrom, strings.Join(bumps, " -> "))
+	versions["claude"] = start
+	fmt.Fprintf(os.Stderr, "scale: N = %v, claude %s -> %s\n", counts, start, strings.Join(bumps, " -> "))
 
 	var created []string // images this bench made, removed at the end
 	defer func() {
@@ -101,10 +101,14 @@ func benchScale(ctx context.Context) error {
 		created = append(created, claude.ImageRef(v))
 	}
 
-	// aishell: the four harnesses, claude at bumpFrom.
+	// aishell: the four harnesses, claude at start; what this builds is removed at the end.
 	var flags []string
 	for _, n := range scaleHarnesses {
 		flags = append(flags, "--with-"+n, "--"+n+"-version="+versions[n])
+		h, _ := harness.Lookup(n)
+		if _, err := e.client.ImageService().Get(ctx, h.ImageRef(versions[n])); err != nil {
+			created = append(created, h.ImageRef(versions[n]))
+		}
 	}
 	if _, _, err := e.aishell(append([]string{"build", "--progress=quiet"}, flags...)...); err != nil {
 		return err
@@ -132,7 +136,7 @@ func benchScale(ctx context.Context) error {
 		volumeSize                           int64
 	}
 	var results []result
-	from := bumpFrom
+	from := start
 	for round, n := range counts {
 		round++
 		to := bumps[round-1]
@@ -235,10 +239,10 @@ func benchScale(ctx context.Context) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## A harness bump at scale (`go run ./bench scale`)\n\n")
 	fmt.Fprintf(&b, "Run %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
-	versions["claude"] = bumpFrom + " -> " + strings.Join(bumps, " -> ")
+	versions["claude"] = start + " -> " + strings.Join(bumps, " -> ")
 	fmt.Fprintf(&b, "Four harnesses enabled: %s. N projects, each with an extension "+
-		"(`RUN echo <project> > /etc/...` then `%s`). One claude bump per row (the rows chain: each bumps to the next "+
-		"published version, so each update builds an image that did not exist); every time is wall time until all N projects "+
+		"(`RUN echo <project> > /etc/...` then `%s`). One claude bump per row (the rows chain: each bumps to a later "+
+		"published version that had no image here, so each update builds one; versions others had built are skipped); every time is wall time until all N projects "+
 		"have run `claude --version` again, measured in the same run for the three ways.\n\n",
 		versionList4(versions), strings.TrimSpace(extensionPackages))
 	fmt.Fprintf(&b, "| N | baked image | volume per harness set | aishell | baked/aishell | volume/aishell |\n|---|---|---|---|---|---|\n")
@@ -429,29 +433,52 @@ func dirSize(dir string) int64 {
 
 var semverRe = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)$`)
 
-// nextVersions are the first count published versions of h after from (releases only) whose
-// harness images are not in the store, asked of the registry in one request.
-func nextVersions(ctx context.Context, e *env, h harness.Harness, from string, count int) ([]string, error) {
+// unbuiltVersions are the newest count published releases of h whose harness images are not in
+// the store (oldest first), and the release before the first of them to bump from, asked of
+// the registry in one request. An image someone else built is neither ours to delete nor a cold
+// build, so it is skipped.
+func unbuiltVersions(ctx context.Context, e *env, h harness.Harness, count int) (from string, to []string, err error) {
 	u := harness.Registry("") + strings.Replace(url.PathEscape(h.Package), "%40", "@", 1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("versions of %s: %w", h.Package, err)
+		return "", nil, fmt.Errorf("versions of %s: %w", h.Package, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("versions of %s: the registry answered %s", h.Package, resp.Status)
+		return "", nil, fmt.Errorf("versions of %s: the registry answered %s", h.Package, resp.Status)
 	}
 	var doc struct {
 		Versions map[string]json.RawMessage `json:"versions"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&doc); err != nil {
-		return nil, fmt.Errorf("versions of %s: %w", h.Package, err)
+		return "", nil, fmt.Errorf("versions of %s: %w", h.Package, err)
 	}
+	var releases []string
+	for v := range doc.Versions {
+		if semverRe.MatchString(v) {
+			releases = append(releases, v)
+		}
+	}
+	sortReleases(releases)
+	for i := len(releases) - 1; i > 0; i-- {
+		if _, err := e.client.ImageService().Get(ctx, h.ImageRef(releases[i])); err == nil {
+			continue
+		}
+		to = append([]string{releases[i]}, to...)
+		if len(to) == count {
+			return releases[i-1], to, nil
+		}
+	}
+	return "", nil, fmt.Errorf("%s: fewer than %d published versions without an image here", h.Package, count)
+}
+
+// sortReleases sorts x.y.z versions in semver order.
+func sortReleases(vs []string) {
 	key := func(v string) [3]int {
 		m := semverRe.FindStringSubmatch(v)
 		var k [3]int
@@ -460,34 +487,13 @@ func nextVersions(ctx context.Context, e *env, h harness.Harness, from string, c
 		}
 		return k
 	}
-	less := func(a, b string) bool {
-		ka, kb := key(a), key(b)
-		for i := range ka {
-			if ka[i] != kb[i] {
-				return ka[i] < kb[i]
+	sort.Slice(vs, func(i, j int) bool {
+		a, b := key(vs[i]), key(vs[j])
+		for n := range a {
+			if a[n] != b[n] {
+				return a[n] < b[n]
 			}
 		}
 		return false
-	}
-	var after []string
-	for v := range doc.Versions {
-		if semverRe.MatchString(v) && less(from, v) {
-			after = append(after, v)
-		}
-	}
-	sort.Slice(after, func(i, j int) bool { return less(after[i], after[j]) })
-	var out []string
-	for _, v := range after {
-		if len(out) == count {
-			break
-		}
-		if _, err := e.client.ImageService().Get(ctx, h.ImageRef(v)); err == nil {
-			continue // someone's image: not ours to delete, so not a cold build either
-		}
-		out = append(out, v)
-	}
-	if len(out) < count {
-		return nil, fmt.Errorf("%s: only %d published versions after %s without an image here, want %d", h.Package, len(out), from, count)
-	}
-	return out, nil
+	})
 }

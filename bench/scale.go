@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	bkclient "github.com/moby/buildkit/client"
@@ -85,6 +86,15 @@ func benchScale(ctx context.Context) error {
 	if s := os.Getenv("AISHELL_BENCH_SCALE_REPS"); s != "" {
 		if reps, err = strconv.Atoi(s); err != nil || reps < 1 {
 			return fmt.Errorf("AISHELL_BENCH_SCALE_REPS=%q: want a count", s)
+		}
+	}
+	// A bump holds a baked image (its BuildKit record, unpacked snapshot and blob: ~4.5 GB
+	// while it is built) and a harness volume (~1.9 GB) at once; the store and the volume are
+	// on the same disk here. Refuse to start rather than fill a disk others build on.
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(os.TempDir(), &fs); err == nil {
+		if free := int64(fs.Bavail) * fs.Bsize; free < scaleDiskNeed {
+			return fmt.Errorf("the scale bench needs about %s free on the disk of %s, which has %s", mb(scaleDiskNeed), os.TempDir(), mb(free))
 		}
 	}
 	e, err := newEnv()
@@ -309,6 +319,9 @@ func benchScale(ctx context.Context) error {
 	fmt.Print(b.String())
 	return writeSection("scale", b.String())
 }
+
+// scaleDiskNeed is the free disk the scale bench wants before it starts.
+const scaleDiskNeed = 10e9
 
 // scaleRep is one bump for N projects, the three ways.
 type scaleRep struct {

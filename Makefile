@@ -46,7 +46,7 @@ demo: build env-up ## set up everything and run aishell's main job on the embedd
 	. $(ENV_DIR)/env && bin/aishell exec -- sh -c 'echo "in the sandbox as $$(whoami) in $$(pwd)"; claude --version'
 	@echo "now: . $(ENV_DIR)/env && bin/aishell claude   (needs ANTHROPIC_API_KEY or a ~/.claude login)"
 
-bench: build env-up-rootless ## start latency vs runc/ctr/nerdctl (root and rootless), harness update vs the ancestor, disk; writes BENCHMARKS.md
+bench: build env-up-rootless ## start latency vs runc/ctr/nerdctl (root and rootless), harness update vs the ancestor, disk, a bump for N projects, memory; writes BENCHMARKS.md
 	. $(ENV_DIR)/env && AISHELL_BIN=bin/aishell $(GO) run ./bench all
 
 bench-update: build env-up ## measure a harness update against the ancestor's baked image; writes BENCHMARKS.md

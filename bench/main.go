@@ -7,6 +7,8 @@
 //	go run ./bench start    # start latency: runc, ctr, nerdctl, aishell exec
 //	go run ./bench disk     # harness bytes for N projects
 //	go run ./bench rootless # start latency in rootless mode beside root mode (make env-up-rootless)
+//	go run ./bench scale    # a harness bump for N projects with extensions, three ways
+//	go run ./bench memory   # aishell's peak RSS; disk one more project with an extension adds
 //	go run ./bench all
 package main
 
@@ -20,6 +22,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -30,7 +33,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench update|start|disk|rootless|network|all")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench update|start|disk|rootless|network|scale|memory|all")
 		os.Exit(2)
 	}
 	var err error
@@ -46,14 +49,18 @@ func main() {
 		err = benchRootless(ctx)
 	case "network":
 		err = benchNetwork(ctx)
+	case "scale":
+		err = benchScale(ctx)
+	case "memory":
+		err = benchMemory(ctx)
 	case "all":
-		for _, f := range []func(context.Context) error{benchStart, benchUpdate, benchDisk, benchRootless, benchNetwork} {
+		for _, f := range []func(context.Context) error{benchStart, benchUpdate, benchDisk, benchRootless, benchNetwork, benchScale, benchMemory} {
 			if err = f(ctx); err != nil {
 				break
 			}
 		}
 	default:
-		err = fmt.Errorf("unknown benchmark %q (known: update, start, disk, rootless, network, all)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (known: update, start, disk, rootless, network, scale, memory, all)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -67,6 +74,9 @@ type env struct {
 	xdg    string
 	client *containerd.Client
 	ns     string
+	// maxRSS is the peak resident set of the last command run, in KiB (Linux's ru_maxrss: the
+	// process's own, or a child's it waited for if that was larger).
+	maxRSS int64
 }
 
 func newEnv() (*env, error) {
@@ -117,6 +127,12 @@ func (e *env) runIn(dir, name string, args ...string) (time.Duration, string, er
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
+	e.maxRSS = 0
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			e.maxRSS = ru.Maxrss
+		}
+	}
 	if err != nil {
 		return took, out.String(), fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, tail(out.String(), 30))
 	}

@@ -95,13 +95,20 @@ func (b *Builder) harnessDefinition(ctx context.Context, h harness.Harness, vers
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
 	}
+	return harnessLLB(ctx, h, version, packages, registry, foundation+"@"+img.Target.Digest.String(), fcfg, b.NPMCacheID, b.NoCache)
+}
+
+// harnessLLB is the build of harness h at version on the image foundation (pinned by digest)
+// whose config is fcfg, with npm's downloads in the cache mount cacheID (none when empty) and,
+// with noCache, npm run again whatever buildkitd has cached.
+func harnessLLB(ctx context.Context, h harness.Harness, version string, packages []string, registry, foundation string, fcfg []byte, cacheID string, noCache bool) (*llb.Definition, []byte, error) {
 	var fimg ocispec.Image
 	if err := json.Unmarshal(fcfg, &fimg); err != nil {
 		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
 	}
-	// Pinned to the digest the store holds, resolved from the store, with its env and workdir.
-	base, err := llb.Image(foundation+"@"+img.Target.Digest.String(), llb.ResolveModePreferLocal,
-		llb.WithCustomName("foundation "+foundation)).WithImageConfig(fcfg)
+	// Resolved from the local store, with its env and workdir.
+	base, err := llb.Image(foundation, llb.ResolveModePreferLocal,
+		llb.WithCustomName("foundation "+strings.SplitN(foundation, "@", 2)[0])).WithImageConfig(fcfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
 	}
@@ -110,12 +117,12 @@ func (b *Builder) harnessDefinition(ctx context.Context, h harness.Harness, vers
 	opts := []llb.RunOption{
 		llb.Args(args),
 		llb.AddSecret("/run/secrets/ca-bundle", llb.SecretID("ca-bundle"), llb.SecretOptional),
-		llb.WithCustomName(fmt.Sprintf("npm install --global --prefix %s %s", prefix, strings.Join(append([]string{h.Package + "@" + version}, packages...), " "))),
+		llb.WithCustomName(fmt.Sprintf("[harness %s] RUN npm install --global --prefix %s %s", h.Name, prefix, strings.Join(append([]string{h.Package + "@" + version}, packages...), " "))),
 	}
-	if b.NPMCacheID != "" {
-		opts = append(opts, llb.AddMount(npmCacheDir, llb.Scratch(), llb.AsPersistentCacheDir(b.NPMCacheID, llb.CacheMountShared)))
+	if cacheID != "" {
+		opts = append(opts, llb.AddMount(npmCacheDir, llb.Scratch(), llb.AsPersistentCacheDir(cacheID, llb.CacheMountShared)))
 	}
-	if b.NoCache {
+	if noCache {
 		opts = append(opts, llb.IgnoreCache)
 	}
 	run := base.Run(opts...)

@@ -6,10 +6,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	bkclient "github.com/moby/buildkit/client"
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
@@ -291,4 +294,70 @@ func runStepWrote(progress string) bool {
 		}
 	}
 	return false
+}
+
+// Versions of openspec only the npm cache test builds.
+const (
+	openspecCacheV1 = "1.13.0"
+	openspecCacheV2 = "1.13.1"
+)
+
+// Harness builds keep npm's downloads in the person's own BuildKit cache mount, named by the
+// id kept beside their config: one mount, filled by the first build and kept for the next
+// version's (which adds only what changed), even with --no-cache.
+func TestHarnessNPMCacheKept(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	ctx := context.Background()
+	mustSucceed(t, aishell(t, "", env, "build", "--progress=quiet"))
+	for _, v := range []string{openspecCacheV1, openspecCacheV2} {
+		c.ImageService().Delete(ctx, harnessRef("openspec", v))
+	}
+	mustSucceed(t, aishell(t, "", env, "build", "--with-openspec", "--openspec-version="+openspecCacheV1, "--no-cache", "--progress=plain"))
+	var xdg string
+	for _, e := range env {
+		xdg, _ = strings.CutPrefix(e, "XDG_CONFIG_HOME=")
+	}
+	raw, err := os.ReadFile(filepath.Join(xdg, "aishell", "npm-cache-id"))
+	if err != nil {
+		t.Fatalf("no npm cache id beside the config: %v", err)
+	}
+	id := strings.TrimSpace(string(raw))
+	first := npmCacheSize(t, id)
+	if first < 1<<20 {
+		t.Fatalf("npm cache %s holds %d bytes after a build: the build did not use it", id, first)
+	}
+	mustSucceed(t, aishell(t, "", env, "update", "--openspec-version="+openspecCacheV2, "--no-cache", "--progress=plain"))
+	second := npmCacheSize(t, id)
+	t.Logf("npm cache %s: %d bytes after %s, %d after %s", id, first, openspecCacheV1, second, openspecCacheV2)
+	if second <= first || second-first > first/2 {
+		t.Errorf("the second version grew the npm cache from %d to %d bytes: want more, by less than half (only what changed)", first, second)
+	}
+	for _, v := range []string{openspecCacheV1, openspecCacheV2} {
+		c.ImageService().Delete(ctx, harnessRef("openspec", v))
+	}
+}
+
+// npmCacheSize is the size of the one BuildKit cache mount whose id is id.
+func npmCacheSize(t *testing.T, id string) int64 {
+	t.Helper()
+	bk, err := bkclient.New(context.Background(), os.Getenv("BUILDKIT_HOST"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bk.Close()
+	du, err := bk.DiskUsage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	for _, r := range du {
+		if r.RecordType == bkclient.UsageRecordTypeCacheMount && strings.Contains(r.Description, strconv.Quote(id)) {
+			sizes = append(sizes, r.Size)
+		}
+	}
+	if len(sizes) != 1 {
+		t.Fatalf("%d cache mounts with id %s, want 1", len(sizes), id)
+	}
+	return sizes[0]
 }

@@ -8,7 +8,7 @@
 // after the run with its command-bearing keys as the host has them.
 //
 // Prepare decides from the host (no writes); Plan.Start makes the placeholders and the private
-// copies just before the container is created; Session.Finish, once the container is gone,
+// copies just before the container is created; Session.Finish, once nothing runs in the container,
 // writes the copies back and checks that the protected paths are still what they were.
 package protect
 
@@ -366,8 +366,8 @@ func (s *Session) Dir() string { return s.dir }
 // copies read-write. They go after the read-write config Binds they cover.
 func (s *Session) Mounts() []Mount { return s.mounts }
 
-// Finish, once the container is gone, writes each private copy back to its host file with the
-// command-bearing keys as the host has them, puts back a protected link the container
+// Finish, once nothing runs in the container (its PID 1 has exited), writes each private copy
+// back to its host file with the command-bearing keys as the host has them, puts back a protected link the container
 // replaced, warns about a protected path replaced on the host during the run (the container
 // could write it from then on), and removes the copies. What it could not do is said on warn;
 // the host's file is then left as it was.

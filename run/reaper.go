@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,8 +36,9 @@ const (
 	reaperAddrEnv   = "AISHELL_REAPER_ADDRESS"
 	reaperNSEnv     = "AISHELL_REAPER_NAMESPACE"
 	reaperSnapEnv   = "AISHELL_REAPER_SNAPSHOTTER"
-	syncTeardownEnv = "AISHELL_SYNC_TEARDOWN" // set: aishell removes its runs itself before it returns
-	reaperSkip      = 'x'                     // written by aishell: the run is removed already
+	reaperFIFOEnv   = "AISHELL_REAPER_FIFO_ROOT" // where the task FIFOs are
+	syncTeardownEnv = "AISHELL_SYNC_TEARDOWN"    // set: aishell removes its runs itself before it returns
+	reaperSkip      = 'x'                        // written by aishell: the run is removed already
 	reaperLogSuffix = "-reaper.log"
 )
 
@@ -52,7 +54,9 @@ type reaper struct {
 // session (its keeper removes it), AISHELL_SYNC_TEARDOWN set, no containerd address to give it,
 // or a reaper that could not be started (the run then removes everything itself).
 func startReaper(o Options, id string) *reaper {
-	if o.Keeper != nil || os.Getenv(syncTeardownEnv) != "" || o.Address == "" {
+	// As PID 1 (aishell as a container's process, in CI) everything left when aishell exits is
+	// killed with it, its reaper too: the run is removed before aishell returns.
+	if o.Keeper != nil || os.Getenv(syncTeardownEnv) != "" || o.Address == "" || os.Getpid() == 1 {
 		return nil
 	}
 	self, err := os.Executable()
@@ -72,7 +76,14 @@ func startReaper(o Options, id string) *reaper {
 	defer null.Close()
 	cmd := exec.Command(self, "reaper", id)
 	cmd.Args[0] = "aishell-reaper"
-	cmd.Env = append(os.Environ(), reaperEnv+"="+id, reaperAddrEnv+"="+o.Address, reaperNSEnv+"="+o.Namespace, reaperSnapEnv+"="+o.Snapshotter)
+	// Only what it needs: none of the API keys and settings aishell was given.
+	cmd.Env = []string{reaperEnv + "=" + id, reaperAddrEnv + "=" + o.Address, reaperNSEnv + "=" + o.Namespace,
+		reaperSnapEnv + "=" + o.Snapshotter, reaperFIFOEnv + "=" + o.Runtime.fifoRoot()}
+	for _, k := range []string{"PATH", "TMPDIR", "XDG_RUNTIME_DIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 	cmd.ExtraFiles = []*os.File{r} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -108,7 +119,9 @@ func (rp *reaper) cancel() {
 }
 
 // IsReaper reports whether this process is a run's reaper (started by startReaper).
-func IsReaper() bool { return os.Getenv(reaperEnv) != "" }
+func IsReaper() bool {
+	return os.Getenv(reaperEnv) != "" && len(os.Args) == 3 && os.Args[0] == "aishell-reaper" && os.Args[1] == "reaper"
+}
 
 // Reaper is the reaper's whole life: it waits until aishell closes the pipe or dies, then
 // removes the run (when the run is still its own) and exits.
@@ -139,26 +152,19 @@ func reap(ctx context.Context, id string) error {
 	defer c.Close()
 	snapshotter := os.Getenv(reaperSnapEnv)
 	me, start := strconv.Itoa(os.Getpid()), startTime(os.Getpid())
-	mine := func(l map[string]string) bool { return l[labels.ReaperPID] == me && l[labels.ReaperStart] == start }
-	if ctr, err := c.LoadContainer(ctx, id); err == nil {
-		l, err := ctr.Labels(ctx)
-		if err != nil {
-			return ignoreNotFound(err)
-		}
-		if !mine(l) {
-			return nil
-		}
-		return removeRun(ctx, c, snapshotter, ctr, l)
+	ctr, lease, l, err := findRun(ctx, c, id)
+	switch {
+	case err != nil: // not knowing what is there, it removes nothing: gc does later
+		return fmt.Errorf("look up the run: %w", err)
+	case l[labels.ReaperPID] != me || l[labels.ReaperStart] != start:
+		return nil // gone, or another run's under the same ID
+	case ctr != nil:
+		err = removeRun(ctx, c, snapshotter, ctr, l)
+	default: // no container: aishell died while the run was assembled; its lease holds the snapshots
+		err = removeAssembled(ctx, c, snapshotter, *lease)
 	}
-	// No container: aishell died while the run was assembled. Its lease holds the snapshots.
-	ls, err := c.LeasesService().List(ctx, "id=="+id)
-	if err != nil {
-		return fmt.Errorf("list leases: %w", err)
-	}
-	if len(ls) == 0 || !mine(ls[0].Labels) {
-		return nil
-	}
-	return removeAssembled(ctx, c, snapshotter, ls[0])
+	removeFIFOs(id)
+	return err
 }
 
 // removeAssembled removes what a run whose container never existed made: the snapshots under
@@ -178,10 +184,38 @@ func removeAssembled(ctx context.Context, c *containerd.Client, snapshotter stri
 	for _, kind := range []string{"-etc-", "-aishell-", "-config-"} {
 		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), l.ID+kind+"*"))
 		for _, d := range dirs {
-			os.RemoveAll(d)
+			// Exactly what os.MkdirTemp made for this ID (its random part is digits), never
+			// another run's whose ID merely starts with this one.
+			if rest := strings.TrimPrefix(filepath.Base(d), l.ID+kind); allDigits(rest) {
+				os.RemoveAll(d)
+			}
 		}
 	}
 	return ignoreNotFound(ls.Delete(ctx, l))
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// removeFIFOs removes the directories of run id's task FIFOs (cio makes one per task, with
+// files named <id>-stdin, -stdout, -stderr) that a killed aishell could not remove.
+func removeFIFOs(id string) {
+	root := os.Getenv(reaperFIFOEnv)
+	if root == "" {
+		return
+	}
+	fifos, _ := filepath.Glob(filepath.Join(root, "*", id+"-std*"))
+	for _, f := range fifos {
+		if n := strings.TrimPrefix(filepath.Base(f), id); n == "-stdin" || n == "-stdout" || n == "-stderr" {
+			os.RemoveAll(filepath.Dir(f))
+		}
+	}
 }
 
 // logReaper records what the reaper could not remove, where the user may look for it; `aishell

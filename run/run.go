@@ -128,6 +128,14 @@ func (r Runtime) fifoDir() string {
 	return filepath.Join(r.RuntimeDir, "aishell", "fifo")
 }
 
+// fifoRoot is where the task's FIFO directories are: fifoDir, or containerd's default.
+func (r Runtime) fifoRoot() string {
+	if d := r.fifoDir(); d != "" {
+		return d
+	}
+	return "/run/containerd/fifo"
+}
+
 // runcRoot is runc's state directory in rootless mode: where containerd-rootless.sh's layout
 // puts it ($XDG_RUNTIME_DIR/containerd/runc, the shim adds the namespace), made explicit so any
 // rootless layout works.

@@ -83,54 +83,63 @@ func runID(project, purpose, name string) (id, session string) {
 }
 
 // claimName makes room for a named run: a run of that name whose aishell is gone is removed
-// first (its leftovers must not hold the name for a day); a live one is refused with the way
-// to reach it.
+// first (its leftovers must not hold the name for a day), one whose reaper is removing it is
+// waited for, and a live one is refused with the way to reach it.
 func claimName(ctx context.Context, c *containerd.Client, snapshotter, id, name string) error {
-	if ctr, err := c.LoadContainer(ctx, id); err == nil {
-		l, err := ctr.Labels(ctx)
-		if err == nil && reaping(l) {
-			return awaitRemoval(ctx, c, id, name)
-		}
-		if err != nil || !ownerGone(l) {
+	deadline := time.Now().Add(CleanupTimeout)
+	for {
+		ctr, lease, l, err := findRun(ctx, c, id)
+		switch {
+		case err != nil:
+			return fmt.Errorf("look up the session %s: %w", name, err)
+		case ctr == nil && lease == nil:
+			return nil
+		case reaping(l): // the run of a script's previous line, whose aishell has just returned
+			if time.Now().After(deadline) {
+				return errs.WithHint(fmt.Errorf("the last session named %s is still being removed", name), "try again in a moment, or aishell stop "+name)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue // its reaper may also die meanwhile: then it is a dead owner's
+		case !ownerGone(l):
 			return nameTaken(name)
+		case ctr != nil:
+			if err := removeRun(ctx, c, snapshotter, ctr, l); err != nil {
+				return fmt.Errorf("remove the dead session %s: %w", name, err)
+			}
+			return nil
+		default: // a lease without a container: its aishell died while the run was assembled
+			if err := removeAssembled(ctx, c, snapshotter, *lease); err != nil {
+				return fmt.Errorf("remove the dead session %s: %w", name, err)
+			}
+			return nil
 		}
-		if err := removeRun(ctx, c, snapshotter, ctr, l); err != nil {
-			return fmt.Errorf("remove the dead session %s: %w", name, err)
-		}
-		return nil
 	}
-	// A lease without a container: a run that was starting, or whose aishell died before its
-	// container existed.
-	ls, err := c.LeasesService().List(ctx, "id=="+id)
-	if err != nil || len(ls) == 0 {
-		return nil
-	}
-	if reaping(ls[0].Labels) {
-		return awaitRemoval(ctx, c, id, name)
-	}
-	if !ownerGone(ls[0].Labels) {
-		return nameTaken(name)
-	}
-	return ignoreNotFound(c.LeasesService().Delete(ctx, leases.Lease{ID: id}, leases.SynchronousDelete))
 }
 
-// awaitRemoval waits while the reaper of the last run of this name removes it (the run of a
-// script's previous line, whose aishell has just returned), for as long as a cleanup may take.
-func awaitRemoval(ctx context.Context, c *containerd.Client, id, name string) error {
-	for deadline := time.Now().Add(CleanupTimeout); time.Now().Before(deadline); {
-		_, err := c.LoadContainer(ctx, id)
-		if errdefs.IsNotFound(err) {
-			if ls, err := c.LeasesService().List(ctx, "id=="+id); err == nil && len(ls) == 0 {
-				return nil
-			}
+// findRun is run id's container, or else its lease, with the labels of the one found; neither
+// when there is none.
+func findRun(ctx context.Context, c *containerd.Client, id string) (containerd.Container, *leases.Lease, map[string]string, error) {
+	ctr, err := c.LoadContainer(ctx, id)
+	if err == nil {
+		l, err := ctr.Labels(ctx)
+		if err == nil {
+			return ctr, nil, l, nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if !errdefs.IsNotFound(err) {
+			return nil, nil, nil, err
 		}
+	} else if !errdefs.IsNotFound(err) {
+		return nil, nil, nil, err
 	}
-	return errs.WithHint(fmt.Errorf("the last session named %s is still being removed", name), "try again in a moment, or aishell stop "+name)
+	ls, err := c.LeasesService().List(ctx, "id=="+id)
+	if err != nil || len(ls) == 0 {
+		return nil, nil, nil, err
+	}
+	return nil, &ls[0], ls[0].Labels, nil
 }
 
 func nameTaken(name string) error {

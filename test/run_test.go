@@ -451,12 +451,16 @@ func TestReaperRemovesRunOfKilledAishell(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "reaper-kill")
-	cmd := aishellCmd(proj, env, "exec", "--", "sleep", "100")
+	cmd := aishellCmd(proj, append(env, "ANTHROPIC_API_KEY=sk-reaper-test"), "exec", "--keys", "claude", "--", "sleep", "100")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	id := runningID(t, c, proj)
 	reaper := reaperOf(t, c, id)
+	// The reaper outlives aishell: it holds none of the keys aishell was given.
+	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", reaper)); err != nil || bytes.Contains(environ, []byte("sk-reaper-test")) {
+		t.Errorf("the reaper's environment holds the API key (or is unreadable: %v)", err)
+	}
 	if len(hostFiles(id)) == 0 {
 		t.Fatal("the run made no host files: the test proves nothing about them")
 	}

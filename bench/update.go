@@ -74,6 +74,9 @@ func benchUpdate(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(proj, ".aishell", "Dockerfile"), []byte("FROM aishell:foundation\n"+extensionPackages), 0o644); err != nil {
 		return err
 	}
+	if _, _, err := e.aishellIn(proj, "ext", "trust"); err != nil { // the approval a user gives once
+		return err
+	}
 	if _, _, err := e.aishellIn(proj, "exec", "true"); err != nil {
 		return err
 	}

@@ -88,10 +88,12 @@ setsid containerd --config "$dir/ctd/config.toml" >"$dir/containerd.log" 2>&1 </
 echo $! >"$dir/containerd.pid"
 wait_for containerd "$dir/containerd.pid" "$dir/containerd.log" ctd_ready
 
+# Its build cache is collected beyond 8 GB: the suite and the benches build many harness versions.
 setsid buildkitd --root "$dir/bk" --addr "unix://$bk_sock" \
 	--oci-worker=false --containerd-worker=true \
 	--containerd-worker-addr "$ctd_sock" --containerd-worker-namespace aishell \
-	--containerd-worker-net host >"$dir/buildkitd.log" 2>&1 </dev/null &
+	--containerd-worker-net host \
+	--containerd-worker-gc --containerd-worker-gc-keepstorage 8000 >"$dir/buildkitd.log" 2>&1 </dev/null &
 echo $! >"$dir/buildkitd.pid"
 wait_for buildkitd "$dir/buildkitd.pid" "$dir/buildkitd.log" bk_ready
 log "containerd and buildkitd up in $((SECONDS - t0)) s"

@@ -95,7 +95,15 @@ func (b *Builder) harnessDefinition(ctx context.Context, h harness.Harness, vers
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
 	}
-	return harnessLLB(ctx, h, version, packages, registry, foundation+"@"+img.Target.Digest.String(), fcfg, b.NPMCacheID, b.NoCache)
+	return harnessLLB(ctx, h, version, packages, registry, foundation+"@"+img.Target.Digest.String(), fcfg, b.npmCacheID(), b.NoCache)
+}
+
+// npmCacheID is the npm cache mount's name, or "" for none.
+func (b *Builder) npmCacheID() string {
+	if b.NPMCacheID == nil {
+		return ""
+	}
+	return b.NPMCacheID()
 }
 
 // harnessLLB is the build of harness h at version on the image foundation (pinned by digest)

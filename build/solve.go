@@ -54,8 +54,9 @@ type Builder struct {
 	NoCache bool
 	// NPMCacheID names the BuildKit cache mount that keeps npm's downloads across harness
 	// builds (config.NPMCacheID: one per person, unguessable, so a project's Dockerfile cannot
-	// mount it); empty for none.
-	NPMCacheID string
+	// mount it); nil, or "", for none. Asked only when a harness is built, so a run that builds
+	// nothing reads no file for it.
+	NPMCacheID func() string
 	// FoundationSpec is the foundation the config names (RunFoundation).
 	FoundationSpec FoundationSpec
 	// UserBase is the person's own base (LoadUserBase), nil when they have none: extensions
@@ -241,15 +242,15 @@ func (b *Builder) finish(ctx context.Context, built, name string, labels map[str
 	if err != nil {
 		return err
 	}
-	if err := b.unpacked(ctx, built); err != nil {
+	if err := b.unpacked(ctx, img); err != nil {
 		return fmt.Errorf("the build was not unpacked into %s: %w", b.snapshotter(), err)
 	}
 	return b.tag(ctx, name, img.Target, labels)
 }
 
-// unpacked checks that the committed snapshot of image ref exists in the snapshotter.
-func (b *Builder) unpacked(ctx context.Context, ref string) error {
-	chain, err := snapshot.ChainID(ctx, b.Images, ref)
+// unpacked checks that the committed snapshot of image img exists in the snapshotter.
+func (b *Builder) unpacked(ctx context.Context, img images.Image) error {
+	chain, err := snapshot.ChainIDOf(ctx, b.Images, img)
 	if err != nil {
 		return err
 	}
@@ -316,10 +317,5 @@ func (b *Builder) imageExists(ctx context.Context, name string) (bool, error) {
 	case err != nil:
 		return false, err
 	}
-	chain, err := snapshot.ChainIDOf(ctx, b.Images, img)
-	if err != nil {
-		return false, nil
-	}
-	_, err = b.Images.SnapshotService(b.snapshotter()).Stat(ctx, chain)
-	return err == nil, nil
+	return b.unpacked(ctx, img) == nil, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 )
 
 // cleanupStack is what a run has created so far (lease, snapshots, views, files, container,
@@ -44,22 +43,22 @@ func (s *cleanupStack) handOff(ctx context.Context, rp *reaper, closeIO func() e
 		s.unwind(ctx)
 		return
 	}
-	var rest []cleanupStep
+	var local, rest []cleanupStep
 	for _, step := range s.steps {
-		if !step.local {
+		if step.local {
+			local = append(local, step)
+		} else {
 			rest = append(rest, step)
 		}
 	}
-	s.steps = slices.DeleteFunc(s.steps, func(step cleanupStep) bool { return !step.local })
+	s.steps = local
 	s.unwind(ctx)
 	closeIO()
 	if !rp.release() {
 		s.steps = rest
 		s.unwind(ctx)
 	}
-	if s.tr != nil {
-		s.tr.mark("handed to the reaper")
-	}
+	s.tr.mark("handed to the reaper")
 }
 
 // unwind runs every step, newest first, and empties the stack. Its context outlives ctx's

@@ -179,7 +179,8 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 
 	// The lease holds the snapshots while the container is assembled and runs. It carries the
 	// owner, so a lease whose aishell died before its container existed is known as dead.
-	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(LeaseExpiry), leases.WithLabels(ownerLabels(rp)))
+	owner := ownerLabels(rp)
+	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(LeaseExpiry), leases.WithLabels(owner))
 	if errdefs.IsAlreadyExists(err) {
 		return 0, nameTaken(name) // another run of this name won the race
 	}
@@ -190,7 +191,7 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 	tr.mark("lease")
 
 	parts, err := assemble(lctx, c, o, id, stack)
-	parts.name, parts.owner = name, ownerLabels(rp)
+	parts.name, parts.owner = name, owner
 	if err != nil {
 		return 0, err
 	}

@@ -270,7 +270,7 @@ func newBuilder(s *session, cc *containerd.Client, uc *userConfig, o build.Optio
 	}
 	b := build.New(cc, s.Endpoints(), uc.File, o)
 	b.UserBase = u
-	b.NPMCacheID = config.NPMCacheID(uc.Path, uc.Person)
+	b.NPMCacheID = func() string { return config.NPMCacheID(uc.Path, uc.Person) }
 	return b, nil
 }
 

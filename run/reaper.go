@@ -181,17 +181,26 @@ func removeAssembled(ctx context.Context, c *containerd.Client, snapshotter stri
 			sn.Remove(ctx, r.ID)
 		}
 	}
+	for _, d := range assembledDirs(os.TempDir(), l.ID) {
+		os.RemoveAll(d)
+	}
+	return ignoreNotFound(ls.Delete(ctx, l))
+}
+
+// assembledDirs are the host directories run id made in tmp before its container existed:
+// exactly what os.MkdirTemp made for this ID (its random part is digits), never another run's
+// whose ID merely starts with this one.
+func assembledDirs(tmp, id string) []string {
+	var out []string
 	for _, kind := range []string{"-etc-", "-aishell-", "-config-"} {
-		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), l.ID+kind+"*"))
+		dirs, _ := filepath.Glob(filepath.Join(tmp, id+kind+"*"))
 		for _, d := range dirs {
-			// Exactly what os.MkdirTemp made for this ID (its random part is digits), never
-			// another run's whose ID merely starts with this one.
-			if rest := strings.TrimPrefix(filepath.Base(d), l.ID+kind); allDigits(rest) {
-				os.RemoveAll(d)
+			if rest := strings.TrimPrefix(filepath.Base(d), id+kind); allDigits(rest) {
+				out = append(out, d)
 			}
 		}
 	}
-	return ignoreNotFound(ls.Delete(ctx, l))
+	return out
 }
 
 func allDigits(s string) bool {

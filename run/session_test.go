@@ -2,7 +2,11 @@ package run
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -98,4 +102,28 @@ exit 0
 
 func writeExec(path, content string) error {
 	return exec.Command("sh", "-c", `printf '%s' "$1" >"$2" && chmod +x "$2"`, "sh", content, path).Run()
+}
+
+// A killed run's reaper removes its own temporary directories only: not those of another run
+// whose ID starts with its ID, nor a planted name that merely begins like one of its own.
+func TestAssembledDirs(t *testing.T) {
+	tmp := t.TempDir()
+	id := "aishell-p-x-abc123"
+	own := []string{id + "-etc-123", id + "-aishell-45", id + "-config-6789"}
+	others := []string{id + "-etc-123-etc-456", id + "-config-x", id + "-etc-", "aishell-p-x-abc1234-etc-1", id + "-session.log"}
+	for _, n := range append(append([]string{}, own...), others...) {
+		if err := os.Mkdir(filepath.Join(tmp, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, d := range assembledDirs(tmp, id) {
+		got = append(got, filepath.Base(d))
+	}
+	sort.Strings(got)
+	want := append([]string{}, own...)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("assembledDirs = %q, want %q", got, want)
+	}
 }

@@ -604,30 +604,49 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 	if st.Fresh && !force {
 		return st.Ref, false, nil
 	}
+	// Under the person's build lock; another command of theirs may have built it meanwhile.
+	built := false
+	err = b.Exclusive(ctx, func() error {
+		if !force {
+			if st, err = b.CheckExtension(ctx, e); err != nil || st.Fresh {
+				return err
+			}
+		}
+		built = true
+		return b.buildExtension(ctx, e, st, force)
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return st.Ref, built, nil
+}
+
+// buildExtension builds e, whose status is st, for EnsureExtension.
+func (b *Builder) buildExtension(ctx context.Context, e *Extension, st ExtensionStatus, force bool) error {
 	reason := st.Reason
 	if force {
 		reason = "rebuild asked for"
 	}
 	foundation, err := snapshot.ChainID(ctx, b.Images, b.RunFoundation(ctx))
 	if err != nil {
-		return "", false, errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
+		return errs.WithHint(errors.New("no foundation image yet"), "run `aishell build` first")
 	}
 	base, _ := b.baseOf(ctx, e)
 	baseChain, err := snapshot.ChainID(ctx, b.Images, base)
 	if err != nil {
-		return "", false, fmt.Errorf("look up %s: %w", base, err)
+		return fmt.Errorf("look up %s: %w", base, err)
 	}
 	staged, err := os.MkdirTemp("", "aishell-context-")
 	if err != nil {
-		return "", false, err
+		return err
 	}
 	defer os.RemoveAll(staged)
 	digest, err := e.stage(staged)
 	if err != nil {
-		return "", false, err
+		return err
 	}
 	if digest != e.approvedDigest {
-		return "", false, errs.WithHint(fmt.Errorf("%s or a file it copies changed after it was approved; not building", e.Path),
+		return errs.WithHint(fmt.Errorf("%s or a file it copies changed after it was approved; not building", e.Path),
 			"run aishell again to review the new content")
 	}
 	st.Hash = hashOf(digest)
@@ -660,10 +679,7 @@ func (b *Builder) EnsureExtension(ctx context.Context, e *Extension, force bool)
 		req.Contexts = map[string]string{shortFoundation: base, shortBase: base}
 		req.Bases = append(append([]string{}, e.Bases...), base)
 	}
-	if err := b.solve(ctx, req); err != nil {
-		return "", false, err
-	}
-	return st.Ref, true, nil
+	return b.solve(ctx, req)
 }
 
 // RunImage is the rootfs image of a run in project: the person's base (their user base, built

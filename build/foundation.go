@@ -84,11 +84,11 @@ func (b *Builder) Foundation(ctx context.Context, spec FoundationSpec, force boo
 			Args:       spec.args(),
 			Bases:      []string{spec.BaseImage, spec.NodeImage},
 			Pull:       b.Pull,
-			Labels: map[string]string{
+			Labels: b.kept(map[string]string{
 				labels.Tier:                 labels.TierFoundation,
 				labels.DockerfileHash:       spec.Hash(),
 				labels.FoundationDockerfile: contentHash(foundationDockerfile, nil),
-			},
+			}),
 		})
 		if err != nil {
 			return "", false, err
@@ -136,7 +136,7 @@ func (b *Builder) CurrentFoundation(ctx context.Context) (string, error) {
 // moving the shared aishell:foundation tag changes nothing here; else aishell:foundation, what
 // the last build made (an older aishell's after an upgrade: OlderFoundation says so).
 func (b *Builder) RunFoundation(ctx context.Context) string {
-	if ok, err := b.imageExists(ctx, b.FoundationSpec.Ref()); err == nil && ok {
+	if ok, err := b.keptPresent(ctx, b.FoundationSpec.Ref()); err == nil && ok {
 		return b.FoundationSpec.Ref()
 	}
 	return FoundationImage

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -52,13 +54,13 @@ func (b *Builder) Harness(ctx context.Context, h harness.Harness, version string
 	if exists && !force {
 		return false, nil
 	}
-	imgLabels := map[string]string{
+	imgLabels := b.kept(map[string]string{
 		labels.Tier:           labels.TierHarness,
 		labels.Harness:        h.Name,
 		labels.HarnessVersion: version,
 		labels.HarnessPackage: h.Package,
 		labels.HarnessExtras:  strings.Join(packages, " "),
-	}
+	})
 	def, cfg, err := b.harnessDefinition(ctx, h, version, packages, harness.Registry(registry), foundation)
 	if err != nil {
 		return false, err
@@ -157,10 +159,47 @@ func harnessLLB(ctx context.Context, h harness.Harness, version string, packages
 // RestoreHarnesses rebuilds, on the current foundation, each harness of cfg whose image is
 // missing or whose snapshot is gone (deleted, or garbage collected), at the version cfg
 // records, so the run that needs it goes on instead of failing (with no foundation built,
-// nothing is: the run says what to do). A harness that cannot be
-// rebuilt is an error when it is the one the run starts (running), and a warning otherwise.
-// It returns the harnesses it rebuilt.
+// nothing is: the run says what to do). Each one that is there is marked as kept by the person.
+// A harness that cannot be rebuilt is an error when it is the one the run starts (running), and
+// a warning otherwise. The rebuild holds the person's build lock, so two runs of theirs that
+// find the same harness missing build it once. It returns the harnesses it rebuilt.
 func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running string) ([]string, error) {
+	missing, err := b.missingHarnesses(ctx, cfg)
+	if err != nil || len(missing) == 0 {
+		return nil, err
+	}
+	var built []string
+	err = b.Exclusive(ctx, func() error {
+		// Another command of the person may have rebuilt them while this one waited.
+		if missing, err = b.missingHarnesses(ctx, cfg); err != nil || len(missing) == 0 {
+			return err
+		}
+		foundation := b.RunFoundation(ctx)
+		if ok, err := b.imageExists(ctx, foundation); err != nil {
+			return fmt.Errorf("look up the foundation: %w", err)
+		} else if !ok {
+			return nil // nothing is built here: the run says so, with what to do
+		}
+		for _, h := range missing {
+			choice := cfg.Harnesses[h.Name]
+			fmt.Fprintf(b.Log, "aishell: %s %s is configured but its snapshot is missing; rebuilding it\n", h.Name, choice.Resolved)
+			// With the packages it was built with, so the snapshot is the one the config names.
+			if _, err := b.Harness(ctx, h, choice.Resolved, strings.Fields(choice.Packages), cfg.NPMRegistry, foundation, false); err != nil {
+				if h.Name == running {
+					return err
+				}
+				fmt.Fprintf(b.Log, "aishell: could not rebuild %s: %v\n", h.Name, err)
+				continue
+			}
+			built = append(built, h.Name)
+		}
+		return nil
+	})
+	return built, err
+}
+
+// missingHarnesses are the harnesses of cfg whose image is not there to run.
+func (b *Builder) missingHarnesses(ctx context.Context, cfg config.File) ([]harness.Harness, error) {
 	var missing []harness.Harness
 	for _, name := range cfg.HarnessNames() {
 		h, err := harness.Lookup(name)
@@ -168,34 +207,35 @@ func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running
 		if err != nil || choice.Resolved == "" {
 			continue // run.Prepare says what is wrong with it
 		}
-		if ok, err := b.imageExists(ctx, h.ChoiceRef(choice)); err != nil {
+		if ok, err := b.keptPresent(ctx, h.ChoiceRef(choice)); err != nil {
 			return nil, fmt.Errorf("look up %s: %w", h.ChoiceRef(choice), err)
 		} else if !ok {
 			missing = append(missing, h)
 		}
 	}
-	if len(missing) == 0 {
-		return nil, nil
+	return missing, nil
+}
+
+// MayUse are the images a run of the person may use, named before the run looks at any of
+// them (run.Begin): every harness their config names, and what its rootfs may be: the
+// project's extension (ext, nil for none), their user base, their foundation and the shared
+// foundation tag.
+func (b *Builder) MayUse(cfg config.File, ext *Extension) []string {
+	refs := KeptRefs(cfg)
+	refs[FoundationImage] = true
+	if b.UserBase != nil {
+		refs[b.UserBase.Ref()] = true
 	}
-	foundation := b.RunFoundation(ctx)
-	if ok, err := b.imageExists(ctx, foundation); err != nil {
-		return nil, fmt.Errorf("look up the foundation: %w", err)
-	} else if !ok {
-		return nil, nil // nothing is built here: the run says so, with what to do
+	if ext != nil {
+		refs[ext.Ref()] = true
 	}
-	var built []string
-	for _, h := range missing {
-		choice := cfg.Harnesses[h.Name]
-		fmt.Fprintf(b.Log, "aishell: %s %s is configured but its snapshot is missing; rebuilding it\n", h.Name, choice.Resolved)
-		// With the packages it was built with, so the snapshot is the one the config names.
-		if _, err := b.Harness(ctx, h, choice.Resolved, strings.Fields(choice.Packages), cfg.NPMRegistry, foundation, false); err != nil {
-			if h.Name == running {
-				return built, err
-			}
-			fmt.Fprintf(b.Log, "aishell: could not rebuild %s: %v\n", h.Name, err)
-			continue
-		}
-		built = append(built, h.Name)
-	}
-	return built, nil
+	return slices.Sorted(maps.Keys(refs))
+}
+
+// KeptRefs are the images the person's config keeps: the harness versions it names and the
+// foundation its base images make (labels.KeptBy).
+func KeptRefs(cfg config.File) map[string]bool {
+	refs := harness.ConfiguredRefs(cfg.Harnesses)
+	refs[FoundationSpec{BaseImage: cfg.BaseImage, NodeImage: cfg.NodeImage}.Ref()] = true
+	return refs
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/harness"
+	"github.com/aishell/aishell/testpoint"
 )
 
 // Request says what `aishell build` or `aishell update` was asked to do.
@@ -104,6 +105,25 @@ func Apply(ctx context.Context, b *Builder, cfg *config.File, req Request, resol
 		cfg.Harnesses[p.h.Name] = config.HarnessChoice{Version: p.spec, Resolved: p.version, Packages: strings.Join(p.packages, " ")}
 	}
 	return res, nil
+}
+
+// Record saves what Apply changed in cfg (the harness set and the foundation's base images)
+// into the person's config file at path, keeping whatever else another aishell of theirs wrote
+// there meanwhile, and moves the person's labels.KeptBy mark to exactly what the file now keeps:
+// what it no longer names may be removed by gc. It returns the file as saved.
+func (b *Builder) Record(ctx context.Context, path string, p config.Person, cfg config.File) (config.File, error) {
+	testpoint.Reached("built")
+	saved, err := config.Update(ctx, path, p, func(f *config.File) error {
+		f.Harnesses, f.BaseImage, f.NodeImage = cfg.Harnesses, cfg.BaseImage, cfg.NodeImage
+		return nil
+	})
+	if err != nil {
+		return saved, err
+	}
+	if err := b.Keeper.Sync(ctx, b.Images, KeptRefs(saved), true); err != nil {
+		fmt.Fprintf(b.Log, "aishell: warning: %v (aishell gc does it later)\n", err)
+	}
+	return saved, nil
 }
 
 // planHarnesses resolves the version of every harness in the requested set, and whether its

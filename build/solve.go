@@ -62,9 +62,32 @@ type Builder struct {
 	// UserBase is the person's own base (LoadUserBase), nil when they have none: extensions
 	// build on it and a project without one runs on it.
 	UserBase *Extension
+	// Keeper is the person's label on what their config keeps (the harness images and the
+	// foundation they build): it goes on those images as they are tagged, so no other person's
+	// gc removes them, even before the config names them.
+	Keeper snapshot.Keeper
+	// Lock takes the person's build lock (config.LockBuilds), so that two of their commands do
+	// not build the same thing at once; nil for none. A Builder takes it once (Exclusive).
+	Lock func(context.Context) (func(), error)
 
 	bk     *bkclient.Client
 	solves atomic.Int64
+	locked bool // Exclusive holds Lock
+}
+
+// Exclusive runs f holding the person's build lock: a command that builds waits for another
+// that does, then finds what that one built. Called again inside f, it runs f at once.
+func (b *Builder) Exclusive(ctx context.Context, f func() error) error {
+	if b.Lock == nil || b.locked {
+		return f()
+	}
+	unlock, err := b.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	b.locked = true
+	defer func() { b.locked = false; unlock() }()
+	return f()
 }
 
 // Solves counts the builds this Builder sent to buildkitd.
@@ -258,7 +281,8 @@ func (b *Builder) unpacked(ctx context.Context, img images.Image) error {
 	return err
 }
 
-// tag creates or moves the tag name to target, with exactly these labels.
+// tag creates or moves the tag name to target, with these labels. A tag that exists keeps the
+// labels it has besides these: other people's labels.KeptBy marks on it.
 func (b *Builder) tag(ctx context.Context, name string, target ocispec.Descriptor, labels map[string]string) error {
 	is := b.Images.ImageService()
 	img := images.Image{Name: name, Target: target, Labels: labels}
@@ -266,11 +290,23 @@ func (b *Builder) tag(ctx context.Context, name string, target ocispec.Descripto
 		if !errdefs.IsAlreadyExists(err) {
 			return err
 		}
-		if _, err := is.Update(ctx, img, "target", "labels"); err != nil {
+		paths := []string{"target"}
+		for k := range labels {
+			paths = append(paths, "labels."+k)
+		}
+		if _, err := is.Update(ctx, img, paths...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// kept adds the person's labels.KeptBy label to an image's labels.
+func (b *Builder) kept(l map[string]string) map[string]string {
+	if b.Keeper.Key != "" {
+		l[b.Keeper.Key] = b.Keeper.ConfigPath
+	}
+	return l
 }
 
 func (b *Builder) snapshotter() string {
@@ -310,12 +346,31 @@ func solveError(ctx context.Context, name string, err error) error {
 // imageExists reports whether name is tagged in the store and unpacked, so it can be used as
 // it is; an image whose snapshot is gone is built again.
 func (b *Builder) imageExists(ctx context.Context, name string) (bool, error) {
+	_, ok, err := b.present(ctx, name)
+	return ok, err
+}
+
+// present is imageExists with the image's record.
+func (b *Builder) present(ctx context.Context, name string) (images.Image, bool, error) {
 	img, err := b.Images.ImageService().Get(ctx, name)
 	switch {
 	case errdefs.IsNotFound(err):
-		return false, nil
+		return img, false, nil
 	case err != nil:
-		return false, err
+		return img, false, err
 	}
-	return b.unpacked(ctx, img) == nil, nil
+	return img, b.unpacked(ctx, img) == nil, nil
+}
+
+// keptPresent is present for an image the person's config keeps: one that is there gets the
+// person's label when it lacks it (a config written by hand, or by an aishell that set none),
+// so another person's gc leaves it alone from now on.
+func (b *Builder) keptPresent(ctx context.Context, name string) (bool, error) {
+	img, ok, err := b.present(ctx, name)
+	if ok {
+		if err := b.Keeper.Keep(ctx, b.Images, img); err != nil {
+			fmt.Fprintf(b.Log, "aishell: warning: %v\n", err)
+		}
+	}
+	return ok, err
 }

@@ -108,6 +108,13 @@ func FileExists(path string) bool {
 	return err == nil
 }
 
+// Present reports whether path may still exist: only a path that is certainly gone (no such
+// file) is not; one that cannot be looked at (another person's home) is.
+func Present(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
 // HarnessNames lists the configured harnesses, sorted.
 func (f File) HarnessNames() []string {
 	return slices.Sorted(maps.Keys(f.Harnesses))

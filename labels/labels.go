@@ -46,6 +46,33 @@ const (
 	FoundationDockerfile = Prefix + "foundation-dockerfile"
 )
 
+// keptByPrefix starts the label by which a person's config keeps an image: KeptBy.
+const keptByPrefix = Prefix + "kept-by."
+
+// KeptBy is the image label by which the person whose config file is configPath keeps an image
+// (a harness version their config names, the foundation their builds use): its key is
+// dev.aishell.kept-by.<hash12 of the path>, its value the path. Every person's gc sees every
+// person's labels in the shared namespace, and removes no image anybody keeps.
+func KeptBy(configPath string) string { return keptByPrefix + shortHash(configPath) }
+
+// KeptByAnyone reports whether an image's labels hold any person's KeptBy label.
+func KeptByAnyone(l map[string]string) bool {
+	for k := range l {
+		if IsKeptBy(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsKeptBy reports whether a label key is a KeptBy label.
+func IsKeptBy(key string) bool { return strings.HasPrefix(key, keptByPrefix) }
+
+// GCLease is the ID of the lease that `aishell gc` holds while it decides and removes: one gc
+// at a time in a namespace, and a run that starts meanwhile waits until it is done before it
+// looks at its images (its own lease, made first, names what it uses: labels.Uses).
+const GCLease = "aishell-gc"
+
 // Values of Tier.
 const (
 	TierFoundation = "foundation"
@@ -64,7 +91,8 @@ const (
 	// Purpose is shell, exec or the harness a container runs.
 	Purpose = Prefix + "purpose"
 	// Uses is the comma-separated image refs whose snapshots a container uses (its rootfs image
-	// and each harness); gc keeps those images.
+	// and each harness); gc keeps those images. A run's lease carries it too, from before the
+	// run looks at any image: what it may use (every configured harness, its rootfs candidates).
 	Uses = Prefix + "uses"
 	// PID, PIDNS and PIDStart identify the aishell process that owns a container: its pid, pid
 	// namespace (e.g. pid:[4026531836]) and start time in clock ticks since boot, so a reused
@@ -134,7 +162,10 @@ func RefSnapshots(l map[string]string) []string {
 
 // ProjectKey names a project in image tags and file names: the first 12 hex digits of the
 // SHA-256 of its path (aishell:ext-<key>, and the scan record scans/<key>).
-func ProjectKey(path string) string {
-	sum := sha256.Sum256([]byte(path))
+func ProjectKey(path string) string { return shortHash(path) }
+
+// shortHash is the first 12 hex digits of the SHA-256 of s.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:12]
 }

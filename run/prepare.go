@@ -35,8 +35,6 @@ type Request struct {
 	Runtime     Runtime
 	Image       string // the foundation, or the project's extension
 	Snapshotter string
-	Address     string // containerd's socket and namespace, for the run's reaper
-	Namespace   string
 	Config      config.File
 	ConfigPath  string    // where Config was read from, for hints and once-only notices
 	Warn        io.Writer // for notices such as a configured harness that is not built
@@ -73,7 +71,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	}
 	proj := req.Project
 	o = Options{
-		Snapshotter: req.Snapshotter, Address: req.Address, Namespace: req.Namespace, Image: req.Image, Harnesses: hs, Args: req.Args, Purpose: req.Purpose,
+		Snapshotter: req.Snapshotter, Image: req.Image, Harnesses: hs, Args: req.Args, Purpose: req.Purpose,
 		Project: proj, Cwd: req.Cwd, User: ContainerUser(req.Person), TTY: req.TTY && req.Keeper == nil, Runtime: req.Runtime,
 		Name: req.Name, Owner: req.Person.Name, Keeper: req.Keeper,
 	}

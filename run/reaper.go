@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 
 	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/owner"
 )
 
 // A foreground run's reaper is a second aishell process, started (in a session of its own)
@@ -37,6 +38,7 @@ const (
 	reaperNSEnv     = "AISHELL_REAPER_NAMESPACE"
 	reaperSnapEnv   = "AISHELL_REAPER_SNAPSHOTTER"
 	reaperFIFOEnv   = "AISHELL_REAPER_FIFO_ROOT" // where the task FIFOs are
+	reaperUserEnv   = "AISHELL_REAPER_USER"      // the person whose dead runs it reaps afterwards
 	syncTeardownEnv = "AISHELL_SYNC_TEARDOWN"    // set: aishell removes its runs itself before it returns
 	reaperSkip      = 'x'                        // written by aishell: the run is removed already
 	reaperLogSuffix = "-reaper.log"
@@ -50,13 +52,22 @@ type reaper struct {
 	done  bool     // released or cancelled
 }
 
+// reaperFor is what a run's reaper is told: whether the run is a detached session's (which has
+// none), the containerd it lives in, where its task's FIFOs are, and the person whose dead runs
+// it reaps after removing this one.
+type reaperFor struct {
+	keeper                                    bool
+	address, namespace, snapshotter, fifoRoot string
+	owner                                     string
+}
+
 // startReaper starts the reaper of run id, or returns nil when the run has none: a detached
 // session (its keeper removes it), AISHELL_SYNC_TEARDOWN set, no containerd address to give it,
 // or a reaper that could not be started (the run then removes everything itself).
-func startReaper(o Options, id string) *reaper {
+func startReaper(o reaperFor, id string) *reaper {
 	// As PID 1 (aishell as a container's process, in CI) everything left when aishell exits is
 	// killed with it, its reaper too: the run is removed before aishell returns.
-	if o.Keeper != nil || os.Getenv(syncTeardownEnv) != "" || o.Address == "" || os.Getpid() == 1 {
+	if o.keeper || os.Getenv(syncTeardownEnv) != "" || o.address == "" || os.Getpid() == 1 {
 		return nil
 	}
 	self, err := os.Executable()
@@ -77,8 +88,8 @@ func startReaper(o Options, id string) *reaper {
 	cmd := exec.Command(self, "reaper", id)
 	cmd.Args[0] = "aishell-reaper"
 	// Only what it needs: none of the API keys and settings aishell was given.
-	cmd.Env = []string{reaperEnv + "=" + id, reaperAddrEnv + "=" + o.Address, reaperNSEnv + "=" + o.Namespace,
-		reaperSnapEnv + "=" + o.Snapshotter, reaperFIFOEnv + "=" + o.Runtime.fifoRoot()}
+	cmd.Env = []string{reaperEnv + "=" + id, reaperAddrEnv + "=" + o.address, reaperNSEnv + "=" + o.namespace,
+		reaperSnapEnv + "=" + o.snapshotter, reaperFIFOEnv + "=" + o.fifoRoot, reaperUserEnv + "=" + o.owner}
 	for _, k := range []string{"PATH", "TMPDIR", "XDG_RUNTIME_DIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
@@ -91,7 +102,7 @@ func startReaper(o Options, id string) *reaper {
 		w.Close()
 		return nil
 	}
-	rp := &reaper{pid: cmd.Process.Pid, start: startTime(cmd.Process.Pid), w: w}
+	rp := &reaper{pid: cmd.Process.Pid, start: owner.StartTime(cmd.Process.Pid), w: w}
 	go cmd.Wait() // aishell usually exits first; if not, the reaper is not left a zombie
 	return rp
 }
@@ -103,7 +114,7 @@ func (rp *reaper) release() bool {
 		return false
 	}
 	rp.done = true
-	alive := !processGone(strconv.Itoa(rp.pid), rp.start)
+	alive := !owner.ProcessGone(strconv.Itoa(rp.pid), rp.start)
 	rp.w.Close()
 	return alive
 }
@@ -124,34 +135,46 @@ func IsReaper() bool {
 }
 
 // Reaper is the reaper's whole life: it waits until aishell closes the pipe or dies, then
-// removes the run (when the run is still its own) and exits.
+// removes the run (when the run is still its own), then the runs of its person whose aishell
+// died without a reaper to remove them, and exits.
 func Reaper() int {
 	id := os.Getenv(reaperEnv)
 	pipe := os.NewFile(3, "reaper")
 	buf := make([]byte, 1)
-	if n, _ := pipe.Read(buf); n == 1 && buf[0] == reaperSkip {
-		return 0
-	}
+	n, _ := pipe.Read(buf)
+	skip := n == 1 && buf[0] == reaperSkip
 	pipe.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 	defer cancel()
-	if err := reap(ctx, id); err != nil {
-		logReaper(id, err)
-		return 1
-	}
-	return 0
-}
-
-// reap removes run id when its labels name this process as its reaper.
-func reap(ctx context.Context, id string) error {
 	c, err := containerd.New(os.Getenv(reaperAddrEnv), containerd.WithDefaultNamespace(os.Getenv(reaperNSEnv)),
 		containerd.WithTimeout(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("connect to containerd: %w", err)
+		if !skip {
+			logReaper(id, fmt.Errorf("connect to containerd: %w", err))
+			return 1
+		}
+		return 0
 	}
 	defer c.Close()
+	code := 0
+	if !skip {
+		if err := reap(ctx, c, id); err != nil {
+			logReaper(id, err)
+			code = 1
+		}
+	}
+	// A run of the person's whose aishell and reaper were both killed is removed now, by their
+	// next run, rather than by a gc nobody may run.
+	if person := os.Getenv(reaperUserEnv); person != "" {
+		Reap(ctx, c, os.Getenv(reaperSnapEnv), person, false)
+	}
+	return code
+}
+
+// reap removes run id when its labels name this process as its reaper.
+func reap(ctx context.Context, c *containerd.Client, id string) error {
 	snapshotter := os.Getenv(reaperSnapEnv)
-	me, start := strconv.Itoa(os.Getpid()), startTime(os.Getpid())
+	me, start := strconv.Itoa(os.Getpid()), owner.StartTime(os.Getpid())
 	ctr, lease, l, err := findRun(ctx, c, id)
 	switch {
 	case err != nil: // not knowing what is there, it removes nothing: gc does later

@@ -3,12 +3,12 @@ package run
 import (
 	"errors"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/owner"
 	"github.com/containerd/containerd/v2/core/mount"
 )
 
@@ -58,38 +58,14 @@ func TestSanitize(t *testing.T) {
 }
 
 func TestOwnerLabels(t *testing.T) {
-	own := ownerLabels(nil)
-	if ownerGone(own) {
-		t.Error("this process judged gone")
-	}
-	gone := maps.Clone(own)
-	gone[labels.PID] = "999999999"
-	if !ownerGone(gone) {
-		t.Error("a pid that does not exist judged alive")
-	}
-	reused := maps.Clone(own)
-	reused[labels.PIDStart] = "1"
-	if !ownerGone(reused) {
-		t.Error("a reused pid judged the owner")
-	}
-	other := maps.Clone(gone)
-	other[labels.PIDNS] = "pid:[1]"
-	if ownerGone(other) {
-		t.Error("a container of another pid namespace judged")
-	}
-	// A run whose aishell is gone while its reaper (here: this process) lives is being
-	// removed by the reaper: nobody else's to remove.
 	self := ownerLabels(nil)
+	if self[labels.ReaperPID] != "" || owner.Gone(self) {
+		t.Errorf("labels of this process without a reaper: %v", self)
+	}
+	// A run whose aishell is gone while its reaper (here: this process) lives.
 	withReaper := ownerLabels(&reaper{pid: os.Getpid(), start: self[labels.PIDStart]})
 	withReaper[labels.PID] = "999999999"
-	if ownerGone(withReaper) || !reaping(withReaper) {
+	if owner.Gone(withReaper) || !owner.Reaping(withReaper) {
 		t.Error("a run with a live reaper judged gone, or not being reaped")
-	}
-	withReaper[labels.ReaperStart] = "1"
-	if !ownerGone(withReaper) || reaping(withReaper) {
-		t.Error("a run whose reaper's pid was reused judged alive")
-	}
-	if reaping(own) {
-		t.Error("a run with a live owner judged being reaped")
 	}
 }

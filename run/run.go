@@ -30,6 +30,7 @@ import (
 	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/protect"
+	"github.com/aishell/aishell/testpoint"
 )
 
 // Timeouts and lifetimes of a run.
@@ -39,9 +40,11 @@ const (
 	// CleanupTimeout bounds the removal of a run's resources, so a containerd that hangs cannot
 	// hang aishell on its way out; a task delete takes 100-160 ms here.
 	CleanupTimeout = 30 * time.Second
-	// LeaseExpiry: a run's lease outlives any session, yet a lease left by an aishell that died
-	// stops holding its snapshots after a day even if nobody runs `aishell gc`.
-	LeaseExpiry = 24 * time.Hour
+	// LeaseExpiry: a run's lease holds what it makes until its container exists (which then
+	// holds its rootfs and views itself, however long it runs); a lease left by an aishell that
+	// died, with its reaper, stops holding anything after an hour even if nobody runs aishell
+	// again. A run whose lease is half that old before it assembles makes it anew (Claim.renew).
+	LeaseExpiry = time.Hour
 	// DrainTimeout: after the process exits, its last output gets this long to arrive before
 	// the pipes close (a background child holding stdout open must not keep aishell waiting).
 	DrainTimeout = 5 * time.Second
@@ -59,19 +62,17 @@ type Harness struct {
 // Options describe one run.
 type Options struct {
 	Snapshotter string
-	// Address and Namespace are the containerd the run is in, for its reaper (reaper.go).
-	Address, Namespace string
-	Image              string    // rootfs image: the project's extension, or the foundation
-	Harnesses          []Harness // mounted read-only at /opt/harness/<name>, bin on PATH
-	Args               []string  // the process; empty for an interactive bash
-	Purpose            string    // shell, exec or a harness name: part of the container name
-	Project            string    // mounted read-write at the same path
-	Cwd                string
-	User               oci.User
-	Env                []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
-	Binds              []string // host paths mounted read-write at the same paths (harness config)
-	ReadOnly           []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
-	GitDirs            []string // git directories bound onto themselves and kept free of a planted commondir
+	Image       string    // rootfs image: the project's extension, or the foundation
+	Harnesses   []Harness // mounted read-only at /opt/harness/<name>, bin on PATH
+	Args        []string  // the process; empty for an interactive bash
+	Purpose     string    // shell, exec or a harness name: part of the container name
+	Project     string    // mounted read-write at the same path
+	Cwd         string
+	User        oci.User
+	Env         []string // KEY=VALUE passed in (API keys, TERM, LANG, git identity)
+	Binds       []string // host paths mounted read-write at the same paths (harness config)
+	ReadOnly    []string // host paths in the project mounted read-only over it (.git/config, .git/hooks)
+	GitDirs     []string // git directories bound onto themselves and kept free of a planted commondir
 	// Worktree and WorktreeFiles: a linked worktree's git directory, and what of it is read-only.
 	Worktree      string
 	WorktreeFiles []string
@@ -156,45 +157,26 @@ func sanitize(s string) string {
 	return s
 }
 
-// Run runs the container to the end and returns its process's exit code. Whatever happens,
-// everything it created is removed before it returns.
-func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err error) {
-	id, name := runID(o.Project, o.Purpose, o.Name)
-	if o.Keeper != nil { // its process has tmux's terminals, and no stdin; its log is named for the run
+// Run runs the container of the run cl claimed to the end and returns its process's exit
+// code. Whatever happens, everything it created is removed before it returns (by its reaper,
+// while aishell returns the exit code), and cl is closed.
+func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code int, err error) {
+	id, name, stack, rp, tr := cl.id, cl.name, cl.stack, cl.rp, cl.stack.tr
+	if o.Keeper != nil { // its process has tmux's terminals, and no stdin
 		o.Stdin = nil
-		o.Keeper.logFor(id)
 	}
-	tr := processTrace
-	stack := &cleanupStack{id: id, warn: stderrOf(o), tr: tr}
-	// The reaper exists before anything of the run does, so whatever happens to aishell from
-	// here on, it removes what there is.
-	rp := startReaper(o, id)
-	tr.mark("reaper")
-	defer func() { stack.unwind(ctx); rp.cancel(); tr.done() }()
-	if o.Name != "" {
-		if err := claimName(ctx, c, o.Snapshotter, id, o.Name); err != nil {
-			return 0, err
-		}
+	defer cl.Close(ctx)
+	if err := cl.renew(ctx, c); err != nil {
+		return 0, err
 	}
-
-	// The lease holds the snapshots while the container is assembled and runs. It carries the
-	// owner, so a lease whose aishell died before its container existed is known as dead.
-	owner := ownerLabels(rp)
-	lctx, done, err := c.WithLease(ctx, leases.WithID(id), leases.WithExpiration(LeaseExpiry), leases.WithLabels(owner))
-	if errdefs.IsAlreadyExists(err) {
-		return 0, nameTaken(name) // another run of this name won the race
-	}
-	if err != nil {
-		return 0, fmt.Errorf("create lease: %w", err)
-	}
-	stack.push("lease", done)
-	tr.mark("lease")
-
+	testpoint.Reached("prepared")
+	lctx := cl.lctx
 	parts, err := assemble(lctx, c, o, id, stack)
-	parts.name, parts.owner = name, owner
+	parts.name, parts.owner = name, cl.owner
 	if err != nil {
 		return 0, err
 	}
+	testpoint.Reached("assembled")
 	ctr, err := c.NewContainer(lctx, id, containerOpts(o, parts)...)
 	if err != nil {
 		return 0, fmt.Errorf("create container: %w", err)

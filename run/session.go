@@ -18,6 +18,7 @@ import (
 
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/owner"
 )
 
 // A session is a live run as ps, attach and stop see it: everything here is read from
@@ -94,7 +95,7 @@ func claimName(ctx context.Context, c *containerd.Client, snapshotter, id, name 
 			return fmt.Errorf("look up the session %s: %w", name, err)
 		case ctr == nil && lease == nil:
 			return nil
-		case reaping(l): // the run of a script's previous line, whose aishell has just returned
+		case owner.Reaping(l): // the run of a script's previous line, whose aishell has just returned
 			if time.Now().After(deadline) {
 				return errs.WithHint(fmt.Errorf("the last session named %s is still being removed", name), "try again in a moment, or aishell stop "+name)
 			}
@@ -104,7 +105,7 @@ func claimName(ctx context.Context, c *containerd.Client, snapshotter, id, name 
 			case <-time.After(20 * time.Millisecond):
 			}
 			continue // its reaper may also die meanwhile: then it is a dead owner's
-		case !ownerGone(l):
+		case !owner.Gone(l):
 			return nameTaken(name)
 		case ctr != nil:
 			if err := removeRun(ctx, c, snapshotter, ctr, l); err != nil {
@@ -162,13 +163,13 @@ func Sessions(ctx context.Context, c *containerd.Client, project string) ([]Sess
 			continue // removed meanwhile
 		}
 		l := info.Labels
-		if l[labels.PID] == "" || (project != "" && l[labels.Project] != project) || reaping(l) {
+		if l[labels.PID] == "" || (project != "" && l[labels.Project] != project) || owner.Reaping(l) {
 			continue // not aishell's, another project's, or a run that has ended and is being removed
 		}
 		s := Session{
 			ID: info.ID, Name: l[labels.Name], Project: l[labels.Project], Purpose: l[labels.Purpose],
 			Version: l[labels.Version], User: l[labels.User], Started: info.CreatedAt,
-			Detached: l[labels.Detached] != "", State: "created", OwnerAlive: !ownerGone(l),
+			Detached: l[labels.Detached] != "", State: "created", OwnerAlive: !owner.Gone(l),
 		}
 		if s.Name == "" {
 			s.Name = info.ID // a run of an older aishell

@@ -9,6 +9,8 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+
+	"github.com/aishell/aishell/owner"
 )
 
 // StopGrace is how long a stopped session's process gets, after SIGKILL, to be reported
@@ -37,7 +39,7 @@ func Stop(ctx context.Context, c *containerd.Client, snapshotter string, s Sessi
 	task, err := ctr.Task(ctx, nil)
 	// A session being started has its container before its task: wait for the task, so
 	// that its process gets SIGTERM rather than being removed under its owner.
-	for deadline := time.Now().Add(StopGrace); errdefs.IsNotFound(err) && !ownerGone(l) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(StopGrace); errdefs.IsNotFound(err) && !owner.Gone(l) && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 		task, err = ctr.Task(ctx, nil)
 	}
@@ -46,10 +48,10 @@ func Stop(ctx context.Context, c *containerd.Client, snapshotter string, s Sessi
 			return fmt.Errorf("stop %s: %w", s.Name, err)
 		}
 	}
-	if !ownerGone(l) {
+	if !owner.Gone(l) {
 		// The owner has seen the exit: give it the time a run's cleanup may take.
 		deadline := time.Now().Add(DrainTimeout + CleanupTimeout)
-		for time.Now().Before(deadline) && !ownerGone(l) {
+		for time.Now().Before(deadline) && !owner.Gone(l) {
 			if _, err := c.LoadContainer(ctx, s.ID); errdefs.IsNotFound(err) {
 				return nil
 			}

@@ -51,6 +51,7 @@ func TestPlanGC(t *testing.T) {
 		keep          map[string]bool
 		projectAlive  func(string) bool
 		userBaseAlive func(string) bool
+		keeperAlive   func(string) bool
 		unused, tmp   []string
 	}{
 		{name: "user base of a live Dockerfile stays, of a gone one goes",
@@ -64,6 +65,17 @@ func TestPlanGC(t *testing.T) {
 		{name: "unused harness goes", tiered: []images.Image{harness(claude1)}, unused: []string{claude1}},
 		{name: "kept harness stays", tiered: []images.Image{harness(claude1), harness(claude2)},
 			keep: map[string]bool{claude2: true}, unused: []string{claude1}},
+		{name: "a harness kept by another person's config stays, by nobody's goes",
+			tiered: []images.Image{img(claude1, labels.Tier, labels.TierHarness, labels.KeptBy("/home/a/.config/aishell/config.yaml"), "/home/a/.config/aishell/config.yaml"), harness(claude2)},
+			keep:   map[string]bool{}, unused: []string{claude2}},
+		{name: "a foundation kept by a person stays",
+			tiered: []images.Image{img(found1, labels.Tier, labels.TierFoundation, labels.KeptBy("/root/.config/aishell/config.yaml"), "/root/.config/aishell/config.yaml")}},
+		{name: "a harness kept only by a person whose config is gone goes",
+			tiered: []images.Image{
+				img(claude1, labels.Tier, labels.TierHarness, labels.KeptBy("/home/gone/.config/aishell/config.yaml"), "/home/gone/.config/aishell/config.yaml"),
+				img(claude2, labels.Tier, labels.TierHarness, labels.KeptBy("/home/gone/.config/aishell/config.yaml"), "/home/gone/.config/aishell/config.yaml",
+					labels.KeptBy("/home/a/.config/aishell/config.yaml"), "/home/a/.config/aishell/config.yaml")},
+			keeperAlive: func(p string) bool { return p == "/home/a/.config/aishell/config.yaml" }, unused: []string{claude1}},
 		{name: "used harness stays", tiered: []images.Image{harness(claude1), harness(claude2)},
 			used: map[string]int{claude1: 2}, unused: []string{claude2}},
 		{name: "a zero in-use count does not keep", tiered: []images.Image{harness(claude1)},
@@ -101,7 +113,7 @@ func TestPlanGC(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			everything := append(slices.Clone(c.tiered), c.everything...)
-			p := planGC(c.tiered, everything, c.used, c.keep, alive{c.projectAlive, c.userBaseAlive}, now)
+			p := planGC(c.tiered, everything, c.used, c.keep, alive{c.projectAlive, c.userBaseAlive, c.keeperAlive}, now)
 			if !slices.Equal(p.Unused, c.unused) {
 				t.Errorf("unused = %q, want %q", p.Unused, c.unused)
 			}

@@ -82,6 +82,7 @@ type HarnessImage struct {
 	Ref, Name, Version, ChainID string
 	Size                        int64
 	Created                     time.Time
+	KeptBy                      []string // the config files of the people who keep it (labels.KeptBy), sorted
 }
 
 // HarnessImages lists the harness images in the namespace, by name then version.
@@ -93,6 +94,12 @@ func HarnessImages(ctx context.Context, c *containerd.Client, snapshotter string
 	var out []HarnessImage
 	for _, i := range imgs {
 		h := HarnessImage{Ref: i.Name, Name: i.Labels[labels.Harness], Version: i.Labels[labels.HarnessVersion], Created: i.CreatedAt}
+		for k, v := range i.Labels {
+			if labels.IsKeptBy(k) {
+				h.KeptBy = append(h.KeptBy, v)
+			}
+		}
+		sort.Strings(h.KeptBy)
 		if chain, err := ChainID(ctx, c, i.Name); err == nil {
 			h.ChainID = chain
 			h.Size, _ = Size(ctx, c, snapshotter, chain)
@@ -133,23 +140,44 @@ func HarnessUses(ctx context.Context, c *containerd.Client, snapshotter string, 
 	return out, nil
 }
 
-// InUse maps each image ref that a container in the namespace uses to how many containers use it.
+// InUse maps each image ref that a container or a run's lease in the namespace uses to how many
+// runs use it (a run's container and its lease share its ID, and count once). A run's lease
+// names what the run may use from before it looks at any image, so what a starting run is about
+// to mount counts as used before its container exists.
 func InUse(ctx context.Context, c *containerd.Client) (map[string]int, error) {
 	ctrs, err := c.Containers(ctx, labels.HasKey(labels.Uses))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	used := map[string]int{}
+	users := map[string]map[string]bool{} // ref -> run IDs
+	count := func(id string, l map[string]string) {
+		for _, ref := range strings.Split(l[labels.Uses], ",") {
+			if ref == "" {
+				continue
+			}
+			if users[ref] == nil {
+				users[ref] = map[string]bool{}
+			}
+			users[ref][id] = true
+		}
+	}
 	for _, ctr := range ctrs {
 		l, err := ctr.Labels(ctx)
 		if err != nil {
 			continue // removed meanwhile
 		}
-		for _, ref := range strings.Split(l[labels.Uses], ",") {
-			if ref != "" {
-				used[ref]++
-			}
-		}
+		count(ctr.ID(), l)
+	}
+	ls, err := c.LeasesService().List(ctx, labels.HasKey(labels.Uses))
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	for _, l := range ls {
+		count(l.ID, l.Labels)
+	}
+	used := make(map[string]int, len(users))
+	for ref, ids := range users {
+		used[ref] = len(ids)
 	}
 	return used, nil
 }
@@ -160,9 +188,10 @@ type Removed struct {
 	Size int64 // bytes of its top snapshot
 }
 
-// alive decides whether what an extension or a user base was built from is still there.
+// alive decides whether what an extension or a user base was built from is still there, and
+// whether a person who keeps images (labels.KeptBy) still has their config.
 type alive struct {
-	project, userBase func(string) bool
+	project, userBase, keeper func(string) bool
 }
 
 // GCOptions say what gc must keep.
@@ -173,11 +202,15 @@ type GCOptions struct {
 	ProjectAlive func(project string) bool
 	// UserBaseAlive reports whether a user base's Dockerfile still exists.
 	UserBaseAlive func(dockerfile string) bool
-	DryRun        bool
+	// KeeperAlive reports whether the config file of a person who keeps images (the value of a
+	// labels.KeptBy label) still exists; nil: every one does.
+	KeeperAlive func(configPath string) bool
+	DryRun      bool
 }
 
-// GC deletes harness images and content-addressed foundation images that are neither kept nor
-// used by any container, nor what aishell:foundation points at, extension images whose
+// GC deletes harness images and content-addressed foundation images that are neither kept (by
+// the invoker's config, or by any person's labels.KeptBy label) nor used by any container or
+// run, nor what aishell:foundation points at, extension images whose
 // project is gone, and user bases whose Dockerfile is gone. Deletion is synchronous, so containerd's garbage collector has removed their
 // snapshots when GC returns; a snapshot that a running container's view still needs stays, since
 // the view is its child.
@@ -198,7 +231,7 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 	if err != nil {
 		everything = nil
 	}
-	plan := planGC(all, everything, used, keep, alive{o.ProjectAlive, o.UserBaseAlive}, time.Now())
+	plan := planGC(all, everything, used, keep, alive{o.ProjectAlive, o.UserBaseAlive, o.KeeperAlive}, time.Now())
 	var removed []Removed
 	for _, name := range plan.Temp {
 		if !dryRun {
@@ -240,7 +273,8 @@ const abandonedAfter = time.Hour
 // and alive.userBase (nil: every one is) whether a user base's Dockerfile does.
 //
 // From everything: temporary build tags older than abandonedAfter. From tiered: harness and
-// foundation images, and extensions whose project is gone, that are neither kept, nor used,
+// foundation images, and extensions whose project is gone, that are neither kept (in keep, or
+// by the KeptBy label of a person whose config alive.keeper says still exists), nor used,
 // nor an alias tag or the target of one.
 func planGC(tiered, everything []images.Image, used map[string]int, keep map[string]bool, a alive, now time.Time) gcPlan {
 	protected := map[string]bool{}
@@ -257,7 +291,7 @@ func planGC(tiered, everything []images.Image, used map[string]int, keep map[str
 		}
 	}
 	for _, i := range tiered {
-		if keep[i.Name] || used[i.Name] > 0 || protected[i.Name] {
+		if keep[i.Name] || used[i.Name] > 0 || protected[i.Name] || keptByLive(i.Labels, a.keeper) {
 			continue
 		}
 		switch i.Labels[labels.Tier] {
@@ -276,6 +310,17 @@ func planGC(tiered, everything []images.Image, used map[string]int, keep map[str
 		p.Unused = append(p.Unused, i.Name)
 	}
 	return p
+}
+
+// keptByLive reports whether an image's labels hold the KeptBy label of a person whose config
+// still exists (alive nil: every person's does).
+func keptByLive(l map[string]string, alive func(string) bool) bool {
+	for k, v := range l {
+		if labels.IsKeptBy(k) && (alive == nil || alive(v)) {
+			return true
+		}
+	}
+	return false
 }
 
 // ChainContains walks the parents of the committed snapshot top and reports whether ancestor

@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,10 +115,21 @@ func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
 	if strings.Contains(r.Stderr, "building foundation") || strings.Contains(r.Stderr, "building gemini") {
 		t.Error("update built something besides claude")
 	}
-	// What changed in containerd: one new image, the new harness, and nothing else written.
-	added, removed, changed := imageChanges(before, storeImages(t, c))
-	if want := []string{harnessRef("claude", claudeV2)}; !slices.Equal(added, want) || len(removed) != 0 || len(changed) != 0 {
+	// What changed in containerd: one new image, the new harness, and of the rest only the old
+	// version's record, which lost this config's mark (its target as it was): nothing else.
+	after := storeImages(t, c)
+	added, removed, changed := imageChanges(before, after)
+	old := harnessRef("claude", claudeV1)
+	if want := []string{harnessRef("claude", claudeV2)}; !slices.Equal(added, want) || len(removed) != 0 || len(changed) > 1 || (len(changed) == 1 && changed[0] != old) {
 		t.Errorf("update added %v, removed %v, wrote again %v; want exactly %v added", added, removed, changed, want)
+	}
+	if len(changed) == 1 {
+		mark := labels.KeptBy(configPath(env))
+		b, a := maps.Clone(before[old].Labels), after[old].Labels
+		delete(b, mark)
+		if before[old].Labels[mark] == "" || a[mark] != "" || !maps.Equal(a, b) || after[old].Target.Digest != before[old].Target.Digest {
+			t.Errorf("%s was written again beyond losing the config's mark: %v -> %v", old, before[old].Labels, a)
+		}
 	}
 	if !imageExists(c, harnessRef("claude", claudeV2)) {
 		t.Fatal("claude " + claudeV2 + " image missing after update")

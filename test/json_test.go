@@ -66,14 +66,15 @@ type (
 	}
 	harnessLsJSON struct {
 		Harnesses []struct {
-			Name       string `json:"name"`
-			Version    string `json:"version"`
-			Ref        string `json:"ref"`
-			Snapshot   string `json:"snapshot"`
-			Size       int64  `json:"size"`
-			Created    string `json:"created"`
-			Configured bool   `json:"configured"`
-			Containers int    `json:"containers"`
+			Name       string   `json:"name"`
+			Version    string   `json:"version"`
+			Ref        string   `json:"ref"`
+			Snapshot   string   `json:"snapshot"`
+			Size       int64    `json:"size"`
+			Created    string   `json:"created"`
+			Configured bool     `json:"configured"`
+			KeptBy     []string `json:"kept_by"`
+			Containers int      `json:"containers"`
 		} `json:"harnesses"`
 	}
 	extLsJSON struct {

@@ -15,15 +15,15 @@ const module = "github.com/aishell/aishell/"
 // rank orders the packages as DESIGN.md's "Dependency direction" does: a package may import only
 // packages of a lower rank.
 //
-//	cmd/aishell, bench -> doctor -> (run, build, vm) -> protect -> (oci, snapshot, harness, daemon, rootless, project, sensitive, network) -> config -> (labels, errs)
+//	cmd/aishell, bench -> doctor -> (run, build, vm) -> protect -> (oci, snapshot, harness, daemon, rootless, project, sensitive, network) -> (config, owner) -> (labels, errs, testpoint)
 var rank = map[string]int{
 	"cmd/aishell": 6, "bench": 6,
 	"doctor": 5,
 	"run":    4, "build": 4, "vm": 4,
 	"protect": 3,
 	"oci":     2, "snapshot": 2, "harness": 2, "daemon": 2, "rootless": 2, "project": 2, "sensitive": 2, "network": 2,
-	"config": 1,
-	"labels": 0, "errs": 0,
+	"config": 1, "owner": 1,
+	"labels": 0, "errs": 0, "testpoint": 0,
 }
 
 // Import path prefixes outside the module that a package must not use, where the design has a
@@ -44,12 +44,13 @@ var forbidden = map[string][]struct{ prefix, why string }{
 	"project":   {{containerdMod, "project finds directories on the host"}, {buildkitMod, "project finds directories on the host"}},
 	"protect":   {{containerdMod, "protect plans mounts and files on the host; run mounts them"}, {buildkitMod, "protect plans mounts and files on the host"}},
 	"vm":        {{containerdMod, "the VM forwarder runs limactl or colima on the host; containerd is in the VM"}, {buildkitMod, "the VM forwarder talks to no daemon"}},
+	"owner":     {{containerdMod, "owner reads labels and /proc; the packages that own the records talk to containerd"}, {buildkitMod, "owner builds nothing"}},
 	"network":   {{containerdMod, "the network sandbox sets up a namespace from outside, given a pid; run owns the container"}, {buildkitMod, "the network sandbox builds nothing"}},
 	"sensitive": {{containerdMod, "the sensitive-file check and the scan read the project on the host"}, {buildkitMod, "the sensitive-file check and the scan read the project on the host"}},
 }
 
 // leaves import nothing but the standard library.
-var leaves = map[string]bool{"labels": true, "errs": true}
+var leaves = map[string]bool{"labels": true, "errs": true, "testpoint": true}
 
 // TestLayering fails when a package imports against the design's dependency direction, or
 // uses an outside package its rule forbids.
@@ -103,7 +104,7 @@ func TestLayeringMatchesDesign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const line = "cmd/aishell, bench -> doctor -> (run, build, vm) -> protect -> (oci, snapshot, harness, daemon, rootless, project, sensitive, network) -> config -> (labels, errs)"
+	const line = "cmd/aishell, bench -> doctor -> (run, build, vm) -> protect -> (oci, snapshot, harness, daemon, rootless, project, sensitive, network) -> (config, owner) -> (labels, errs, testpoint)"
 	if !strings.Contains(string(b), line) {
 		t.Errorf("DESIGN.md does not state the layering this test enforces:\n  %s", line)
 	}

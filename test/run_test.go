@@ -412,7 +412,7 @@ func TestGCReapsRunsOfKilledAishell(t *testing.T) {
 	}
 	r := aishell(t, "", env, "gc")
 	mustSucceed(t, r)
-	if !strings.Contains(r.Stdout, "removed leftover container "+id) {
+	if !strings.Contains(r.Stdout, "removed leftover run "+id) {
 		t.Errorf("gc did not report reaping %s", id)
 	}
 	waitGone(t, c, id)

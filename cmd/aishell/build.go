@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aishell/aishell/build"
-	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
 )
 
@@ -110,25 +109,37 @@ func runBuild(ctx context.Context, s *session, job buildJob) (*buildOutcome, err
 	}
 	defer b.Close()
 
-	res, err := build.Apply(ctx, b, &uc.File, job.Request, harness.NewResolver(uc.NPMRegistry))
-	if err != nil {
-		return nil, err
-	}
-	if err := config.Save(uc.Path, uc.File, uc.Person); err != nil {
-		return nil, err
-	}
-	out := &buildOutcome{Result: res, Update: job.Request.Update, ConfigPath: uc.Path}
-	defer func() { out.Solves, out.Took = int(b.Solves()), time.Since(start) }()
-	if !job.Request.Update {
-		// The person's base, and in a project with an extension that too, are brought up to date.
-		if out.UserBase, err = buildUserBase(ctx, b, job.Request.Force); err != nil {
-			return out, err
+	var out *buildOutcome
+	// Under the person's build lock: another build or update of theirs finishes first, and this
+	// one starts from the harness set that one saved.
+	err = b.Exclusive(ctx, func() error {
+		if uc, err = s.ReloadUser(); err != nil {
+			return err
 		}
-		if out.Extension, err = buildExtension(ctx, s, b, uc, job.RebuildExtension); err != nil {
-			return out, err
+		cfg := uc.File
+		res, err := build.Apply(ctx, b, &cfg, job.Request, harness.NewResolver(uc.NPMRegistry))
+		if err != nil {
+			return err
 		}
+		if uc.File, err = b.Record(ctx, uc.Path, uc.Person, cfg); err != nil {
+			return err
+		}
+		out = &buildOutcome{Result: res, Update: job.Request.Update, ConfigPath: uc.Path}
+		if !job.Request.Update {
+			// The person's base, and in a project with an extension that too, are brought up to date.
+			if out.UserBase, err = buildUserBase(ctx, b, job.Request.Force); err != nil {
+				return err
+			}
+			if out.Extension, err = buildExtension(ctx, s, b, uc, job.RebuildExtension); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if out != nil {
+		out.Solves, out.Took = int(b.Solves()), time.Since(start)
 	}
-	return out, nil
+	return out, err
 }
 
 // printBuild prints what a build or update did, as text or as JSON; after an error, the text

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -119,8 +120,12 @@ func (c ConfigTrustCmd) Run(s *session) error {
 		fmt.Println()
 	}
 	fmt.Println("-----")
-	uc.TrustedProjects = append(uc.TrustedProjects, entry)
-	if err := config.Save(uc.Path, uc.File, uc.Person); err != nil {
+	if _, err := config.Update(context.Background(), uc.Path, uc.Person, func(f *config.File) error {
+		if !slices.Contains(f.TrustedProjects, entry) {
+			f.TrustedProjects = append(f.TrustedProjects, entry)
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("record the trust: %w", err)
 	}
 	fmt.Printf("trusted %s/%s in %s: %s\n", root, config.ProjectFile, uc.Path, what)
@@ -136,15 +141,15 @@ func (ConfigUntrustCmd) Run(s *session) error {
 	if err != nil {
 		return err
 	}
-	before := len(uc.TrustedProjects)
-	uc.TrustedProjects = slices.DeleteFunc(uc.TrustedProjects, func(t string) bool {
-		return config.TrustEntry(t, root, uc.Person.Home, content) != ""
-	})
-	if len(uc.TrustedProjects) == before {
+	trusts := func(t string) bool { return config.TrustEntry(t, root, uc.Person.Home, content) != "" }
+	if !slices.ContainsFunc(uc.TrustedProjects, trusts) {
 		fmt.Printf("%s/%s was not trusted\n", root, config.ProjectFile)
 		return nil
 	}
-	if err := config.Save(uc.Path, uc.File, uc.Person); err != nil {
+	if _, err := config.Update(context.Background(), uc.Path, uc.Person, func(f *config.File) error {
+		f.TrustedProjects = slices.DeleteFunc(f.TrustedProjects, trusts)
+		return nil
+	}); err != nil {
 		return fmt.Errorf("remove the trust: %w", err)
 	}
 	fmt.Printf("%s/%s is no longer trusted\n", root, config.ProjectFile)

@@ -56,13 +56,17 @@ func approvedExtension(s *session, uc *userConfig, root string) (*build.Extensio
 
 // approve records digest as the approved content of ext's project in the user's config.
 func approve(uc *userConfig, ext *build.Extension, digest string) error {
-	if uc.ApprovedExtensions == nil {
-		uc.ApprovedExtensions = map[string]string{}
-	}
-	uc.ApprovedExtensions[ext.Project] = digest
-	if err := config.Save(uc.Path, uc.File, uc.Person); err != nil {
+	saved, err := config.Update(context.Background(), uc.Path, uc.Person, func(f *config.File) error {
+		if f.ApprovedExtensions == nil {
+			f.ApprovedExtensions = map[string]string{}
+		}
+		f.ApprovedExtensions[ext.Project] = digest
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("record the approval of %s: %w", ext.Path, err)
 	}
+	uc.File = saved
 	return nil
 }
 

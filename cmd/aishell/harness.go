@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/aishell/aishell/config"
+	containerd "github.com/containerd/containerd/v2/client"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,10 +42,15 @@ func (c HarnessLsCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	return c.print(harnessesJSON(list), func(w io.Writer) error { return harnessesText(w, list) })
+	for i := range list { // only the marks of people whose config is still there keep anything
+		list[i].KeptBy = slices.DeleteFunc(list[i].KeptBy, func(p string) bool { return !config.Present(p) })
+	}
+	return c.print(harnessesJSON(list), func(w io.Writer) error { return harnessesText(w, list, uc.Path) })
 }
 
-func harnessesText(w io.Writer, list []snapshot.HarnessUse) error {
+// harnessesText lists the harness images; own is the person's config file, whose mark is
+// "config" and every other person's is counted apart.
+func harnessesText(w io.Writer, list []snapshot.HarnessUse, own string) error {
 	if len(list) == 0 {
 		_, err := fmt.Fprintln(w, "no harness snapshots yet: aishell build --with-claude (or another harness)")
 		return err
@@ -52,6 +61,9 @@ func harnessesText(w io.Writer, list []snapshot.HarnessUse) error {
 		var uses []string
 		if h.Configured {
 			uses = append(uses, "config")
+		}
+		if n := len(slices.DeleteFunc(slices.Clone(h.KeptBy), func(p string) bool { return p == own })); n > 0 {
+			uses = append(uses, fmt.Sprintf("%d other person(s)' config", n))
 		}
 		if h.Containers > 0 {
 			uses = append(uses, fmt.Sprintf("%d container(s)", h.Containers))
@@ -70,21 +82,22 @@ type harnessesDoc struct {
 }
 
 type harnessLine struct {
-	Name       string `json:"name"`
-	Version    string `json:"version"`
-	Ref        string `json:"ref"`
-	Snapshot   string `json:"snapshot"` // the chain ID of its snapshot ("" when not unpacked)
-	Size       int64  `json:"size"`     // bytes of its snapshot
-	Created    string `json:"created"`  // RFC 3339
-	Configured bool   `json:"configured"`
-	Containers int    `json:"containers"` // containers that use it now
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	Ref        string   `json:"ref"`
+	Snapshot   string   `json:"snapshot"` // the chain ID of its snapshot ("" when not unpacked)
+	Size       int64    `json:"size"`     // bytes of its snapshot
+	Created    string   `json:"created"`  // RFC 3339
+	Configured bool     `json:"configured"`
+	KeptBy     []string `json:"kept_by"`    // the config files of everyone who keeps it (gc leaves it alone)
+	Containers int      `json:"containers"` // containers that use it now
 }
 
 func harnessesJSON(list []snapshot.HarnessUse) harnessesDoc {
 	d := harnessesDoc{Harnesses: []harnessLine{}}
 	for _, h := range list {
 		d.Harnesses = append(d.Harnesses, harnessLine{Name: h.Name, Version: h.Version, Ref: h.Ref, Snapshot: h.ChainID, Size: h.Size,
-			Created: rfc3339(h.Created), Configured: h.Configured, Containers: h.Containers})
+			Created: rfc3339(h.Created), Configured: h.Configured, KeptBy: append([]string{}, h.KeptBy...), Containers: h.Containers})
 	}
 	return d
 }
@@ -117,17 +130,29 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 	if c.DryRun {
 		verb = "would remove"
 	}
+	// One gc at a time, and runs that start meanwhile wait before they look at their images.
+	release, err := snapshot.LockGC(ctx, cc, func(pid string) {
+		fmt.Fprintf(os.Stderr, "aishell: waiting for another aishell gc (pid %s) to finish\n", pid)
+	})
+	if err != nil {
+		return err
+	}
+	defer release()
 	// Containers whose aishell process died without cleaning up (kill -9, a crash) go first,
 	// so the images they pinned can go too.
-	reaped, err := run.Reap(ctx, cc, snapshotter, c.DryRun)
+	reaped, err := run.Reap(ctx, cc, snapshotter, "", c.DryRun)
 	for _, id := range reaped {
-		fmt.Printf("%s leftover container %s (its aishell process is gone)\n", verb, id)
+		fmt.Printf("%s leftover run %s (its aishell process is gone)\n", verb, id)
 	}
 	if err != nil {
 		return err
 	}
+	if !c.DryRun {
+		uc = keepOwn(ctx, s, cc)
+	}
 	removed, err := snapshot.GC(ctx, cc, snapshot.GCOptions{
-		Snapshotter: snapshotter, Keep: harness.ConfiguredRefs(uc.Harnesses), DryRun: c.DryRun, ProjectAlive: build.ProjectAlive, UserBaseAlive: build.UserBaseAlive,
+		Snapshotter: snapshotter, Keep: build.KeptRefs(uc.File), DryRun: c.DryRun,
+		ProjectAlive: build.ProjectAlive, UserBaseAlive: build.UserBaseAlive, KeeperAlive: config.Present,
 	})
 	var total int64
 	for _, r := range removed {
@@ -144,4 +169,26 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 		fmt.Printf("%s %d image(s), %s\n", verb, len(removed), snapshot.HumanSize(total))
 	}
 	return nil
+}
+
+// keepOwn marks what the person's config keeps, and unmarks what it no longer names (edited
+// by hand) unless a build of theirs is under way: that one marks what it builds before the
+// config names it, and moves the mark itself when it saves.
+// It returns the person's config as it is now.
+func keepOwn(ctx context.Context, s *session, cc *containerd.Client) *userConfig {
+	uc, _ := s.User()
+	unlock, idle, err := config.TryLockBuilds(uc.Path, uc.Person)
+	if idle {
+		defer unlock()
+		if fresh, rerr := s.ReloadUser(); rerr == nil {
+			uc = fresh
+		}
+	}
+	if err == nil {
+		err = snapshot.KeeperOf(uc.Path).Sync(ctx, cc, build.KeptRefs(uc.File), idle)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "aishell: warning: %v\n", err)
+	}
+	return uc
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,21 +144,22 @@ func TestBuildTextAndJSONAgree(t *testing.T) {
 func TestListsTextAndJSONAgree(t *testing.T) {
 	created := time.Date(2026, 12, 1, 10, 0, 0, 0, time.FixedZone("x", 3600))
 	hs := []snapshot.HarnessUse{
-		{HarnessImage: snapshot.HarnessImage{Ref: "h/claude:1", Name: "claude", Version: "1", ChainID: "sha256:0123456789abcdef", Size: 377_800_000, Created: created}, Configured: true, Containers: 2},
+		{HarnessImage: snapshot.HarnessImage{Ref: "h/claude:1", Name: "claude", Version: "1", ChainID: "sha256:0123456789abcdef", Size: 377_800_000, Created: created,
+			KeptBy: []string{"/home/b/.config/aishell/config.yaml", "/root/.config/aishell/config.yaml"}}, Configured: true, Containers: 2},
 		{HarnessImage: snapshot.HarnessImage{Ref: "h/codex:2", Name: "codex", Version: "2", Size: 5}},
 	}
 	var text bytes.Buffer
-	if err := harnessesText(&text, hs); err != nil {
+	if err := harnessesText(&text, hs, "/root/.config/aishell/config.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(text.String()), "\n")
-	want := []string{"claude 1 0123456789ab 377.8 MB config, 2 container(s)", "codex 2 - 5 B -"}
+	want := []string{"claude 1 0123456789ab 377.8 MB config, 1 other person(s)' config, 2 container(s)", "codex 2 - 5 B -"}
 	d := harnessesJSON(hs)
 	for i, h := range d.Harnesses {
 		if got := strings.Join(strings.Fields(lines[i+1]), " "); got != want[i] {
 			t.Errorf("harness ls row %q, want %q", got, want[i])
 		}
-		if h.Ref != hs[i].Ref || h.Snapshot != hs[i].ChainID || h.Size != hs[i].Size || h.Configured != hs[i].Configured || h.Containers != hs[i].Containers {
+		if h.Ref != hs[i].Ref || h.Snapshot != hs[i].ChainID || h.Size != hs[i].Size || h.Configured != hs[i].Configured || h.Containers != hs[i].Containers || !slices.Equal(h.KeptBy, hs[i].KeptBy) {
 			t.Errorf("harness %+v from %+v", h, hs[i])
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/project"
 	"github.com/aishell/aishell/run"
+	"github.com/aishell/aishell/snapshot"
 	containerd "github.com/containerd/containerd/v2/client"
 )
 
@@ -190,15 +191,36 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		return err
 	}
 	run.Mark("connect")
-	image, err := runImage(ctx, s, cc, uc, root, job.harness)
+	ext, err := approvedExtension(s, uc, root)
 	if err != nil {
 		return err
 	}
+	baseNotice(uc, ext)
+	b, err := newBuilder(s, cc, uc, build.Options{Progress: "auto"})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	// From here on the run holds what it may use, so no gc removes it meanwhile.
+	rt := run.DetectRuntime(s.host)
+	claim, err := run.BeginRun(ctx, cc, run.Begin{
+		Project: root, Purpose: job.purpose, Name: job.session.Name, Uses: b.MayUse(uc.File, ext), Owner: uc.Person.Name,
+		Address: ep.ContainerdAddress, Namespace: ep.Namespace, Snapshotter: ep.Snapshotter, Runtime: rt, Keeper: keeper, Warn: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer claim.Close(ctx)
+	image, err := runImage(ctx, s, b, uc, ext, job.harness)
+	if err != nil {
+		return err
+	}
+	b.Close() // buildkitd, if a build needed it, is let go before the container starts
 	run.Mark("image")
 	opts, err := run.Prepare(ctx, cc, run.Request{
 		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
-		TTY: run.IsTerminal(), Person: uc.Person, Runtime: run.DetectRuntime(s.host),
-		Image: image, Snapshotter: ep.Snapshotter, Address: ep.ContainerdAddress, Namespace: ep.Namespace, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
+		TTY: run.IsTerminal(), Person: uc.Person, Runtime: rt,
+		Image: image, Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
 		Name: job.session.Name, Keeper: keeper, Network: job.session.Network,
 	})
 	if err != nil {
@@ -210,7 +232,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	if err := ctx.Err(); err != nil {
 		return err // a signal came while the run was being prepared
 	}
-	code, err := run.Run(ctx, cc, opts)
+	code, err := run.Run(ctx, cc, claim, opts)
 	if keeper != nil && keeper.Running() {
 		keeper.End(code, err)
 		return errs.Exit(code)
@@ -233,21 +255,10 @@ func startDetached(job sandboxJob, hub *run.SignalHub) error {
 	return nil
 }
 
-// runImage is the project's extension (approved, and built first when missing or stale), or
-// the person's base (their user base, or the foundation); configured harnesses whose snapshot
-// is missing are rebuilt first. buildkitd, if a build needed it, is let go before the container
-// starts.
-func runImage(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig, root, running string) (string, error) {
-	ext, err := approvedExtension(s, uc, root)
-	if err != nil {
-		return "", err
-	}
-	baseNotice(uc, ext)
-	b, err := newBuilder(s, cc, uc, build.Options{Progress: "auto"})
-	if err != nil {
-		return "", err
-	}
-	defer b.Close()
+// runImage is the project's extension ext (approved, and built first when missing or stale),
+// or the person's base (their user base, or the foundation); configured harnesses whose
+// snapshot is missing are rebuilt first.
+func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, ext *build.Extension, running string) (string, error) {
 	foundationNotice(ctx, b, uc)
 	if !s.g.NoRebuild {
 		if _, err := b.RestoreHarnesses(ctx, uc.File, running); err != nil {
@@ -271,6 +282,12 @@ func newBuilder(s *session, cc *containerd.Client, uc *userConfig, o build.Optio
 	b := build.New(cc, s.Endpoints(), uc.File, o)
 	b.UserBase = u
 	b.NPMCacheID = func() string { return config.NPMCacheID(uc.Path, uc.Person) }
+	b.Keeper = snapshot.KeeperOf(uc.Path)
+	b.Lock = func(ctx context.Context) (func(), error) {
+		return config.LockBuilds(ctx, uc.Path, uc.Person, func(pid string) {
+			fmt.Fprintf(os.Stderr, "aishell: waiting for another aishell of yours (pid %s) to finish building\n", pid)
+		})
+	}
 	return b, nil
 }
 

@@ -66,6 +66,21 @@ func (s *session) User() (*userConfig, error) {
 	return s.user, nil
 }
 
+// ReloadUser reads the person's config file again: what another aishell of theirs saved since
+// this command began (a build that finished while this one waited for it).
+func (s *session) ReloadUser() (*userConfig, error) {
+	uc, err := s.User()
+	if err != nil {
+		return nil, err
+	}
+	f, err := config.Load(uc.Path)
+	if err != nil {
+		return nil, err
+	}
+	uc.File = f
+	return uc, nil
+}
+
 // Close releases the containerd client, if one was opened.
 func (s *session) Close() {
 	if s.cc != nil {

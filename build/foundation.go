@@ -136,7 +136,7 @@ func (b *Builder) CurrentFoundation(ctx context.Context) (string, error) {
 // moving the shared aishell:foundation tag changes nothing here; else aishell:foundation, what
 // the last build made (an older aishell's after an upgrade: OlderFoundation says so).
 func (b *Builder) RunFoundation(ctx context.Context) string {
-	if ok, err := b.keptPresent(ctx, b.FoundationSpec.Ref()); err == nil && ok {
+	if ok, err := b.imageExists(ctx, b.FoundationSpec.Ref()); err == nil && ok {
 		return b.FoundationSpec.Ref()
 	}
 	return FoundationImage

@@ -159,11 +159,13 @@ func harnessLLB(ctx context.Context, h harness.Harness, version string, packages
 // RestoreHarnesses rebuilds, on the current foundation, each harness of cfg whose image is
 // missing or whose snapshot is gone (deleted, or garbage collected), at the version cfg
 // records, so the run that needs it goes on instead of failing (with no foundation built,
-// nothing is: the run says what to do). Each one that is there is marked as kept by the person.
+// nothing is: the run says what to do). Each one that is there, and the person's foundation, is
+// marked as kept by the person.
 // A harness that cannot be rebuilt is an error when it is the one the run starts (running), and
 // a warning otherwise. The rebuild holds the person's build lock, so two runs of theirs that
 // find the same harness missing build it once. It returns the harnesses it rebuilt.
 func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running string) ([]string, error) {
+	b.keptPresent(ctx, b.FoundationSpec.Ref()) // the person's foundation: marked too, when it is there
 	missing, err := b.missingHarnesses(ctx, cfg)
 	if err != nil || len(missing) == 0 {
 		return nil, err

@@ -76,17 +76,29 @@ type Builder struct {
 }
 
 // Exclusive runs f holding the person's build lock: a command that builds waits for another
-// that does, then finds what that one built. Called again inside f, it runs f at once.
+// that does, then finds what that one built. Meanwhile the namespace knows a build is under way
+// (snapshot.HoldBuild), so no gc removes a harness or foundation image that f finds or tags
+// before the person's config names it. Called again inside f, it runs f at once.
 func (b *Builder) Exclusive(ctx context.Context, f func() error) error {
-	if b.Lock == nil || b.locked {
+	if b.locked {
 		return f()
 	}
-	unlock, err := b.Lock(ctx)
+	if b.Lock != nil {
+		unlock, err := b.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	release, err := snapshot.HoldBuild(ctx, b.Images, func(pid string) {
+		fmt.Fprintf(b.Log, "aishell: waiting for aishell gc (pid %s) to finish\n", pid)
+	})
 	if err != nil {
 		return err
 	}
+	defer release()
 	b.locked = true
-	defer func() { b.locked = false; unlock() }()
+	defer func() { b.locked = false }()
 	return f()
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -113,6 +114,33 @@ func FileExists(path string) bool {
 func Present(path string) bool {
 	_, err := os.Stat(path)
 	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// View names this host's view of paths in the labels that record config files (labels.KeptBy):
+// the first 12 characters of /etc/machine-id, or "" when there is none (some containers). Two
+// aishells of one view see the same files: one can tell that the other's config is gone.
+func View() string {
+	viewOnce.Do(func() {
+		b, _ := os.ReadFile("/etc/machine-id")
+		id := strings.TrimSpace(string(b))
+		if len(id) >= 12 && strings.Trim(id[:12], "0123456789abcdef") == "" {
+			view = id[:12]
+		}
+	})
+	return view
+}
+
+var (
+	viewOnce sync.Once
+	view     string
+)
+
+// KeeperAlive reports whether the person who keeps an image through a labels.KeptBy label of
+// view, for their config file at path, may still want it: only a config of this host's view
+// that is certainly gone does not; one of another view (aishell in a container sharing the
+// host's containerd, another machine) cannot be judged and does.
+func KeeperAlive(view, path string) bool {
+	return view == "" || view != View() || Present(path)
 }
 
 // HarnessNames lists the configured harnesses, sorted.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,9 +36,14 @@ const (
 
 // LockBuilds takes the person's build lock (beside the config file at cfgPath), waiting while
 // another aishell holds it; waiting is told the holder's pid once, when the wait begins. The
-// returned function lets go of it.
+// returned function lets go of it. Where the config's directory cannot be written (a read-only
+// home), there is no lock to take and the build goes on without it.
 func LockBuilds(ctx context.Context, cfgPath string, p Person, waiting func(pid string)) (func(), error) {
-	return lock(ctx, filepath.Join(filepath.Dir(cfgPath), buildsLock), p, waiting, true)
+	unlock, err := lock(ctx, filepath.Join(filepath.Dir(cfgPath), buildsLock), p, waiting, true)
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) {
+		return func() {}, nil
+	}
+	return unlock, err
 }
 
 // TryLockBuilds takes the person's build lock if nobody holds it; ok is false when another

@@ -107,3 +107,20 @@ func TestLockRefusesALink(t *testing.T) {
 		t.Error("the link's target was created")
 	}
 }
+
+// Only a config file of this host's view that is certainly gone keeps nothing.
+func TestKeeperAlive(t *testing.T) {
+	dir := t.TempDir()
+	here := filepath.Join(dir, "config.yaml")
+	os.WriteFile(here, nil, 0o600)
+	gone := filepath.Join(dir, "gone.yaml")
+	if !KeeperAlive(View(), here) {
+		t.Error("an existing config judged gone")
+	}
+	if View() != "" && KeeperAlive(View(), gone) {
+		t.Error("a missing config of this view judged alive")
+	}
+	if !KeeperAlive("ffffffffffff", gone) || !KeeperAlive("", gone) {
+		t.Error("a config of another view, or of none, judged")
+	}
+}

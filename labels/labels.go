@@ -49,20 +49,30 @@ const (
 // keptByPrefix starts the label by which a person's config keeps an image: KeptBy.
 const keptByPrefix = Prefix + "kept-by."
 
-// KeptBy is the image label by which the person whose config file is configPath keeps an image
-// (a harness version their config names, the foundation their builds use): its key is
-// dev.aishell.kept-by.<hash12 of the path>, its value the path. Every person's gc sees every
-// person's labels in the shared namespace, and removes no image anybody keeps.
-func KeptBy(configPath string) string { return keptByPrefix + shortHash(configPath) }
-
-// KeptByAnyone reports whether an image's labels hold any person's KeptBy label.
-func KeptByAnyone(l map[string]string) bool {
-	for k := range l {
-		if IsKeptBy(k) {
-			return true
-		}
+// KeptBy is the image label by which the person whose config file is configPath, on the host
+// whose view is view (config.View: the machine's id, or "" when it has none), keeps an image (a
+// harness version their config names, the foundation their builds use): its key is
+// dev.aishell.kept-by.<view>.<hash12 of the path>, its value the path. Every person's gc sees
+// every person's labels in the shared namespace, and removes no image anybody keeps; only an
+// aishell of the same view can tell that a config file is gone.
+func KeptBy(view, configPath string) string {
+	if view == "" {
+		view = "-"
 	}
-	return false
+	return keptByPrefix + view + "." + shortHash(configPath)
+}
+
+// KeptByView is the view of a KeptBy label key ("" for none), and whether the key is one.
+func KeptByView(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, keptByPrefix)
+	if !ok {
+		return "", false
+	}
+	view, _, _ := strings.Cut(rest, ".")
+	if view == "-" {
+		view = ""
+	}
+	return view, true
 }
 
 // IsKeptBy reports whether a label key is a KeptBy label.
@@ -72,6 +82,10 @@ func IsKeptBy(key string) bool { return strings.HasPrefix(key, keptByPrefix) }
 // at a time in a namespace, and a run that starts meanwhile waits until it is done before it
 // looks at its images (its own lease, made first, names what it uses: labels.Uses).
 const GCLease = "aishell-gc"
+
+// Building marks the lease an aishell holds while it builds (snapshot.HoldBuild): gc leaves
+// harness and foundation images alone while a live one exists.
+const Building = Prefix + "building"
 
 // Values of Tier.
 const (

@@ -108,3 +108,14 @@ func statFields(pid int) []string {
 	}
 	return strings.Fields(s[i+1:])
 }
+
+// Same reports whether two label sets name the same owner process: a record read again is
+// still the one found before (a named run's ID, a lock's, is used again by the next owner).
+func Same(a, b map[string]string) bool {
+	for _, k := range []string{labels.PID, labels.PIDNS, labels.PIDStart} {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}

@@ -106,24 +106,33 @@ func (cl *Claim) lease(ctx context.Context, c *containerd.Client) error {
 		return err
 	}
 	cl.lctx, cl.created = lctx, time.Now()
-	cl.stack.push("lease", done)
+	// A lease that outlived its hour is gone by the time a long run without a reaper ends.
+	cl.stack.push("lease", func(ctx context.Context) error { return ignoreNotFound(done(ctx)) })
 	return nil
 }
 
 // renew makes the lease anew when half its life went by before anything was made under it (a
-// long extension build), so it cannot expire under the container being assembled.
+// long extension build), so it cannot expire under the container being assembled. A second
+// lease with the same labels names what the run uses while the first is replaced, and a gc
+// begun meanwhile is waited out again.
 func (cl *Claim) renew(ctx context.Context, c *containerd.Client) error {
 	if time.Since(cl.created) < LeaseExpiry/2 {
 		return nil
 	}
+	ls := c.LeasesService()
+	bridge, err := ls.Create(ctx, leases.WithID(cl.id+"-renew"), leases.WithExpiration(LeaseExpiry), leases.WithLabels(cl.labels))
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	defer ls.Delete(context.WithoutCancel(ctx), bridge)
 	cl.stack.unwind(ctx) // the lease alone
-	if err := c.LeasesService().Delete(ctx, leaseOf(cl.id)); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("renew lease: %w", err)
-	}
 	if err := cl.lease(ctx, c); err != nil {
+		if errdefs.IsAlreadyExists(err) {
+			return nameTaken(cl.name)
+		}
 		return fmt.Errorf("renew lease: %w", err)
 	}
-	return nil
+	return snapshot.AwaitGC(ctx, c, nil)
 }
 
 // Close removes what the run holds (at once, or through its reaper) and lets its reaper go.

@@ -31,6 +31,12 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter, person string,
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	var reaped []string
+	var first error
+	fail := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
 	withContainer := map[string]bool{}
 	for _, ctr := range ctrs {
 		withContainer[ctr.ID()] = true
@@ -39,11 +45,10 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter, person string,
 			continue
 		}
 		reaped = append(reaped, ctr.ID())
-		if dryRun {
-			continue
-		}
-		if err := removeRun(ctx, c, snapshotter, ctr, l); err != nil {
-			return reaped, err
+		if !dryRun {
+			if err := removeRun(ctx, c, snapshotter, ctr, l); err != nil {
+				fail(err)
+			}
 		}
 	}
 	// Runs that died while they were assembled: a lease and no container.
@@ -52,30 +57,40 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter, person string,
 		return reaped, fmt.Errorf("list leases: %w", err)
 	}
 	for _, l := range ls {
-		if l.ID == labels.GCLease || withContainer[l.ID] || !owner.Gone(l.Labels) {
+		if l.ID == labels.GCLease || l.Labels[labels.Building] != "" || withContainer[l.ID] || !owner.Gone(l.Labels) {
 			continue
 		}
 		if _, err := c.LoadContainer(ctx, l.ID); !errdefs.IsNotFound(err) {
 			continue // its container came since the list, or containerd cannot say
 		}
 		reaped = append(reaped, l.ID)
-		if dryRun {
-			continue
+		if !dryRun {
+			if err := removeAssembled(ctx, c, snapshotter, l); err != nil {
+				fail(err)
+			}
 		}
-		if err := removeAssembled(ctx, c, snapshotter, l); err != nil {
-			return reaped, err
-		}
+	}
+	if first != nil {
+		return reaped, first
 	}
 	return reaped, nil
 }
 
 // removeRun removes a run's task (killed), container, rootfs snapshot, the views its labels
 // name, its lease and its host files, when its owner is gone or has not removed it in time. A
-// named run's ID is used again by the next run of that name: when the container under that
-// ID is no longer the one whose labels l are (another owner), nothing is removed.
+// named run's ID is used again by the next run of that name: when the container under that ID
+// is gone (another remover was first) or is no longer the one whose labels l are, or a lease
+// of another owner holds the ID, what is under the ID is that run's and nothing more is removed.
 func removeRun(ctx context.Context, c *containerd.Client, snapshotter string, ctr containerd.Container, l map[string]string) error {
 	id := ctr.ID()
-	if now, err := ctr.Labels(ctx); err == nil && (now[labels.PID] != l[labels.PID] || now[labels.PIDStart] != l[labels.PIDStart]) {
+	now, err := ctr.Labels(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", id, err)
+	}
+	if !owner.Same(now, l) {
 		return nil
 	}
 	if task, err := ctr.Task(ctx, nil); err == nil {
@@ -84,6 +99,9 @@ func removeRun(ctx context.Context, c *containerd.Client, snapshotter string, ct
 	if err := ignoreNotFound(ctr.Delete(ctx)); err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
+	if !leaseIsOrGone(ctx, c, id, l) {
+		return nil
+	}
 	sn := c.SnapshotService(snapshotter)
 	for _, k := range append([]string{id}, labels.RefSnapshots(l)...) {
 		sn.Remove(ctx, k)
@@ -91,6 +109,13 @@ func removeRun(ctx context.Context, c *containerd.Client, snapshotter string, ct
 	c.LeasesService().Delete(ctx, leaseOf(id))
 	removeHostDirs(id, l[labels.HostDirs])
 	return nil
+}
+
+// leaseIsOrGone reports whether the lease under id is the run's whose owner labels are l, or
+// there is none: not a lease a new run of the same name made since.
+func leaseIsOrGone(ctx context.Context, c *containerd.Client, id string, l map[string]string) bool {
+	ls, err := c.LeasesService().List(ctx, "id=="+id)
+	return err == nil && (len(ls) == 0 || owner.Same(ls[0].Labels, l))
 }
 
 // removeHostDirs removes the host directories a run's labels name, but only absolute paths

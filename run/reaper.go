@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
 
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/owner"
@@ -26,7 +28,9 @@ import (
 // and host files meanwhile: the user does not wait for that (a task delete alone takes 25-30
 // ms). When aishell dies (SIGKILL), the pipe ends the same way and the reaper removes the run
 // at once. While the reaper lives, nobody else removes the run; if it is killed too, the run
-// is as any run whose aishell died: `aishell gc`, or the next run of its name, removes it.
+// is as any run whose aishell died: the reaper of the person's next foreground run, `aishell
+// gc`, or the next run of its name removes it. Each reaper, once its own run is removed, reaps
+// its person's dead runs (and their host directories that containerd no longer knows of).
 //
 // The reaper never holds aishell's stdout or stderr, so `$(aishell exec ...)` and pipes end
 // when aishell does. What it could not remove it reports in $TMPDIR/<id>-reaper.log.
@@ -167,6 +171,7 @@ func Reaper() int {
 	// next run, rather than by a gc nobody may run.
 	if person := os.Getenv(reaperUserEnv); person != "" {
 		Reap(ctx, c, os.Getenv(reaperSnapEnv), person, false)
+		removeOrphanDirs(ctx, c)
 	}
 	return code
 }
@@ -191,10 +196,17 @@ func reap(ctx context.Context, c *containerd.Client, id string) error {
 }
 
 // removeAssembled removes what a run whose container never existed made: the snapshots under
-// its lease, its host files (named after its ID, in the temporary directory), the lease.
+// its lease, its host files (named after its ID, in the temporary directory), the lease. A lease
+// that is gone, or is another owner's now (a new run of the same name), is left alone.
 func removeAssembled(ctx context.Context, c *containerd.Client, snapshotter string, l leases.Lease) error {
 	ls := c.LeasesService()
+	if !leaseIsOrGone(ctx, c, l.ID, l.Labels) {
+		return nil
+	}
 	res, err := ls.ListResources(ctx, l)
+	if errdefs.IsNotFound(err) {
+		return nil // another remover was first
+	}
 	if err != nil {
 		return fmt.Errorf("resources of lease %s: %w", l.ID, err)
 	}
@@ -210,12 +222,15 @@ func removeAssembled(ctx context.Context, c *containerd.Client, snapshotter stri
 	return ignoreNotFound(ls.Delete(ctx, l))
 }
 
+// assembledKinds are the host directories a run makes (os.MkdirTemp: <id><kind><digits>).
+var assembledKinds = []string{"-etc-", "-aishell-", "-config-"}
+
 // assembledDirs are the host directories run id made in tmp before its container existed:
 // exactly what os.MkdirTemp made for this ID (its random part is digits), never another run's
 // whose ID merely starts with this one.
 func assembledDirs(tmp, id string) []string {
 	var out []string
-	for _, kind := range []string{"-etc-", "-aishell-", "-config-"} {
+	for _, kind := range assembledKinds {
 		dirs, _ := filepath.Glob(filepath.Join(tmp, id+kind+"*"))
 		for _, d := range dirs {
 			if rest := strings.TrimPrefix(filepath.Base(d), id+kind); allDigits(rest) {
@@ -233,6 +248,56 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// orphanAge is how old a run's host directory must be before removeOrphanDirs looks at it: a
+// run makes its lease before its directories, and removes them within seconds of its end.
+const orphanAge = time.Minute
+
+// runDir is the name of a run's host directory: aishell-...<kind><digits>.
+var runDir = regexp.MustCompile(`^(aishell-.+)(-etc-|-aishell-|-config-)[0-9]+$`)
+
+// removeOrphanDirs removes this user's run directories in the temporary directory whose run
+// containerd no longer knows (no container, no lease): those of a run killed with its reaper
+// before its container existed, whose lease then expired before anybody reaped it. They may
+// hold a private copy of the harness config.
+func removeOrphanDirs(ctx context.Context, c *containerd.Client) {
+	entries, _ := os.ReadDir(os.TempDir())
+	known := map[string]bool{}
+	for _, e := range entries {
+		m := runDir.FindStringSubmatch(e.Name())
+		if m == nil || !e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < orphanAge || !ownedByMe(info) {
+			continue
+		}
+		id := m[1]
+		alive, seen := known[id]
+		if !seen {
+			alive = runKnown(ctx, c, id)
+			known[id] = alive
+		}
+		if !alive {
+			os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+		}
+	}
+}
+
+// ownedByMe reports whether a file belongs to this process's user.
+func ownedByMe(info os.FileInfo) bool {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Getuid()
+}
+
+// runKnown reports whether containerd has a container or a lease under id, or cannot say.
+func runKnown(ctx context.Context, c *containerd.Client, id string) bool {
+	if _, err := c.LoadContainer(ctx, id); !errdefs.IsNotFound(err) {
+		return true
+	}
+	ls, err := c.LeasesService().List(ctx, "id=="+id)
+	return err != nil || len(ls) > 0
 }
 
 // removeFIFOs removes the directories of run id's task FIFOs (cio makes one per task, with

@@ -84,7 +84,7 @@ func runID(project, purpose, name string) (id, session string) {
 }
 
 // claimName makes room for a named run: a run of that name whose aishell is gone is removed
-// first (its leftovers must not hold the name for a day), one whose reaper is removing it is
+// first (its leftovers must not hold the name until its lease expires), one whose reaper is removing it is
 // waited for, and a live one is refused with the way to reach it.
 func claimName(ctx context.Context, c *containerd.Client, snapshotter, id, name string) error {
 	deadline := time.Now().Add(CleanupTimeout)

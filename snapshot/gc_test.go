@@ -51,7 +51,8 @@ func TestPlanGC(t *testing.T) {
 		keep          map[string]bool
 		projectAlive  func(string) bool
 		userBaseAlive func(string) bool
-		keeperAlive   func(string) bool
+		keeperAlive   func(view, path string) bool
+		building      bool
 		unused, tmp   []string
 	}{
 		{name: "user base of a live Dockerfile stays, of a gone one goes",
@@ -66,16 +67,19 @@ func TestPlanGC(t *testing.T) {
 		{name: "kept harness stays", tiered: []images.Image{harness(claude1), harness(claude2)},
 			keep: map[string]bool{claude2: true}, unused: []string{claude1}},
 		{name: "a harness kept by another person's config stays, by nobody's goes",
-			tiered: []images.Image{img(claude1, labels.Tier, labels.TierHarness, labels.KeptBy("/home/a/.config/aishell/config.yaml"), "/home/a/.config/aishell/config.yaml"), harness(claude2)},
+			tiered: []images.Image{img(claude1, labels.Tier, labels.TierHarness, labels.KeptBy("v1", "/home/a/.config/aishell/config.yaml"), "/home/a/.config/aishell/config.yaml"), harness(claude2)},
 			keep:   map[string]bool{}, unused: []string{claude2}},
 		{name: "a foundation kept by a person stays",
-			tiered: []images.Image{img(found1, labels.Tier, labels.TierFoundation, labels.KeptBy("/root/.config/aishell/config.yaml"), "/root/.config/aishell/config.yaml")}},
+			tiered: []images.Image{img(found1, labels.Tier, labels.TierFoundation, labels.KeptBy("v1", "/root/.config/aishell/config.yaml"), "/root/.config/aishell/config.yaml")}},
 		{name: "a harness kept only by a person whose config is gone goes",
 			tiered: []images.Image{
-				img(claude1, labels.Tier, labels.TierHarness, labels.KeptBy("/home/gone/.config/aishell/config.yaml"), "/home/gone/.config/aishell/config.yaml"),
-				img(claude2, labels.Tier, labels.TierHarness, labels.KeptBy("/home/gone/.config/aishell/config.yaml"), "/home/gone/.config/aishell/config.yaml",
-					labels.KeptBy("/home/a/.config/aishell/config.yaml"), "/home/a/.config/aishell/config.yaml")},
-			keeperAlive: func(p string) bool { return p == "/home/a/.config/aishell/config.yaml" }, unused: []string{claude1}},
+				img(claude1, labels.Tier, labels.TierHarness, labels.KeptBy("v1", "/home/gone/.config/aishell/config.yaml"), "/home/gone/.config/aishell/config.yaml"),
+				img(claude2, labels.Tier, labels.TierHarness, labels.KeptBy("v1", "/home/gone/.config/aishell/config.yaml"), "/home/gone/.config/aishell/config.yaml",
+					labels.KeptBy("v1", "/home/a/.config/aishell/config.yaml"), "/home/a/.config/aishell/config.yaml")},
+			keeperAlive: func(view, p string) bool { return view == "v1" && p == "/home/a/.config/aishell/config.yaml" }, unused: []string{claude1}},
+		{name: "while a build is under way no harness or foundation goes, an orphaned extension does",
+			tiered:       []images.Image{harness(claude1), foundation(found1), extension("aishell:ext-bbbbbbbbbbbb", "/src/gone")},
+			projectAlive: liveProject, building: true, unused: []string{"aishell:ext-bbbbbbbbbbbb"}},
 		{name: "used harness stays", tiered: []images.Image{harness(claude1), harness(claude2)},
 			used: map[string]int{claude1: 2}, unused: []string{claude2}},
 		{name: "a zero in-use count does not keep", tiered: []images.Image{harness(claude1)},
@@ -113,9 +117,13 @@ func TestPlanGC(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			everything := append(slices.Clone(c.tiered), c.everything...)
-			p := planGC(c.tiered, everything, c.used, c.keep, alive{c.projectAlive, c.userBaseAlive, c.keeperAlive}, now)
-			if !slices.Equal(p.Unused, c.unused) {
-				t.Errorf("unused = %q, want %q", p.Unused, c.unused)
+			p := planGC(c.tiered, everything, c.used, c.keep, alive{c.projectAlive, c.userBaseAlive, c.keeperAlive}, c.building, now)
+			var unused []string
+			for _, i := range p.Unused {
+				unused = append(unused, i.Name)
+			}
+			if !slices.Equal(unused, c.unused) {
+				t.Errorf("unused = %q, want %q", unused, c.unused)
 			}
 			if !slices.Equal(p.Temp, c.tmp) {
 				t.Errorf("temporary tags = %q, want %q", p.Temp, c.tmp)
@@ -128,8 +136,8 @@ func TestPlanGC(t *testing.T) {
 // tiered images are still decided.
 func TestPlanGCWithoutFullList(t *testing.T) {
 	tiered := []images.Image{{Name: "aishell/harness-codex:1.0.0", Labels: map[string]string{labels.Tier: labels.TierHarness}}}
-	p := planGC(tiered, nil, nil, nil, alive{}, time.Now())
-	if len(p.Temp) != 0 || !slices.Equal(p.Unused, []string{"aishell/harness-codex:1.0.0"}) {
+	p := planGC(tiered, nil, nil, nil, alive{}, false, time.Now())
+	if len(p.Temp) != 0 || len(p.Unused) != 1 || p.Unused[0].Name != "aishell/harness-codex:1.0.0" {
 		t.Errorf("plan = %+v", p)
 	}
 }

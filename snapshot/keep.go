@@ -16,9 +16,9 @@ type Keeper struct {
 	Key, ConfigPath string
 }
 
-// KeeperOf is the person whose config file is configPath.
-func KeeperOf(configPath string) Keeper {
-	return Keeper{Key: labels.KeptBy(configPath), ConfigPath: configPath}
+// KeeperOf is the person whose config file is configPath, on a host of view (config.View).
+func KeeperOf(view, configPath string) Keeper {
+	return Keeper{Key: labels.KeptBy(view, configPath), ConfigPath: configPath}
 }
 
 // Keep puts k's label on the image img when it does not carry it yet (one update of that label
@@ -58,4 +58,23 @@ func (k Keeper) Sync(ctx context.Context, c *containerd.Client, refs map[string]
 		}
 	}
 	return nil
+}
+
+// PruneMarks removes, from the images in imgs, the KeptBy labels of people alive says no longer
+// keep anything (their config is gone): a mark that keeps nothing is not left to pile up.
+func PruneMarks(ctx context.Context, c *containerd.Client, imgs []images.Image, alive func(view, path string) bool) (int, error) {
+	n := 0
+	for _, img := range imgs {
+		for k, v := range img.Labels {
+			view, ok := labels.KeptByView(k)
+			if !ok || alive == nil || alive(view, v) {
+				continue
+			}
+			if err := (Keeper{Key: k}).set(ctx, c, img.Name, ""); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }

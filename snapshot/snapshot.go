@@ -6,6 +6,7 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -82,7 +83,13 @@ type HarnessImage struct {
 	Ref, Name, Version, ChainID string
 	Size                        int64
 	Created                     time.Time
-	KeptBy                      []string // the config files of the people who keep it (labels.KeptBy), sorted
+	KeptBy                      []Mark // the people who keep it (labels.KeptBy), by config file
+}
+
+// Mark is one person's labels.KeptBy label on an image: the view it was made in and their
+// config file.
+type Mark struct {
+	View, ConfigPath string
 }
 
 // HarnessImages lists the harness images in the namespace, by name then version.
@@ -95,11 +102,11 @@ func HarnessImages(ctx context.Context, c *containerd.Client, snapshotter string
 	for _, i := range imgs {
 		h := HarnessImage{Ref: i.Name, Name: i.Labels[labels.Harness], Version: i.Labels[labels.HarnessVersion], Created: i.CreatedAt}
 		for k, v := range i.Labels {
-			if labels.IsKeptBy(k) {
-				h.KeptBy = append(h.KeptBy, v)
+			if view, ok := labels.KeptByView(k); ok {
+				h.KeptBy = append(h.KeptBy, Mark{View: view, ConfigPath: v})
 			}
 		}
-		sort.Strings(h.KeptBy)
+		sort.Slice(h.KeptBy, func(a, b int) bool { return h.KeptBy[a].ConfigPath < h.KeptBy[b].ConfigPath })
 		if chain, err := ChainID(ctx, c, i.Name); err == nil {
 			h.ChainID = chain
 			h.Size, _ = Size(ctx, c, snapshotter, chain)
@@ -191,7 +198,8 @@ type Removed struct {
 // alive decides whether what an extension or a user base was built from is still there, and
 // whether a person who keeps images (labels.KeptBy) still has their config.
 type alive struct {
-	project, userBase, keeper func(string) bool
+	project, userBase func(string) bool
+	keeper            func(view, path string) bool
 }
 
 // GCOptions say what gc must keep.
@@ -202,28 +210,43 @@ type GCOptions struct {
 	ProjectAlive func(project string) bool
 	// UserBaseAlive reports whether a user base's Dockerfile still exists.
 	UserBaseAlive func(dockerfile string) bool
-	// KeeperAlive reports whether the config file of a person who keeps images (the value of a
-	// labels.KeptBy label) still exists; nil: every one does.
-	KeeperAlive func(configPath string) bool
+	// KeeperAlive reports whether a person who keeps images (a labels.KeptBy label: its view
+	// and its value, their config file) may still want them; nil: every one may.
+	KeeperAlive func(view, configPath string) bool
 	DryRun      bool
+}
+
+// GCResult is what GC did (or, with DryRun, would do).
+type GCResult struct {
+	Removed []Removed
+	// Builds are the pids of builds under way: harness and foundation images were left alone.
+	Builds []string
+	// Pruned counts the marks of people whose config is gone, taken off the images that stay.
+	Pruned int
 }
 
 // GC deletes harness images and content-addressed foundation images that are neither kept (by
 // the invoker's config, or by any person's labels.KeptBy label) nor used by any container or
-// run, nor what aishell:foundation points at, extension images whose
-// project is gone, and user bases whose Dockerfile is gone. Deletion is synchronous, so containerd's garbage collector has removed their
-// snapshots when GC returns; a snapshot that a running container's view still needs stays, since
-// the view is its child.
-func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, error) {
+// run, nor what aishell:foundation points at, extension images whose project is gone, and user
+// bases whose Dockerfile is gone; while a build is under way (HoldBuild), no harness or
+// foundation image. Each image is looked at again just before it is deleted, and deleted only
+// if it still points where it did. Deletion is synchronous, so containerd's garbage collector
+// has removed their snapshots when GC returns; a snapshot that a running container's view
+// still needs stays, since the view is its child. The caller holds the gc lock (LockGC).
+func GC(ctx context.Context, c *containerd.Client, o GCOptions) (GCResult, error) {
+	var res GCResult
 	snapshotter, keep, dryRun := o.Snapshotter, o.Keep, o.DryRun
 	used, err := InUse(ctx, c)
 	if err != nil {
-		return nil, err
+		return res, err
+	}
+	if res.Builds, err = BuildsUnderWay(ctx, c); err != nil {
+		return res, err
 	}
 	is := c.ImageService()
 	all, err := is.List(ctx, labels.HasKey(labels.Tier))
 	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
+		return res, fmt.Errorf("list images: %w", err)
 	}
 	// Temporary tags of builds whose aishell died between export and tagging; an image list
 	// that fails leaves them for the next gc.
@@ -231,35 +254,59 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) ([]Removed, erro
 	if err != nil {
 		everything = nil
 	}
-	plan := planGC(all, everything, used, keep, alive{o.ProjectAlive, o.UserBaseAlive, o.KeeperAlive}, time.Now())
-	var removed []Removed
+	a := alive{o.ProjectAlive, o.UserBaseAlive, o.KeeperAlive}
+	plan := planGC(all, everything, used, keep, a, len(res.Builds) > 0, time.Now())
 	for _, name := range plan.Temp {
 		if !dryRun {
 			if err := is.Delete(ctx, name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
-				return removed, fmt.Errorf("remove %s: %w", name, err)
+				return res, fmt.Errorf("remove %s: %w", name, err)
 			}
 		}
-		removed = append(removed, Removed{Ref: name})
+		res.Removed = append(res.Removed, Removed{Ref: name})
 	}
-	for _, name := range plan.Unused {
-		r := Removed{Ref: name}
-		if chain, err := ChainID(ctx, c, name); err == nil {
+	for _, planned := range plan.Unused {
+		r := Removed{Ref: planned.Name}
+		if chain, err := ChainIDOf(ctx, c, planned); err == nil {
 			r.Size, _ = Size(ctx, c, snapshotter, chain)
 		}
 		if !dryRun {
-			if err := is.Delete(ctx, name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
-				return removed, fmt.Errorf("remove %s: %w", name, err)
+			// As it is now: a mark put on it since it was listed keeps it, and a tag moved to a
+			// new build since is not deleted.
+			now, err := is.Get(ctx, planned.Name)
+			if errdefs.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return res, fmt.Errorf("look up %s: %w", planned.Name, err)
+			}
+			if now.Target.Digest != planned.Target.Digest || keptByLive(now.Labels, a.keeper) {
+				continue
+			}
+			target := now.Target
+			if err := is.Delete(ctx, now.Name, images.SynchronousDelete(), images.DeleteTarget(&target)); err != nil && !errdefs.IsNotFound(err) {
+				if errdefs.IsFailedPrecondition(err) {
+					continue // moved to a new target meanwhile
+				}
+				return res, fmt.Errorf("remove %s: %w", now.Name, err)
 			}
 		}
-		removed = append(removed, r)
+		res.Removed = append(res.Removed, r)
 	}
-	return removed, nil
+	if !dryRun {
+		stay := slices.DeleteFunc(slices.Clone(all), func(i images.Image) bool {
+			return slices.ContainsFunc(res.Removed, func(r Removed) bool { return r.Ref == i.Name })
+		})
+		if res.Pruned, err = PruneMarks(ctx, c, stay, o.KeeperAlive); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // gcPlan is what gc removes, each list in the order the images were listed.
 type gcPlan struct {
-	Temp   []string // temporary tags of abandoned builds
-	Unused []string // tiered images nothing keeps
+	Temp   []string       // temporary tags of abandoned builds
+	Unused []images.Image // tiered images nothing keeps
 }
 
 // abandonedAfter is the age past which a build's temporary tag is certainly abandoned: builds
@@ -275,8 +322,9 @@ const abandonedAfter = time.Hour
 // From everything: temporary build tags older than abandonedAfter. From tiered: harness and
 // foundation images, and extensions whose project is gone, that are neither kept (in keep, or
 // by the KeptBy label of a person whose config alive.keeper says still exists), nor used,
-// nor an alias tag or the target of one.
-func planGC(tiered, everything []images.Image, used map[string]int, keep map[string]bool, a alive, now time.Time) gcPlan {
+// nor an alias tag or the target of one; with building (a build under way), no harness or
+// foundation image.
+func planGC(tiered, everything []images.Image, used map[string]int, keep map[string]bool, a alive, building bool, now time.Time) gcPlan {
 	protected := map[string]bool{}
 	for _, i := range tiered {
 		if target := i.Labels[labels.AliasOf]; target != "" {
@@ -296,6 +344,9 @@ func planGC(tiered, everything []images.Image, used map[string]int, keep map[str
 		}
 		switch i.Labels[labels.Tier] {
 		case labels.TierHarness, labels.TierFoundation:
+			if building {
+				continue
+			}
 		case labels.TierExtension:
 			if a.project == nil || a.project(i.Labels[labels.Project]) {
 				continue
@@ -307,16 +358,16 @@ func planGC(tiered, everything []images.Image, used map[string]int, keep map[str
 		default:
 			continue
 		}
-		p.Unused = append(p.Unused, i.Name)
+		p.Unused = append(p.Unused, i)
 	}
 	return p
 }
 
-// keptByLive reports whether an image's labels hold the KeptBy label of a person whose config
-// still exists (alive nil: every person's does).
-func keptByLive(l map[string]string, alive func(string) bool) bool {
+// keptByLive reports whether an image's labels hold the KeptBy label of a person who may still
+// want it (alive nil: every person may).
+func keptByLive(l map[string]string, alive func(view, path string) bool) bool {
 	for k, v := range l {
-		if labels.IsKeptBy(k) && (alive == nil || alive(v)) {
+		if view, ok := labels.KeptByView(k); ok && (alive == nil || alive(view, v)) {
 			return true
 		}
 	}

@@ -124,7 +124,7 @@ func TestUpdateRebuildsOnlyThatHarness(t *testing.T) {
 		t.Errorf("update added %v, removed %v, wrote again %v; want exactly %v added", added, removed, changed, want)
 	}
 	if len(changed) == 1 {
-		mark := labels.KeptBy(configPath(env))
+		mark := labels.KeptBy(config.View(), configPath(env))
 		b, a := maps.Clone(before[old].Labels), after[old].Labels
 		delete(b, mark)
 		if before[old].Labels[mark] == "" || a[mark] != "" || !maps.Equal(a, b) || after[old].Target.Digest != before[old].Target.Digest {

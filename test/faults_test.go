@@ -62,13 +62,14 @@ type background struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	res    result
+	stderr *syncBuffer
 }
 
 // started starts cmd in the background; wait returns what it did.
 func started(t *testing.T, cmd *exec.Cmd, what string) *background {
 	t.Helper()
-	bg := &background{what: what, cmd: cmd, exited: make(chan struct{})}
 	var so, se syncBuffer
+	bg := &background{what: what, cmd: cmd, exited: make(chan struct{}), stderr: &se}
 	cmd.Stdout, cmd.Stderr = &so, &se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -89,6 +90,12 @@ func started(t *testing.T, cmd *exec.Cmd, what string) *background {
 		}
 	})
 	return bg
+}
+
+// said waits until the command has written s on its stderr.
+func (bg *background) said(t *testing.T, s string) {
+	t.Helper()
+	waitUntil(t, time.Minute, bg.what+" to say "+strconv.Quote(s), func() bool { return strings.Contains(bg.stderr.String(), s) })
 }
 
 func (bg *background) wait(t *testing.T) result {
@@ -187,43 +194,88 @@ func TestFaultGCWhileRunStarts(t *testing.T) {
 
 func TestFaultGCWhileBuildTags(t *testing.T) {
 	c := needEnv(t)
-	env := userEnv(t)
-	other := userEnv(t) // another person on the same namespace
-	refB, refC := harnessRef("openspec", openspecB), harnessRef("openspec", openspecC)
-	c.ImageService().Delete(context.Background(), refC) // built now, by the update below
-	mustSucceed(t, aishell(t, "", env, "build", "--with-openspec", "--openspec-version="+openspecB, "--progress=plain"))
+	env := userEnv(t) // a person whose first build this is: no config file yet
+	other := userEnv(t)
+	refA, refC := harnessRef("openspec", openspecA), harnessRef("openspec", openspecC)
+	c.ImageService().Delete(context.Background(), refC) // built now, by the build below
+	mustSucceed(t, aishell(t, "", other, "build", "--with-openspec", "--openspec-version="+openspecA, "--progress=plain"))
 
-	// The update has built and tagged C; its config still names B when two gcs run.
+	// The first build has built and tagged C; no config file names it yet when the gcs run.
 	pause, file := pauseAt(t, "built")
-	update := started(t, aishellCmd("", append(env, pause), "update", "--openspec-version="+openspecC, "--progress=plain"), "the paused update")
-	waitPaused(t, file, update)
-	if recorded(t, env, "openspec") != openspecB || !imageExists(c, refC) {
-		t.Fatalf("at the pause the config should name %s and %s be tagged", openspecB, refC)
+	first := started(t, aishellCmd("", append(env, pause), "build", "--with-openspec", "--openspec-version="+openspecC, "--progress=plain"), "the paused first build")
+	waitPaused(t, file, first)
+	if _, err := os.Stat(configPath(env)); err == nil || !imageExists(c, refC) {
+		t.Fatalf("at the pause no config file should exist yet (%v) and %s be tagged", err, refC)
 	}
-	for _, who := range [][]string{env, other} {
+	for _, who := range [][]string{other, env} {
 		gc := aishell(t, "", who, "gc")
 		mustSucceed(t, gc)
-		if !imageExists(c, refC) || !imageExists(c, refB) {
-			t.Fatalf("gc removed what a build had just made (%s) or what the config names (%s)", refC, refB)
+		if !imageExists(c, refC) || !strings.Contains(gc.Stdout, "a build is under way") {
+			t.Fatalf("gc removed what a build had just made (%s), or did not say a build is under way", refC)
 		}
 	}
 	os.Remove(file)
-	mustSucceed(t, update.wait(t))
+	mustSucceed(t, first.wait(t))
 	if got := recorded(t, env, "openspec"); got != openspecC {
 		t.Errorf("the config records openspec %s, want %s", got, openspecC)
 	}
+
+	// An update that finds the version it moves to built already, and kept by nobody.
+	mustSucceed(t, aishell(t, "", other, "update", "--openspec-version="+openspecB, "--progress=plain"))
+	if k := liveKeepers(t, refA); len(k) != 0 {
+		t.Fatalf("openspec %s is still kept by %v: the test proves nothing", openspecA, k)
+	}
+	pause, file = pauseAt(t, "built")
+	update := started(t, aishellCmd("", append(env, pause), "update", "--openspec-version="+openspecA, "--progress=plain"), "the paused update")
+	waitPaused(t, file, update)
+	gc := aishell(t, "", other, "gc")
+	mustSucceed(t, gc)
+	if !imageExists(c, refA) {
+		t.Fatalf("gc removed %s, which an update had found and is about to record", refA)
+	}
+	os.Remove(file)
+	mustSucceed(t, update.wait(t))
 	r := aishell(t, project(t, "gcbuild"), env, "exec", "--network", "none", "--", "openspec", "--version")
 	mustSucceed(t, r)
-	if strings.TrimSpace(r.Stdout) != openspecC {
-		t.Errorf("openspec --version %q, want %s", r.Stdout, openspecC)
+	if strings.TrimSpace(r.Stdout) != openspecA || strings.Contains(r.Stderr, "rebuilding") {
+		t.Errorf("openspec --version %q (%q), want %s as built", r.Stdout, r.Stderr, openspecA)
 	}
-	// B is no longer the person's: their mark moved to C.
-	if k := keptBy(t, refB); contains(k, configPath(env)) {
-		t.Errorf("%s still carries the mark of a config that moved on: %v", refB, k)
+	// C is no longer the person's: their mark moved to A.
+	if k := keptBy(t, refC); contains(k, configPath(env)) {
+		t.Errorf("%s still carries the mark of a config that moved on: %v", refC, k)
 	}
-	if k := keptBy(t, refC); !contains(k, configPath(env)) {
-		t.Errorf("%s lacks the mark of the config that names it: %v", refC, k)
+	if k := keptBy(t, refA); !contains(k, configPath(env)) {
+		t.Errorf("%s lacks the mark of the config that names it: %v", refA, k)
 	}
+}
+
+// A run or a build that starts while a gc removes waits for it; a second gc waits for the first.
+func TestFaultGCLock(t *testing.T) {
+	needEnv(t)
+	env := runEnv(t)
+	pause, file := pauseAt(t, "gc-locked")
+	gc := started(t, aishellCmd("", append(env, pause), "gc"), "the paused gc")
+	waitPaused(t, file, gc)
+	run := started(t, aishellCmd(project(t, "aftergc"), env, "exec", "--", "echo", "ran"), "a run during gc")
+	second := started(t, aishellCmd("", env, "gc"), "a second gc")
+	build := started(t, aishellCmd("", env, "build", "--progress=plain"), "a build during gc")
+	run.said(t, "waiting for aishell gc")
+	second.said(t, "waiting for another aishell gc")
+	build.said(t, "waiting for aishell gc")
+	select {
+	case <-run.exited:
+		t.Fatal("the run ended while the gc held the lock")
+	default:
+	}
+	os.Remove(file)
+	mustSucceed(t, gc.wait(t))
+	r := run.wait(t)
+	mustSucceed(t, r)
+	if r.Stdout != "ran\n" {
+		t.Errorf("the run printed %q", r.Stdout)
+	}
+	mustSucceed(t, second.wait(t))
+	mustSucceed(t, build.wait(t))
 }
 
 func contains(list []string, s string) bool {
@@ -253,7 +305,7 @@ func TestFaultTwoUpdatesAtOnce(t *testing.T) {
 	os.MkdirAll(filepath.Join(proj, ".aishell"), 0o755)
 	os.WriteFile(filepath.Join(proj, ".aishell", "config.yaml"), []byte("env:\n  A: b\n"), 0o644)
 	mustSucceed(t, aishell(t, proj, env, "config", "trust"))
-	time.Sleep(time.Second) // the second has reached the lock by now
+	second.said(t, "waiting for another aishell of yours")
 	os.Remove(file)
 	r1, r2 := first.wait(t), second.wait(t)
 	mustSucceed(t, r1)
@@ -309,6 +361,48 @@ func runLease(t *testing.T, proj string) leases.Lease {
 	return found
 }
 
+// A run's host directories whose run containerd no longer knows (its lease expired before anybody
+// reaped it) are removed by a later run's reaper; a young one, one of a run that exists, and
+// anything not named as a run's are left alone.
+func TestFaultOrphanDirsRemoved(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	tmp := os.TempDir()
+	old := time.Now().Add(-10 * time.Minute)
+	mk := func(name string, when time.Time) string {
+		d := filepath.Join(tmp, name)
+		if err := os.MkdirAll(filepath.Join(d, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(d, when, when)
+		t.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
+	orphan := mk("aishell-orphantest-exec-0a0b0c-etc-1234567", old)
+	orphanCfg := mk("aishell-orphantest-exec-0a0b0c-config-7654321", old)
+	young := mk("aishell-orphantest-exec-1a1b1c-etc-1234567", time.Now())
+	notOurs := mk("aishell-orphantest-exec-2a2b2c-etc-12x4567", old)
+	// One of a run that containerd knows: a lease under its ID.
+	known := mk("aishell-orphantest-exec-3a3b3c-etc-1234567", old)
+	l, err := c.LeasesService().Create(context.Background(), leases.WithID("aishell-orphantest-exec-3a3b3c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.LeasesService().Delete(context.Background(), l)
+
+	mustSucceed(t, aishell(t, project(t, "orphans"), env, "exec", "--", "true"))
+	waitUntil(t, 15*time.Second, "the orphaned directories to be removed", func() bool {
+		_, e1 := os.Stat(orphan)
+		_, e2 := os.Stat(orphanCfg)
+		return os.IsNotExist(e1) && os.IsNotExist(e2)
+	})
+	for _, d := range []string{young, notOurs, known} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
+	}
+}
+
 // Scenario 5: aishell killed before its container exists.
 func TestFaultKilledBeforeContainer(t *testing.T) {
 	c := needEnv(t)
@@ -354,26 +448,44 @@ func TestFaultKilledBeforeContainer(t *testing.T) {
 }
 
 // Scenario 7: a live run of another person, or of an aishell in another pid namespace, is
-// never removed by anybody's gc or by the reaper of anybody's run.
+// never removed by anybody's gc or by the reaper of anybody's run; a dead run of another
+// person is left to that person's next run (or gc), not taken by the reaper of this one's.
 func TestFaultOthersLiveRunsKept(t *testing.T) {
 	c := needEnv(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatal("unshare (util-linux) is needed")
 	}
+	u, _ := needRootless(t) // its user is another person, through sudo, on this containerd
 	env := runEnv(t)
+	sudo := sudoEnv(u, t.TempDir(), "XDG_CONFIG_HOME="+u.dir(t, "faultcfg"))
+	mustSucceed(t, runCmd(t, sudoCmd("", sudo, "build", "--with-gemini", "--gemini-version="+geminiV, "--progress=plain"), "sudo aishell build"))
+
 	// An aishell in a pid namespace of its own (as in a container sharing the host's
 	// containerd): nobody outside can tell whether it lives.
 	projNS := project(t, "otherns")
 	nsCmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", aishellBin, "exec", "--network", "none", "--", "sh", "-c", "sleep 6; echo alive-ns")
 	nsCmd.Dir, nsCmd.Env = projNS, append(os.Environ(), env...)
 	inNS := started(t, nsCmd, "aishell in another pid namespace")
-	// An aishell of another config (sudo users are all root), here in this namespace.
-	projOther := project(t, "otherperson")
-	other := started(t, aishellCmd(projOther, runEnv(t), "exec", "--", "sh", "-c", "sleep 6; echo alive-other"), "another person's aishell")
-	idNS, idOther := runningID(t, c, projNS), runningID(t, c, projOther)
+	// Another person's live run, through sudo.
+	projOther := u.project(t, "otherperson")
+	other := started(t, sudoCmd(projOther, sudo, "exec", "--", "sh", "-c", "sleep 6; echo alive-other"), "another person's aishell")
+	// And a dead run of this person's: aishell and reaper killed.
+	projDead := project(t, "deadmine")
+	dead := started(t, aishellCmd(projDead, env, "exec", "--", "sleep", "100"), "a run to kill")
+	idNS, idOther, idDead := runningID(t, c, projNS), runningID(t, c, projOther), runningID(t, c, projDead)
+	syscall.Kill(reaperOf(t, c, idDead), syscall.SIGKILL)
+	dead.cmd.Process.Kill()
+	dead.wait(t)
 
-	// This person's runs (whose reapers reap their person's dead runs) and gc.
+	// The other person's run ends: its reaper reaps that person's dead runs, not this one's.
+	mustSucceed(t, runCmd(t, sudoCmd(u.project(t, "otherend"), sudo, "exec", "--", "true"), "sudo aishell exec true"))
+	time.Sleep(2 * time.Second)
+	if len(leftovers(t, c, idDead)) == 0 {
+		t.Error("another person's run's reaper removed this person's dead run")
+	}
+	// This person's runs (whose reapers reap their dead runs) and gc.
 	mustSucceed(t, aishell(t, project(t, "mine"), env, "exec", "--", "true"))
+	waitGone(t, c, idDead)
 	gc := aishell(t, "", env, "gc")
 	mustSucceed(t, gc)
 	if strings.Contains(gc.Stdout, idNS) || strings.Contains(gc.Stdout, idOther) {

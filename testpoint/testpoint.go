@@ -3,8 +3,8 @@
 // container exists, run a gc while a run has looked at its images but not yet mounted them, or
 // while a build has tagged an image that its config does not name yet.
 //
-// With AISHELL_TEST_PAUSE=NAME=FILE in the environment, Reached(NAME) writes aishell's pid into
-// FILE and waits until the file is removed. Without it, Reached does nothing. The variable is
+// With AISHELL_TEST_PAUSE=NAME=FILE in the environment, Reached(NAME) creates FILE (a new file:
+// never one that exists) holding aishell's pid and waits until the file is removed. Without it, Reached does nothing. The variable is
 // read once; a run's reaper never gets it (it gets no variable of aishell's).
 //
 // It imports nothing but the standard library.
@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -34,9 +35,13 @@ func Reached(name string) {
 	if point == "" || point != name || file == "" {
 		return
 	}
-	if err := os.WriteFile(file, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	// A new file only: never one that exists, nor through a link.
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
 		return
 	}
+	f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	f.Close()
 	for {
 		if _, err := os.Stat(file); os.IsNotExist(err) {
 			return

@@ -109,6 +109,14 @@ func runBuild(ctx context.Context, s *session, job buildJob) (*buildOutcome, err
 	}
 	defer b.Close()
 
+	// The project's extension is approved (a question at the terminal) before the build lock
+	// is taken, so a question left open holds up no other build of the person's.
+	// An extension that is not approved is said after the harnesses are built, as before.
+	var proj *projectExt
+	var projErr error
+	if !job.Request.Update {
+		proj, projErr = buildableExtension(s, uc)
+	}
 	var out *buildOutcome
 	// Under the person's build lock: another build or update of theirs finishes first, and this
 	// one starts from the harness set that one saved.
@@ -130,7 +138,10 @@ func runBuild(ctx context.Context, s *session, job buildJob) (*buildOutcome, err
 			if out.UserBase, err = buildUserBase(ctx, b, job.Request.Force); err != nil {
 				return err
 			}
-			if out.Extension, err = buildExtension(ctx, s, b, uc, job.RebuildExtension); err != nil {
+			if projErr != nil {
+				return projErr
+			}
+			if out.Extension, err = buildExtension(ctx, b, proj, job.RebuildExtension); err != nil {
 				return err
 			}
 		}

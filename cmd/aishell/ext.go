@@ -217,7 +217,26 @@ func extensionsJSON(list []build.ExtensionImage) extensionsDoc {
 
 // buildExtension brings the current project's extension up to date during `aishell build`;
 // nil outside a project or in one without an extension.
-func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userConfig, force bool) (*tierOutcome, error) {
+func buildExtension(ctx context.Context, b *build.Builder, p *projectExt, force bool) (*tierOutcome, error) {
+	if p == nil {
+		return nil, nil
+	}
+	ref, built, err := b.EnsureExtension(ctx, p.ext, force)
+	if err != nil {
+		return nil, err
+	}
+	return &tierOutcome{Ref: ref, Where: p.root, Built: built}, nil
+}
+
+// projectExt is the current project and its approved extension.
+type projectExt struct {
+	root string
+	ext  *build.Extension
+}
+
+// buildableExtension is the current project's extension, approved (asked at the terminal when
+// it must be), for `aishell build` to bring up to date; nil outside a project or without one.
+func buildableExtension(s *session, uc *userConfig) (*projectExt, error) {
 	root, _, err := project.Current(s.where(uc))
 	if err != nil {
 		return nil, nil // not in a project: nothing to do
@@ -227,11 +246,7 @@ func buildExtension(ctx context.Context, s *session, b *build.Builder, uc *userC
 		return nil, err
 	}
 	baseNotice(uc, ext)
-	ref, built, err := b.EnsureExtension(ctx, ext, force)
-	if err != nil {
-		return nil, err
-	}
-	return &tierOutcome{Ref: ref, Where: root, Built: built}, nil
+	return &projectExt{root: root, ext: ext}, nil
 }
 
 // baseNotice says once per project that FROM aishell:base is the old name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/aishell/aishell/config"
+	"github.com/aishell/aishell/testpoint"
 	containerd "github.com/containerd/containerd/v2/client"
 	"io"
 	"os"
@@ -42,8 +43,8 @@ func (c HarnessLsCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	for i := range list { // only the marks of people whose config is still there keep anything
-		list[i].KeptBy = slices.DeleteFunc(list[i].KeptBy, func(p string) bool { return !config.Present(p) })
+	for i := range list { // only the marks of people who may still want it keep anything
+		list[i].KeptBy = slices.DeleteFunc(list[i].KeptBy, func(m snapshot.Mark) bool { return !config.KeeperAlive(m.View, m.ConfigPath) })
 	}
 	return c.print(harnessesJSON(list), func(w io.Writer) error { return harnessesText(w, list, uc.Path) })
 }
@@ -62,7 +63,7 @@ func harnessesText(w io.Writer, list []snapshot.HarnessUse, own string) error {
 		if h.Configured {
 			uses = append(uses, "config")
 		}
-		if n := len(slices.DeleteFunc(slices.Clone(h.KeptBy), func(p string) bool { return p == own })); n > 0 {
+		if n := len(slices.DeleteFunc(slices.Clone(h.KeptBy), func(m snapshot.Mark) bool { return m.ConfigPath == own && m.View == config.View() })); n > 0 {
 			uses = append(uses, fmt.Sprintf("%d other person(s)' config", n))
 		}
 		if h.Containers > 0 {
@@ -97,9 +98,18 @@ func harnessesJSON(list []snapshot.HarnessUse) harnessesDoc {
 	d := harnessesDoc{Harnesses: []harnessLine{}}
 	for _, h := range list {
 		d.Harnesses = append(d.Harnesses, harnessLine{Name: h.Name, Version: h.Version, Ref: h.Ref, Snapshot: h.ChainID, Size: h.Size,
-			Created: rfc3339(h.Created), Configured: h.Configured, KeptBy: append([]string{}, h.KeptBy...), Containers: h.Containers})
+			Created: rfc3339(h.Created), Configured: h.Configured, KeptBy: markPaths(h.KeptBy), Containers: h.Containers})
 	}
 	return d
+}
+
+// markPaths are the config files of marks.
+func markPaths(marks []snapshot.Mark) []string {
+	out := []string{}
+	for _, m := range marks {
+		out = append(out, m.ConfigPath)
+	}
+	return out
 }
 
 // rfc3339 is t in RFC 3339, UTC, or "" for the zero time.
@@ -150,44 +160,49 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 	if !c.DryRun {
 		uc = keepOwn(ctx, s, cc)
 	}
-	removed, err := snapshot.GC(ctx, cc, snapshot.GCOptions{
+	testpoint.Reached("gc-locked")
+	res, err := snapshot.GC(ctx, cc, snapshot.GCOptions{
 		Snapshotter: snapshotter, Keep: build.KeptRefs(uc.File), DryRun: c.DryRun,
-		ProjectAlive: build.ProjectAlive, UserBaseAlive: build.UserBaseAlive, KeeperAlive: config.Present,
+		ProjectAlive: build.ProjectAlive, UserBaseAlive: build.UserBaseAlive, KeeperAlive: config.KeeperAlive,
 	})
 	var total int64
-	for _, r := range removed {
+	for _, r := range res.Removed {
 		total += r.Size
 		fmt.Printf("%s %s (%s)\n", verb, r.Ref, snapshot.HumanSize(r.Size))
 	}
 	if err != nil {
 		return err
 	}
+	if len(res.Builds) > 0 {
+		fmt.Printf("a build is under way (pid %s): harness and foundation images are left for the next gc\n", strings.Join(res.Builds, ", "))
+	}
 	switch {
-	case len(removed) == 0 && len(reaped) == 0:
+	case len(res.Removed) == 0 && len(reaped) == 0:
 		fmt.Println("nothing to remove")
-	case len(removed) > 0:
-		fmt.Printf("%s %d image(s), %s\n", verb, len(removed), snapshot.HumanSize(total))
+	case len(res.Removed) > 0:
+		fmt.Printf("%s %d image(s), %s\n", verb, len(res.Removed), snapshot.HumanSize(total))
 	}
 	return nil
 }
 
 // keepOwn marks what the person's config keeps, and unmarks what it no longer names (edited
-// by hand) unless a build of theirs is under way: that one marks what it builds before the
-// config names it, and moves the mark itself when it saves.
-// It returns the person's config as it is now.
+// by hand). While a build of theirs is under way it does neither: that build marks what it
+// builds before the config names it, and moves the marks itself when it saves. It returns the
+// person's config as it is now.
 func keepOwn(ctx context.Context, s *session, cc *containerd.Client) *userConfig {
 	uc, _ := s.User()
 	unlock, idle, err := config.TryLockBuilds(uc.Path, uc.Person)
-	if idle {
-		defer unlock()
-		if fresh, rerr := s.ReloadUser(); rerr == nil {
-			uc = fresh
+	if !idle {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "aishell: warning: %v\n", err)
 		}
+		return uc
 	}
-	if err == nil {
-		err = snapshot.KeeperOf(uc.Path).Sync(ctx, cc, build.KeptRefs(uc.File), idle)
+	defer unlock()
+	if fresh, err := s.ReloadUser(); err == nil {
+		uc = fresh
 	}
-	if err != nil {
+	if err := snapshot.KeeperOf(config.View(), uc.Path).Sync(ctx, cc, build.KeptRefs(uc.File), true); err != nil {
 		fmt.Fprintf(os.Stderr, "aishell: warning: %v\n", err)
 	}
 	return uc

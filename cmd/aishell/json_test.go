@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/aishell/aishell/config"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -145,7 +146,8 @@ func TestListsTextAndJSONAgree(t *testing.T) {
 	created := time.Date(2026, 12, 1, 10, 0, 0, 0, time.FixedZone("x", 3600))
 	hs := []snapshot.HarnessUse{
 		{HarnessImage: snapshot.HarnessImage{Ref: "h/claude:1", Name: "claude", Version: "1", ChainID: "sha256:0123456789abcdef", Size: 377_800_000, Created: created,
-			KeptBy: []string{"/home/b/.config/aishell/config.yaml", "/root/.config/aishell/config.yaml"}}, Configured: true, Containers: 2},
+			KeptBy: []snapshot.Mark{{View: config.View(), ConfigPath: "/home/b/.config/aishell/config.yaml"}, {View: config.View(), ConfigPath: "/root/.config/aishell/config.yaml"}}},
+			Configured: true, Containers: 2},
 		{HarnessImage: snapshot.HarnessImage{Ref: "h/codex:2", Name: "codex", Version: "2", Size: 5}},
 	}
 	var text bytes.Buffer
@@ -159,7 +161,7 @@ func TestListsTextAndJSONAgree(t *testing.T) {
 		if got := strings.Join(strings.Fields(lines[i+1]), " "); got != want[i] {
 			t.Errorf("harness ls row %q, want %q", got, want[i])
 		}
-		if h.Ref != hs[i].Ref || h.Snapshot != hs[i].ChainID || h.Size != hs[i].Size || h.Configured != hs[i].Configured || h.Containers != hs[i].Containers || !slices.Equal(h.KeptBy, hs[i].KeptBy) {
+		if h.Ref != hs[i].Ref || h.Snapshot != hs[i].ChainID || h.Size != hs[i].Size || h.Configured != hs[i].Configured || h.Containers != hs[i].Containers || !slices.Equal(h.KeptBy, markPaths(hs[i].KeptBy)) {
 			t.Errorf("harness %+v from %+v", h, hs[i])
 		}
 	}

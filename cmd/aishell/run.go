@@ -204,14 +204,14 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	// From here on the run holds what it may use, so no gc removes it meanwhile.
 	rt := run.DetectRuntime(s.host)
 	claim, err := run.BeginRun(ctx, cc, run.Begin{
-		Project: root, Purpose: job.purpose, Name: job.session.Name, Uses: b.MayUse(uc.File, ext), Owner: uc.Person.Name,
+		Project: root, Purpose: job.purpose, Name: job.session.Name, Uses: b.MayUse(st.File, ext), Owner: uc.Person.Name,
 		Address: ep.ContainerdAddress, Namespace: ep.Namespace, Snapshotter: ep.Snapshotter, Runtime: rt, Keeper: keeper, Warn: os.Stderr,
 	})
 	if err != nil {
 		return err
 	}
 	defer claim.Close(ctx)
-	image, err := runImage(ctx, s, b, uc, ext, job.harness)
+	image, err := runImage(ctx, s, b, uc, st.File, ext, job.harness)
 	if err != nil {
 		return err
 	}
@@ -256,12 +256,12 @@ func startDetached(job sandboxJob, hub *run.SignalHub) error {
 }
 
 // runImage is the project's extension ext (approved, and built first when missing or stale),
-// or the person's base (their user base, or the foundation); configured harnesses whose
+// or the person's base (their user base, or the foundation); the harnesses cfg configures whose
 // snapshot is missing are rebuilt first.
-func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, ext *build.Extension, running string) (string, error) {
+func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, cfg config.File, ext *build.Extension, running string) (string, error) {
 	foundationNotice(ctx, b, uc)
 	if !s.g.NoRebuild {
-		if _, err := b.RestoreHarnesses(ctx, uc.File, running); err != nil {
+		if _, err := b.RestoreHarnesses(ctx, cfg, running); err != nil {
 			return "", err
 		}
 	}
@@ -282,7 +282,7 @@ func newBuilder(s *session, cc *containerd.Client, uc *userConfig, o build.Optio
 	b := build.New(cc, s.Endpoints(), uc.File, o)
 	b.UserBase = u
 	b.NPMCacheID = func() string { return config.NPMCacheID(uc.Path, uc.Person) }
-	b.Keeper = snapshot.KeeperOf(uc.Path)
+	b.Keeper = snapshot.KeeperOf(config.View(), uc.Path)
 	b.Lock = func(ctx context.Context) (func(), error) {
 		return config.LockBuilds(ctx, uc.Path, uc.Person, func(pid string) {
 			fmt.Fprintf(os.Stderr, "aishell: waiting for another aishell of yours (pid %s) to finish building\n", pid)

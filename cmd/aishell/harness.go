@@ -64,7 +64,7 @@ func harnessesText(w io.Writer, list []snapshot.HarnessUse, own string) error {
 			uses = append(uses, "config")
 		}
 		if n := len(slices.DeleteFunc(slices.Clone(h.KeptBy), func(m snapshot.Mark) bool { return m.ConfigPath == own && m.View == config.View() })); n > 0 {
-			uses = append(uses, fmt.Sprintf("%d other person(s)' config", n))
+			uses = append(uses, fmt.Sprintf("kept by %d other person(s)", n))
 		}
 		if h.Containers > 0 {
 			uses = append(uses, fmt.Sprintf("%d container(s)", h.Containers))

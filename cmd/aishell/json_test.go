@@ -155,7 +155,7 @@ func TestListsTextAndJSONAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(text.String()), "\n")
-	want := []string{"claude 1 0123456789ab 377.8 MB config, 1 other person(s)' config, 2 container(s)", "codex 2 - 5 B -"}
+	want := []string{"claude 1 0123456789ab 377.8 MB config, kept by 1 other person(s), 2 container(s)", "codex 2 - 5 B -"}
 	d := harnessesJSON(hs)
 	for i, h := range d.Harnesses {
 		if got := strings.Join(strings.Fields(lines[i+1]), " "); got != want[i] {

@@ -165,6 +165,10 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 		o.Keeper.logFor(id)
 	}
 	tr := processTrace
+	ln, err := newLink(c, stderrOf(o))
+	if err != nil {
+		return 0, err
+	}
 	stack := &cleanupStack{id: id, warn: stderrOf(o), tr: tr}
 	// The reaper exists before anything of the run does, so whatever happens to aishell from
 	// here on, it removes what there is.
@@ -245,10 +249,13 @@ func Run(ctx context.Context, c *containerd.Client, o Options) (code int, err er
 			return code, err
 		}
 	}
-	code, err = waitExit(lctx, task, exitCh, st, o.Signals, tr)
-	if err == nil { // the process has exited and its output is out: the reaper does the rest
+	code, err = waitExit(lctx, task, exitCh, st, o.Signals, tr, ln)
+	switch {
+	case err == nil || errors.Is(err, errExitLost): // the process has exited and its output is out: the reaper does the rest
 		st.detach()
 		stack.handOff(ctx, rp, task.IO().Close)
+	case abandoned(err): // containerd stayed away: the process may live on, and nothing is removed
+		stack.abandon(ctx, rp, task.IO().Close)
 	}
 	return code, err
 }

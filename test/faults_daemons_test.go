@@ -138,6 +138,10 @@ func aishellLines(stderr string) []string {
 func noRunLeft(t *testing.T, p *privEnv, id, tmp string) {
 	t.Helper()
 	waitGone(t, p.C, id)
+	// The reaper removes the host files once it has removed the run from containerd.
+	for i := 0; i < 50 && len(dirEntries(t, tmp)) > 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
 	if left := dirEntries(t, tmp); len(left) > 0 {
 		t.Errorf("files left in the run's temporary directory: %v", left)
 	}
@@ -236,7 +240,7 @@ func TestFaultContainerdRestartDuringRun(t *testing.T) {
 		}
 		gc := p.aishell(t, "", r.env, "gc")
 		mustSucceed(t, gc)
-		if !strings.Contains(gc.Stdout, "removed leftover container "+r.id) {
+		if !strings.Contains(lineWith(gc.Stdout, r.id), "removed leftover") {
 			t.Errorf("gc did not report removing %s", r.id)
 		}
 		noRunLeft(t, p, r.id, r.tmp)

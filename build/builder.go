@@ -40,5 +40,6 @@ func New(cc *containerd.Client, ep config.Endpoints, cfg config.File, o Options)
 		CABundle:       cfg.HostCABundle(),
 		FoundationSpec: FoundationSpec{BaseImage: cfg.BaseImage, NodeImage: cfg.NodeImage}.withDefaults(),
 		Connect:        func(ctx context.Context) (*bkclient.Client, error) { return daemon.BuildkitFor(ctx, ep, cc) },
+		Host:           ep.BuildkitHost,
 	}
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -25,8 +23,6 @@ import (
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/aishell/aishell/daemon"
-	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/snapshot"
 )
@@ -37,6 +33,8 @@ type Builder struct {
 	// Connect opens buildkitd; it is called only when something must be built, so a build
 	// or update with nothing to do never talks to buildkitd.
 	Connect func(context.Context) (*bkclient.Client, error)
+	// Host is buildkitd's address, named when it stops answering during a build.
+	Host string
 	// Progress is BuildKit's display mode: auto (a live display on a terminal, plain lines
 	// otherwise), plain, tty or quiet.
 	Progress string
@@ -170,8 +168,9 @@ func (b *Builder) solve(ctx context.Context, req solveRequest) error {
 		return fmt.Errorf("progress display: %w", err)
 	}
 	b.solves.Add(1)
-	if err := b.run(ctx, opt, req, display); err != nil {
-		return solveError(ctx, req.Name, err)
+	space := &spaceWatch{}
+	if err := b.run(ctx, opt, req, display, space); err != nil {
+		return b.solveError(ctx, req.Name, err, space)
 	}
 	if err := b.finish(context.WithoutCancel(ctx), tmpName, req.Name, req.Labels); err != nil {
 		return fmt.Errorf("tag %s: %w", req.Name, err)
@@ -241,9 +240,10 @@ func (b *Builder) solveOpt(ctx context.Context, req solveRequest, tmp, tmpName s
 }
 
 // run sends opt (and req's LLB, if it has one) to buildkitd and shows its progress on display
-// until the build ends.
-func (b *Builder) run(ctx context.Context, opt bkclient.SolveOpt, req solveRequest, display progressui.Display) error {
+// until the build ends; space reads the progress on its way.
+func (b *Builder) run(ctx context.Context, opt bkclient.SolveOpt, req solveRequest, display progressui.Display, space *spaceWatch) error {
 	ch := make(chan *bkclient.SolveStatus)
+	shown := make(chan *bkclient.SolveStatus)
 	eg, egctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		if req.Definition == nil {
@@ -262,9 +262,17 @@ func (b *Builder) run(ctx context.Context, opt bkclient.SolveOpt, req solveReque
 		return err
 	})
 	eg.Go(func() error {
+		defer close(shown)
+		for s := range ch {
+			space.watch(s)
+			shown <- s
+		}
+		return nil
+	})
+	eg.Go(func() error {
 		// Always drain the status channel, or the solve blocks. The display gets its own
 		// context so it shows the failing step before the build's error ends the group.
-		_, err := display.UpdateFrom(context.WithoutCancel(egctx), ch)
+		_, err := display.UpdateFrom(context.WithoutCancel(egctx), shown)
 		return err
 	})
 	return eg.Wait()
@@ -340,19 +348,6 @@ func (b *Builder) resolveMode(ctx context.Context, bases []string, pull bool) st
 		}
 	}
 	return "local"
-}
-
-// solveError turns a build failure into one line.
-func solveError(ctx context.Context, name string, err error) error {
-	msg := daemon.Short(err)
-	switch {
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
-		return fmt.Errorf("build %s cancelled: nothing was tagged", name)
-	case strings.Contains(msg, "no space left on device"):
-		return errs.WithHint(fmt.Errorf("build %s failed: disk full (%s)", name, msg),
-			"free space where containerd and buildkitd keep their data (aishell gc removes unused harness versions)")
-	}
-	return fmt.Errorf("build %s failed: %s", name, msg)
 }
 
 // imageExists reports whether name is tagged in the store and unpacked, so it can be used as

@@ -30,7 +30,11 @@ type AttachOptions struct {
 // Attach runs a new process in the session's container, as its process runs (user,
 // environment, working directory, security), with the terminal when there is one, and returns
 // its exit code. The session goes on when it ends.
-func Attach(ctx context.Context, c *containerd.Client, s Session, o AttachOptions) (int, error) {
+func Attach(ctx context.Context, c *containerd.Client, s Session, o AttachOptions) (code int, err error) {
+	ln, err := newLink(c, o.Stderr)
+	if err != nil {
+		return 0, err
+	}
 	ctr, err := c.LoadContainer(ctx, s.ID)
 	if err != nil {
 		return 0, endedOr(s, err)
@@ -75,6 +79,9 @@ func Attach(ctx context.Context, c *containerd.Client, s Session, o AttachOption
 		return 0, endedOr(s, err)
 	}
 	defer func() {
+		if abandoned(err) { // containerd stayed away: the process may live on, as the session does
+			return
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
 		defer cancel()
 		proc.Delete(cctx, containerd.WithProcessKill)
@@ -91,7 +98,7 @@ func Attach(ctx context.Context, c *containerd.Client, s Session, o AttachOption
 		return 0, endedOr(s, err)
 	}
 	st.closeStdinAtEOF(ctx, proc)
-	return waitExit(ctx, proc, exitCh, st, o.Signals, processTrace)
+	return waitExit(ctx, proc, exitCh, st, o.Signals, processTrace, ln)
 }
 
 // endedOr says a session has ended when err means it is gone, else wraps err.

@@ -43,14 +43,7 @@ func (s *cleanupStack) handOff(ctx context.Context, rp *reaper, closeIO func() e
 		s.unwind(ctx)
 		return
 	}
-	var local, rest []cleanupStep
-	for _, step := range s.steps {
-		if step.local {
-			local = append(local, step)
-		} else {
-			rest = append(rest, step)
-		}
-	}
+	local, rest := s.split()
 	s.steps = local
 	s.unwind(ctx)
 	closeIO()
@@ -59,6 +52,31 @@ func (s *cleanupStack) handOff(ctx context.Context, rp *reaper, closeIO func() e
 		s.unwind(ctx)
 	}
 	s.tr.mark("handed to the reaper")
+}
+
+// abandon ends a run whose process may live on out of aishell's sight (containerd went away and
+// did not come back in time, reconnect.go): it does the local steps, newest first, closes the
+// task's streams, and tells the reaper rp to remove nothing. Deleting the task, container or
+// snapshots would kill the process, were containerd to come back at that moment: they are left,
+// with their owner's labels, for `aishell gc`.
+func (s *cleanupStack) abandon(ctx context.Context, rp *reaper, closeIO func() error) {
+	s.steps, _ = s.split()
+	s.unwind(ctx)
+	closeIO()
+	rp.cancel()
+	s.tr.mark("abandoned")
+}
+
+// split parts the steps into the local ones and the rest, each in the order pushed.
+func (s *cleanupStack) split() (local, rest []cleanupStep) {
+	for _, step := range s.steps {
+		if step.local {
+			local = append(local, step)
+		} else {
+			rest = append(rest, step)
+		}
+	}
+	return local, rest
 }
 
 // unwind runs every step, newest first, and empties the stack. Its context outlives ctx's

@@ -166,6 +166,10 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 		o.Stdin = nil
 	}
 	defer cl.Close(ctx)
+	ln, err := newLink(c, stderrOf(o))
+	if err != nil {
+		return 0, err
+	}
 	if err := cl.renew(ctx, c); err != nil {
 		return 0, err
 	}
@@ -227,10 +231,13 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 			return code, err
 		}
 	}
-	code, err = waitExit(lctx, task, exitCh, st, o.Signals, tr)
-	if err == nil { // the process has exited and its output is out: the reaper does the rest
+	code, err = waitExit(lctx, task, exitCh, st, o.Signals, tr, ln)
+	switch {
+	case err == nil || errors.Is(err, errExitLost): // the process has exited and its output is out: the reaper does the rest
 		st.detach()
 		stack.handOff(ctx, rp, task.IO().Close)
+	case abandoned(err): // containerd stayed away: the process may live on, and nothing is removed
+		stack.abandon(ctx, rp, task.IO().Close)
 	}
 	return code, err
 }

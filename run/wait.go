@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -9,14 +10,17 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/aishell/aishell/daemon"
 )
 
 // waitExit waits for the task's process to exit and returns its exit code. Meanwhile it
 // forwards aishell's signals (the first Ctrl-C goes to the process, a second one kills it;
 // SIGTERM and SIGHUP are followed by SIGKILL after StopTimeout), gives the container the host
 // terminal's size on SIGWINCH, and ends a process whose output reader went away with SIGPIPE
-// (SIGKILL after PipeGrace).
-func waitExit(ctx context.Context, task containerd.Process, exitCh <-chan containerd.ExitStatus, st *streams, signals <-chan os.Signal, tr *tracer) (int, error) {
+// (SIGKILL after PipeGrace). When containerd goes away it waits for it to come back, up to ln's
+// bound, and then returns ln's lostError with the process left running (reconnect.go).
+func waitExit(ctx context.Context, task containerd.Process, exitCh <-chan containerd.ExitStatus, st *streams, signals <-chan os.Signal, tr *tracer, ln *link) (int, error) {
 	winch := make(chan os.Signal, 1)
 	if st.term != nil {
 		signal.Notify(winch, syscall.SIGWINCH)
@@ -28,12 +32,33 @@ func waitExit(ctx context.Context, task containerd.Process, exitCh <-chan contai
 	for {
 		select {
 		case status := <-exitCh:
+			if err := status.Error(); err != nil && ln.dropped(err) {
+				exitCh = nil // asked again once containerd is back
+				continue
+			}
 			drain(task)
 			tr.mark("process exited")
 			if err := status.Error(); err != nil {
 				return 0, fmt.Errorf("wait: %w", err)
 			}
 			return int(status.ExitCode()), nil
+		case <-ln.retry:
+			back, err := ln.back(ctx, task)
+			if errors.Is(err, errExitLost) {
+				drain(task)
+			}
+			if err != nil {
+				return 0, err
+			}
+			if back {
+				exitCh, _ = task.Wait(context.WithoutCancel(ctx)) // its error comes on the channel
+				k.resend()
+				if st.term != nil {
+					st.term.resize(ctx, task)
+				}
+			}
+		case <-ln.giveUp:
+			return 0, ln.gaveUp(task.ID())
 		case <-winch:
 			st.term.resize(ctx, task)
 		case sig := <-signals:
@@ -66,6 +91,9 @@ type killer struct {
 	ctx        context.Context // outlives Ctrl-C
 	interrupts int
 	deadline   <-chan time.Time
+	// pending is the signal that could not be sent while containerd was away (SIGKILL wins
+	// over any other), sent when it is back.
+	pending syscall.Signal
 }
 
 // forward passes a signal aishell received on to the process: SIGINT as it is, a second SIGINT
@@ -82,10 +110,21 @@ func (k *killer) forward(s syscall.Signal) {
 	k.send(s, grace)
 }
 
-// send signals the process; a non-zero grace starts the SIGKILL deadline unless one runs.
+// send signals the process; a non-zero grace starts the SIGKILL deadline unless one runs. A
+// signal containerd could not take because it is away is kept for resend.
 func (k *killer) send(s syscall.Signal, grace time.Duration) {
-	k.task.Kill(k.ctx, s)
+	if err := k.task.Kill(k.ctx, s); daemon.Lost(err) && k.pending != syscall.SIGKILL {
+		k.pending = s
+	}
 	if grace > 0 && k.deadline == nil {
 		k.deadline = time.After(grace)
+	}
+}
+
+// resend sends the signal kept while containerd was away.
+func (k *killer) resend() {
+	if s := k.pending; s != 0 {
+		k.pending = 0
+		k.send(s, 0)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/owner"
@@ -72,6 +73,63 @@ func Reap(ctx context.Context, c *containerd.Client, snapshotter, person string,
 	}
 	if first != nil {
 		return reaped, first
+	}
+	return reaped, nil
+}
+
+// stepLeftAfter is how long a build step's container may stay after its process exited before
+// gc takes it for one that a buildkitd which died left: a live buildkitd deletes it at once.
+const stepLeftAfter = 30 * time.Second
+
+// ReapBuildSteps removes the containers that a buildkitd killed during a build left in the
+// namespace (its containerd worker builds there): a RUN step's container, which has no label, no
+// image and no snapshot of containerd's. One whose process has exited stepLeftAfter ago, or that
+// has had no task for that long, is removed; one whose process still runs (blocked writing to the
+// buildkitd that is gone) only when it was created before idleSince, a moment at which buildkitd
+// had no build in progress (zero: not known), and then its process is killed. It returns the IDs
+// it removed (or would remove, with dryRun).
+func ReapBuildSteps(ctx context.Context, c *containerd.Client, idleSince time.Time, dryRun bool) ([]string, error) {
+	ctrs, err := c.Containers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var reaped []string
+	for _, ctr := range ctrs {
+		info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+		if err != nil || len(info.Labels) > 0 || info.Image != "" || info.SnapshotKey != "" {
+			continue
+		}
+		orphaned := !idleSince.IsZero() && info.CreatedAt.Before(idleSince)
+		task, err := ctr.Task(ctx, nil)
+		switch {
+		case errdefs.IsNotFound(err):
+			task = nil
+			if !orphaned && time.Since(info.CreatedAt) < stepLeftAfter {
+				continue
+			}
+		case err != nil:
+			continue
+		default:
+			st, err := task.Status(ctx)
+			if err != nil {
+				continue
+			}
+			if !orphaned && (st.Status != containerd.Stopped || time.Since(st.ExitTime) < stepLeftAfter) {
+				continue
+			}
+		}
+		reaped = append(reaped, ctr.ID())
+		if dryRun {
+			continue
+		}
+		if task != nil {
+			if _, err := task.Delete(ctx, containerd.WithProcessKill); ignoreNotFound(err) != nil {
+				return reaped, fmt.Errorf("remove the task of %s: %w", ctr.ID(), err)
+			}
+		}
+		if err := ignoreNotFound(ctr.Delete(ctx)); err != nil {
+			return reaped, fmt.Errorf("remove container %s: %w", ctr.ID(), err)
+		}
 	}
 	return reaped, nil
 }

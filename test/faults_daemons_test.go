@@ -413,6 +413,7 @@ func TestFaultBuildkitdKilledDuringUpdate(t *testing.T) {
 		t.Errorf("after the retry: %s built %v, %s kept as it was", newRef, imageExists(p.C, newRef), old)
 	}
 	noBuildLeft(t, p, tmp)
+	stepsReaped(t, p, env)
 }
 
 // buildkitd killed while an extension's RUN step runs: one line, the extension's tag on its
@@ -438,6 +439,37 @@ func TestFaultBuildkitdKilledDuringExtensionBuild(t *testing.T) {
 		t.Errorf("the extension after the retry has %q, want v2", r.Stdout)
 	}
 	noBuildLeft(t, p, tmp)
+	stepsReaped(t, p, env)
+}
+
+// stepsReaped checks that the RUN step's container a killed buildkitd left is there (its process
+// may still run, blocked writing to the buildkitd that is gone), that `aishell gc` removes it
+// while the restarted buildkitd builds nothing, and that no container or task is left in p's
+// namespace after it.
+func stepsReaped(t *testing.T, p *privEnv, env []string) {
+	t.Helper()
+	ctx := context.Background()
+	ctrs, _ := p.C.Containers(ctx)
+	steps := 0
+	for _, ctr := range ctrs {
+		if info, err := ctr.Info(ctx); err == nil && len(info.Labels) == 0 && info.Image == "" {
+			steps++
+		}
+	}
+	if steps == 0 {
+		t.Fatal("the killed buildkitd left no step container: the test proves nothing of gc")
+	}
+	r := p.aishell(t, "", env, "gc")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "build step container") {
+		t.Errorf("gc did not say it removed the step container: %q", r.Stdout)
+	}
+	ctrs, _ = p.C.Containers(ctx)
+	tasks, _ := p.C.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
+	if len(ctrs) != 0 || (tasks != nil && len(tasks.Tasks) != 0) {
+		t.Errorf("left after gc: %s", inventory(t, p.C))
+	}
+	t.Logf("after gc: %s", inventory(t, p.C))
 }
 
 // extensionV1 makes a project whose extension (RUN echo v1 > /etc/fault-version) is approved and

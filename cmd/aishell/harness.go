@@ -157,6 +157,13 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	steps, err := run.ReapBuildSteps(ctx, cc, buildkitdIdleSince(ctx, s, cc, uc), c.DryRun)
+	for _, id := range steps {
+		fmt.Printf("%s build step container %s (a buildkitd that died left it)\n", verb, id)
+	}
+	if err != nil {
+		return err
+	}
 	if !c.DryRun {
 		uc = keepOwn(ctx, s, cc)
 	}
@@ -177,12 +184,27 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 		fmt.Printf("a build is under way (pid %s): harness and foundation images are left for the next gc\n", strings.Join(res.Builds, ", "))
 	}
 	switch {
-	case len(res.Removed) == 0 && len(reaped) == 0:
+	case len(res.Removed) == 0 && len(reaped) == 0 && len(steps) == 0:
 		fmt.Println("nothing to remove")
 	case len(res.Removed) > 0:
 		fmt.Printf("%s %d image(s), %s\n", verb, len(res.Removed), snapshot.HumanSize(total))
 	}
 	return nil
+}
+
+// buildkitdIdleSince is a moment at which buildkitd had no build in progress (now, once it says
+// so), or zero when it cannot tell.
+func buildkitdIdleSince(ctx context.Context, s *session, cc *containerd.Client, uc *userConfig) time.Time {
+	b, err := newBuilder(s, cc, uc, build.Options{})
+	if err != nil {
+		return time.Time{}
+	}
+	defer b.Close()
+	asked := time.Now()
+	if idle, ok := b.Idle(ctx); ok && idle {
+		return asked
+	}
+	return time.Time{}
 }
 
 // keepOwn marks what the person's config keeps, and unmarks what it no longer names (edited

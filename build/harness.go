@@ -165,7 +165,11 @@ func harnessLLB(ctx context.Context, h harness.Harness, version string, packages
 // a warning otherwise. The rebuild holds the person's build lock, so two runs of theirs that
 // find the same harness missing build it once. It returns the harnesses it rebuilt.
 func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running string) ([]string, error) {
-	b.keptPresent(ctx, b.FoundationSpec.Ref()) // the person's foundation: marked too, when it is there
+	// The person's foundation is marked too, when it is there (one look-up; whether it is
+	// unpacked is RunFoundation's to ask).
+	if img, err := b.Images.ImageService().Get(ctx, b.FoundationSpec.Ref()); err == nil {
+		b.Keeper.Keep(ctx, b.Images, img)
+	}
 	missing, err := b.missingHarnesses(ctx, cfg)
 	if err != nil || len(missing) == 0 {
 		return nil, err

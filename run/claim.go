@@ -58,8 +58,7 @@ func BeginRun(ctx context.Context, c *containerd.Client, b Begin) (*Claim, error
 	cl := &Claim{id: id, name: name, stack: &cleanupStack{id: id, warn: b.Warn, tr: tr}}
 	// The reaper exists before anything of the run does, so whatever happens to aishell from
 	// here on, it removes what there is.
-	cl.rp = startReaper(reaperFor{keeper: b.Keeper != nil, address: b.Address, namespace: b.Namespace,
-		snapshotter: b.Snapshotter, fifoRoot: b.Runtime.fifoRoot(), owner: b.Owner}, id)
+	cl.rp = startReaper(b, id)
 	tr.mark("reaper")
 	if b.Name != "" {
 		if err := claimName(ctx, c, b.Snapshotter, id, b.Name); err != nil {

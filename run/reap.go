@@ -172,8 +172,8 @@ func removeRun(ctx context.Context, c *containerd.Client, snapshotter string, ct
 // leaseIsOrGone reports whether the lease under id is the run's whose owner labels are l, or
 // there is none: not a lease a new run of the same name made since.
 func leaseIsOrGone(ctx context.Context, c *containerd.Client, id string, l map[string]string) bool {
-	ls, err := c.LeasesService().List(ctx, "id=="+id)
-	return err == nil && (len(ls) == 0 || owner.Same(ls[0].Labels, l))
+	lease, err := leaseByID(ctx, c, id)
+	return err == nil && (lease == nil || owner.Same(lease.Labels, l))
 }
 
 // removeHostDirs removes the host directories a run's labels name, but only absolute paths

@@ -56,22 +56,15 @@ type reaper struct {
 	done  bool     // released or cancelled
 }
 
-// reaperFor is what a run's reaper is told: whether the run is a detached session's (which has
-// none), the containerd it lives in, where its task's FIFOs are, and the person whose dead runs
-// it reaps after removing this one.
-type reaperFor struct {
-	keeper                                    bool
-	address, namespace, snapshotter, fifoRoot string
-	owner                                     string
-}
-
-// startReaper starts the reaper of run id, or returns nil when the run has none: a detached
-// session (its keeper removes it), AISHELL_SYNC_TEARDOWN set, no containerd address to give it,
-// or a reaper that could not be started (the run then removes everything itself).
-func startReaper(o reaperFor, id string) *reaper {
+// startReaper starts the reaper of run id, begun as b says: it is told the containerd the run
+// lives in, where its task's FIFOs are, and the person whose dead runs it reaps after removing
+// this one. It returns nil when the run has none: a detached session (its keeper removes it),
+// AISHELL_SYNC_TEARDOWN set, no containerd address to give it, or a reaper that could not be
+// started (the run then removes everything itself).
+func startReaper(b Begin, id string) *reaper {
 	// As PID 1 (aishell as a container's process, in CI) everything left when aishell exits is
 	// killed with it, its reaper too: the run is removed before aishell returns.
-	if o.keeper || os.Getenv(syncTeardownEnv) != "" || o.address == "" || os.Getpid() == 1 {
+	if b.Keeper != nil || os.Getenv(syncTeardownEnv) != "" || b.Address == "" || os.Getpid() == 1 {
 		return nil
 	}
 	self, err := os.Executable()
@@ -92,8 +85,8 @@ func startReaper(o reaperFor, id string) *reaper {
 	cmd := exec.Command(self, "reaper", id)
 	cmd.Args[0] = "aishell-reaper"
 	// Only what it needs: none of the API keys and settings aishell was given.
-	cmd.Env = []string{reaperEnv + "=" + id, reaperAddrEnv + "=" + o.address, reaperNSEnv + "=" + o.namespace,
-		reaperSnapEnv + "=" + o.snapshotter, reaperFIFOEnv + "=" + o.fifoRoot, reaperUserEnv + "=" + o.owner}
+	cmd.Env = []string{reaperEnv + "=" + id, reaperAddrEnv + "=" + b.Address, reaperNSEnv + "=" + b.Namespace,
+		reaperSnapEnv + "=" + b.Snapshotter, reaperFIFOEnv + "=" + b.Runtime.fifoRoot(), reaperUserEnv + "=" + b.Owner}
 	for _, k := range []string{"PATH", "TMPDIR", "XDG_RUNTIME_DIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
@@ -255,7 +248,7 @@ func allDigits(s string) bool {
 const orphanAge = time.Minute
 
 // runDir is the name of a run's host directory: aishell-...<kind><digits>.
-var runDir = regexp.MustCompile(`^(aishell-.+)(-etc-|-aishell-|-config-)[0-9]+$`)
+var runDir = regexp.MustCompile(`^(aishell-.+)(` + strings.Join(assembledKinds, "|") + `)[0-9]+$`)
 
 // removeOrphanDirs removes this user's run directories in the temporary directory whose run
 // containerd no longer knows (no container, no lease): those of a run killed with its reaper
@@ -293,11 +286,8 @@ func ownedByMe(info os.FileInfo) bool {
 
 // runKnown reports whether containerd has a container or a lease under id, or cannot say.
 func runKnown(ctx context.Context, c *containerd.Client, id string) bool {
-	if _, err := c.LoadContainer(ctx, id); !errdefs.IsNotFound(err) {
-		return true
-	}
-	ls, err := c.LeasesService().List(ctx, "id=="+id)
-	return err != nil || len(ls) > 0
+	ctr, lease, _, err := findRun(ctx, c, id)
+	return err != nil || ctr != nil || lease != nil
 }
 
 // removeFIFOs removes the directories of run id's task FIFOs (cio makes one per task, with

@@ -136,11 +136,20 @@ func findRun(ctx context.Context, c *containerd.Client, id string) (containerd.C
 	} else if !errdefs.IsNotFound(err) {
 		return nil, nil, nil, err
 	}
-	ls, err := c.LeasesService().List(ctx, "id=="+id)
-	if err != nil || len(ls) == 0 {
+	lease, err := leaseByID(ctx, c, id)
+	if err != nil || lease == nil {
 		return nil, nil, nil, err
 	}
-	return nil, &ls[0], ls[0].Labels, nil
+	return nil, lease, lease.Labels, nil
+}
+
+// leaseByID is the lease under id, or nil when there is none.
+func leaseByID(ctx context.Context, c *containerd.Client, id string) (*leases.Lease, error) {
+	ls, err := c.LeasesService().List(ctx, "id=="+id)
+	if err != nil || len(ls) == 0 {
+		return nil, err
+	}
+	return &ls[0], nil
 }
 
 func nameTaken(name string) error {

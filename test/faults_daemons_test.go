@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,91 +32,10 @@ func faultEnv(t *testing.T) ([]string, string) {
 	return append(userEnv(t), "TMPDIR="+tmp), tmp
 }
 
-// timedBuffer is a syncBuffer that notes when each write came, so a test can tell when aishell
-// said something.
-type timedBuffer struct {
-	syncBuffer
-	mu     sync.Mutex
-	writes []timedWrite
-}
-
-type timedWrite struct {
-	at   time.Time
-	text string
-}
-
-func (b *timedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	b.writes = append(b.writes, timedWrite{time.Now(), string(p)})
-	b.mu.Unlock()
-	return b.syncBuffer.Write(p)
-}
-
-// when is the time of the first write that holds s, zero when none does.
-func (b *timedBuffer) when(s string) time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, w := range b.writes {
-		if strings.Contains(w.text, s) {
-			return w.at
-		}
-	}
-	return time.Time{}
-}
-
-// liveAishell is aishell running in the background in a private environment, its output collected.
-type liveAishell struct {
-	cmd            *exec.Cmd
-	stdout, stderr *timedBuffer
-	done           chan struct{}
-	exitedAt       time.Time
-}
-
-// startAishell starts aishell in the private environment p; the test's end kills it if it
-// still runs, and shows its output if the test failed.
-func startAishell(t *testing.T, p *privEnv, dir string, env []string, args ...string) *liveAishell {
+// startAishell starts aishell in the private environment p in the background (started).
+func startAishell(t *testing.T, p *privEnv, dir string, env []string, args ...string) *background {
 	t.Helper()
-	s := &liveAishell{cmd: p.cmd(dir, env, args...), stdout: &timedBuffer{}, stderr: &timedBuffer{}, done: make(chan struct{})}
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s.cmd.Wait()
-		s.exitedAt = time.Now()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.done
-		if t.Failed() {
-			t.Logf("aishell %s:\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), s.stdout.String(), s.stderr.String())
-		} else {
-			t.Logf("aishell %s said:\n%s", strings.Join(args, " "), strings.Join(aishellLines(s.stderr.String()), "\n"))
-		}
-	})
-	return s
-}
-
-// running reports whether aishell has not exited yet.
-func (s *liveAishell) running() bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// wait waits for aishell to exit, at most timeout, and returns its exit code.
-func (s *liveAishell) wait(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(timeout):
-		t.Fatalf("aishell still runs after %s", timeout)
-	}
-	return s.cmd.ProcessState.ExitCode()
+	return started(t, p.cmd(dir, env, args...), "aishell "+strings.Join(args, " "))
 }
 
 // aishellLines are the lines aishell itself wrote on stderr (its messages and errors begin with
@@ -179,7 +97,7 @@ func TestFaultContainerdRestartDuringRun(t *testing.T) {
 			t.Fatalf("aishell ended while containerd was away: %q", r.stderr.String())
 		}
 		p.startContainerd(t)
-		if code := r.wait(t, time.Minute); code != errs.CodeError {
+		if code := r.code(t, time.Minute); code != errs.CodeError {
 			t.Errorf("exit %d, want %d", code, errs.CodeError)
 		}
 		lines := aishellLines(r.stderr.String())
@@ -210,7 +128,7 @@ func TestFaultContainerdRestartDuringRun(t *testing.T) {
 		marker := filepath.Join(r.proj, "kept-running")
 		reaper := reaperOf(t, p.C, r.id)
 		stopped := p.stopContainerd(t)
-		if code := r.wait(t, 30*time.Second); code != errs.CodeError {
+		if code := r.code(t, 30*time.Second); code != errs.CodeError {
 			t.Errorf("exit %d, want %d", code, errs.CodeError)
 		}
 		t.Logf("aishell gave up %s after containerd was stopped", r.exitedAt.Sub(stopped).Round(time.Millisecond))
@@ -250,7 +168,7 @@ func TestFaultContainerdRestartDuringRun(t *testing.T) {
 // awayRun is an `aishell exec -- sh -c SCRIPT` in a project of its own in a private environment,
 // for a test that makes containerd go away under it.
 type awayRun struct {
-	*liveAishell
+	*background
 	id, proj, tmp string
 	env           []string
 }
@@ -262,7 +180,7 @@ func startAwayRun(t *testing.T, p *privEnv, name, script string, env ...string) 
 	r := &awayRun{proj: project(t, name)}
 	r.env, r.tmp = faultEnv(t)
 	r.env = append(r.env, env...)
-	r.liveAishell = startAishell(t, p, r.proj, r.env, "exec", "--", "sh", "-c", "echo started; "+script)
+	r.background = startAishell(t, p, r.proj, r.env, "exec", "--", "sh", "-c", "echo started; "+script)
 	waitUntil(t, 30*time.Second, "the process to start", func() bool { return strings.HasPrefix(r.stdout.String(), "started\n") })
 	r.id = runningID(t, p.C, r.proj)
 	return r
@@ -275,20 +193,20 @@ func (r *awayRun) backAndExit(t *testing.T, p *privEnv, stopped time.Time, code 
 	t.Helper()
 	p.startContainerd(t)
 	ready := time.Now()
-	if got := r.wait(t, time.Minute); got != code {
+	if got := r.code(t, time.Minute); got != code {
 		t.Errorf("exit %d, want the process's %d", got, code)
 	}
 	if got := r.stdout.String(); got != stdout {
 		t.Errorf("stdout %q, want %q", got, stdout)
 	}
-	checkReconnected(t, r.liveAishell, stopped, ready)
+	checkReconnected(t, r.background, stopped, ready)
 	noRunLeft(t, p, r.id, r.tmp)
 }
 
 // checkReconnected checks what aishell said about a containerd stopped at stopped and answering
 // again at ready: one lost line, one back line, nothing else of its own; and logs how long it
 // took to notice and to reconnect.
-func checkReconnected(t *testing.T, a *liveAishell, stopped, ready time.Time) {
+func checkReconnected(t *testing.T, a *background, stopped, ready time.Time) {
 	t.Helper()
 	lines := aishellLines(a.stderr.String())
 	if len(lines) != 2 || !strings.Contains(lines[0], "lost containerd") || !strings.Contains(lines[0], "the process keeps running, reconnecting") ||
@@ -309,9 +227,9 @@ const (
 // buildkitdDied checks a build that failed because buildkitd was killed during it: exit 1 and
 // one line (and a hint) naming the build, the buildkitd and that nothing changed; the images and
 // their targets as they were (before), no temporary tag.
-func buildkitdDied(t *testing.T, p *privEnv, a *liveAishell, what string, before map[string]string) {
+func buildkitdDied(t *testing.T, p *privEnv, a *background, what string, before map[string]string) {
 	t.Helper()
-	if code := a.wait(t, 2*time.Minute); code != errs.CodeError {
+	if code := a.code(t, 2*time.Minute); code != errs.CodeError {
 		t.Errorf("exit %d, want %d", code, errs.CodeError)
 	}
 	lines := aishellLines(a.stderr.String())
@@ -359,7 +277,7 @@ func sameImages(t *testing.T, p *privEnv, before map[string]string) {
 
 // killBuildkitdDuringStep starts aishell, waits until the progress shows step (a RUN step's
 // line, #N [...] RUN ...) started, kills buildkitd and checks that the step had not ended.
-func killBuildkitdDuringStep(t *testing.T, p *privEnv, a *liveAishell, step *regexp.Regexp) {
+func killBuildkitdDuringStep(t *testing.T, p *privEnv, a *background, step *regexp.Regexp) {
 	t.Helper()
 	var n string
 	waitUntil(t, 5*time.Minute, "the progress to show "+step.String(), func() bool {
@@ -375,7 +293,7 @@ func killBuildkitdDuringStep(t *testing.T, p *privEnv, a *liveAishell, step *reg
 		t.Fatal("the step ended before buildkitd was killed: the test proves nothing")
 	}
 	t.Logf("buildkitd killed during step #%s", n)
-	a.wait(t, 2*time.Minute)
+	a.code(t, 2*time.Minute)
 	t.Logf("aishell ended %s after buildkitd was killed", a.exitedAt.Sub(killed).Round(time.Millisecond))
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/leases"
+	"golang.org/x/sys/unix"
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/labels"
@@ -44,70 +45,14 @@ func waitPaused(t *testing.T, file string, bg *background) int {
 	t.Helper()
 	var pid int
 	waitUntil(t, 3*time.Minute, "aishell to reach "+filepath.Base(file), func() bool {
-		select {
-		case <-bg.exited:
+		if !bg.running() {
 			t.Fatalf("aishell exited before it reached %s", filepath.Base(file))
-		default:
 		}
 		b, err := os.ReadFile(file)
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil && pid > 0
 	})
 	return pid
-}
-
-// background is a command started in the background with its output recorded.
-type background struct {
-	what   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	res    result
-	stderr *syncBuffer
-}
-
-// started starts cmd in the background; wait returns what it did.
-func started(t *testing.T, cmd *exec.Cmd, what string) *background {
-	t.Helper()
-	var so, se syncBuffer
-	bg := &background{what: what, cmd: cmd, exited: make(chan struct{}), stderr: &se}
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := cmd.Wait()
-		bg.res = result{Stdout: so.String(), Stderr: se.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			bg.res.Code = ee.ExitCode()
-		}
-		close(bg.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-bg.exited:
-		default:
-			cmd.Process.Kill()
-		}
-	})
-	return bg
-}
-
-// said waits until the command has written s on its stderr.
-func (bg *background) said(t *testing.T, s string) {
-	t.Helper()
-	waitUntil(t, time.Minute, bg.what+" to say "+strconv.Quote(s), func() bool { return strings.Contains(bg.stderr.String(), s) })
-}
-
-func (bg *background) wait(t *testing.T) result {
-	t.Helper()
-	select {
-	case <-bg.exited:
-		t.Logf("%s -> exit %d\nstdout:\n%s\nstderr:\n%s", bg.what, bg.res.Code, bg.res.Stdout, bg.res.Stderr)
-		return bg.res
-	case <-time.After(10 * time.Minute):
-		t.Fatalf("%s did not end", bg.what)
-		return result{}
-	}
 }
 
 // keptBy are the config files whose labels.KeptBy label the image ref carries.
@@ -262,10 +207,8 @@ func TestFaultGCLock(t *testing.T) {
 	run.said(t, "waiting for aishell gc")
 	second.said(t, "waiting for another aishell gc")
 	build.said(t, "waiting for aishell gc")
-	select {
-	case <-run.exited:
+	if !run.running() {
 		t.Fatal("the run ended while the gc held the lock")
-	default:
 	}
 	os.Remove(file)
 	mustSucceed(t, gc.wait(t))
@@ -382,6 +325,16 @@ func TestFaultOrphanDirsRemoved(t *testing.T) {
 	orphanCfg := mk("aishell-orphantest-exec-0a0b0c-config-7654321", old)
 	young := mk("aishell-orphantest-exec-1a1b1c-etc-1234567", time.Now())
 	notOurs := mk("aishell-orphantest-exec-2a2b2c-etc-12x4567", old)
+	// A link planted under an orphan's name: never followed, never removed.
+	target := t.TempDir()
+	os.WriteFile(filepath.Join(target, "keep"), nil, 0o600)
+	link := filepath.Join(tmp, "aishell-orphantest-exec-4a4b4c-etc-1234567")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(link) })
+	tv := unix.NsecToTimeval(old.UnixNano())
+	unix.Lutimes(link, []unix.Timeval{tv, tv})
 	// One of a run that containerd knows: a lease under its ID.
 	known := mk("aishell-orphantest-exec-3a3b3c-etc-1234567", old)
 	l, err := c.LeasesService().Create(context.Background(), leases.WithID("aishell-orphantest-exec-3a3b3c"))
@@ -396,8 +349,8 @@ func TestFaultOrphanDirsRemoved(t *testing.T) {
 		_, e2 := os.Stat(orphanCfg)
 		return os.IsNotExist(e1) && os.IsNotExist(e2)
 	})
-	for _, d := range []string{young, notOurs, known} {
-		if _, err := os.Stat(d); err != nil {
+	for _, d := range []string{young, notOurs, known, link, filepath.Join(target, "keep")} {
+		if _, err := os.Lstat(d); err != nil {
 			t.Errorf("%s was removed: %v", d, err)
 		}
 	}

@@ -2,30 +2,24 @@ package build
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-
-	"github.com/containerd/containerd/v2/core/content"
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/moby/buildkit/client/llb"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
 	"github.com/aishell/aishell/labels"
 )
 
-// npmCacheDir is where the harness build's npm keeps its download cache: a BuildKit cache mount
-// (Builder.NPMCacheID), so a version bump downloads only the packages that changed.
+// npmCacheDir is where the harness install's npm keeps its download cache: the person's npm
+// cache snapshot (Builder.NPMCacheID), so a version bump downloads only the packages that changed.
 const npmCacheDir = "/var/cache/aishell-npm"
 
 // harnessScript installs $2 (package@version) and the extra packages after $4 into the prefix $1
 // from the registry $3, and checks that the binary $4 is there. The host's CA bundle arrives as
-// the optional build secret ca-bundle (never stored in the image), so npm works behind a
-// TLS-inspecting proxy the host trusts.
+// the optional read-only file /run/secrets/ca-bundle (a mount, never part of the layer), so npm
+// works behind a TLS-inspecting proxy the host trusts.
 const harnessScript = `set -e
 if [ -s /run/secrets/ca-bundle ]; then
   export NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle npm_config_cafile=/run/secrets/ca-bundle
@@ -33,18 +27,17 @@ fi
 prefix=$1 spec=$2 registry=$3 bin=$4
 shift 4
 npm install --global --prefix "$prefix" --cache ` + npmCacheDir + ` --registry "$registry" \
-  --no-fund --no-audit --no-update-notifier --loglevel=error "$spec" "$@"
+  --no-fund --no-audit --no-update-notifier --loglevel=warn "$spec" "$@"
 test -e "$prefix/bin/$bin"
 `
 
-// Harness makes sure the image aishell/harness-<name>:<version> exists, building it on top of
+// Harness makes sure the image aishell/harness-<name>:<version> exists, installing it on top of
 // the foundation ref when it is missing (or when force is set). It reports whether a build ran.
 //
-// The build is LLB, not a Dockerfile: npm runs on the foundation with the harness's prefix as a
-// mount of an empty directory, and that mount's result is the image's only layer, so nothing is
-// copied into a second stage. The npm download cache is a BuildKit cache mount kept across
-// harness builds and versions (Builder.NPMCacheID); --no-cache runs npm again but leaves that
-// cache as it is, so it still downloads only what changed.
+// The install runs in containerd itself, not in BuildKit (installHarness): npm runs on the
+// foundation with the harness's prefix as a new, empty snapshot, and that snapshot, committed,
+// is the image's only layer. npm's download cache is a snapshot of the person's, kept across
+// harness builds and versions (Builder.NPMCacheID), so a bump downloads only what changed.
 func (b *Builder) Harness(ctx context.Context, h harness.Harness, version string, packages []string, registry, foundation string, force bool) (bool, error) {
 	ref := h.ImageRef(harness.Tag(version, packages))
 	exists, err := b.imageExists(ctx, ref)
@@ -61,99 +54,19 @@ func (b *Builder) Harness(ctx context.Context, h harness.Harness, version string
 		labels.HarnessPackage: h.Package,
 		labels.HarnessExtras:  strings.Join(packages, " "),
 	})
-	def, cfg, err := b.harnessDefinition(ctx, h, version, packages, harness.Registry(registry), foundation)
-	if err != nil {
-		return false, err
-	}
-	err = b.solve(ctx, solveRequest{
-		Name:        ref,
-		Title:       fmt.Sprintf("%s %s (%s@%s)", h.Name, ref, h.Package, version),
-		Definition:  def,
-		ImageConfig: cfg,
-		Labels:      imgLabels,
-		// What never leaves the machine is not compressed: the layer is unpacked right after.
-		Compression: "uncompressed",
-	})
-	if err != nil {
+	in := install{h: h, version: version, packages: packages, registry: harness.Registry(registry), ref: ref, labels: imgLabels}
+	if err := b.installHarness(ctx, in, foundation); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-// harnessDefinition is the LLB of one harness build on the local image foundation, and the
-// image config of its result (the foundation's platform; the harness labels, as the Dockerfile
-// build set them; no environment, since the image is only ever mounted, never run).
-func (b *Builder) harnessDefinition(ctx context.Context, h harness.Harness, version string, packages []string, registry, foundation string) (*llb.Definition, []byte, error) {
-	img, err := b.Images.ImageService().Get(ctx, foundation)
-	if err != nil {
-		return nil, nil, fmt.Errorf("look up the foundation %s: %w", foundation, err)
-	}
-	cs := b.Images.ContentStore()
-	desc, err := images.Config(ctx, cs, img.Target, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
-	}
-	fcfg, err := content.ReadBlob(ctx, cs, desc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
-	}
-	return harnessLLB(ctx, h, version, packages, registry, foundation+"@"+img.Target.Digest.String(), fcfg, b.npmCacheID(), b.NoCache)
-}
-
-// npmCacheID is the npm cache mount's name, or "" for none.
+// npmCacheID is the name of the person's npm cache snapshot, or "" for none.
 func (b *Builder) npmCacheID() string {
 	if b.NPMCacheID == nil {
 		return ""
 	}
 	return b.NPMCacheID()
-}
-
-// harnessLLB is the build of harness h at version on the image foundation (pinned by digest)
-// whose config is fcfg, with npm's downloads in the cache mount cacheID (none when empty) and,
-// with noCache, npm run again whatever buildkitd has cached.
-func harnessLLB(ctx context.Context, h harness.Harness, version string, packages []string, registry, foundation string, fcfg []byte, cacheID string, noCache bool) (*llb.Definition, []byte, error) {
-	var fimg ocispec.Image
-	if err := json.Unmarshal(fcfg, &fimg); err != nil {
-		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
-	}
-	// Resolved from the local store, with its env and workdir.
-	base, err := llb.Image(foundation, llb.ResolveModePreferLocal,
-		llb.WithCustomName("foundation "+strings.SplitN(foundation, "@", 2)[0])).WithImageConfig(fcfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the foundation's config: %w", err)
-	}
-	prefix := h.MountPoint()
-	args := append([]string{"/bin/sh", "-c", harnessScript, "aishell-harness", prefix, h.Package + "@" + version, registry, h.Bin}, packages...)
-	opts := []llb.RunOption{
-		llb.Args(args),
-		llb.AddSecret("/run/secrets/ca-bundle", llb.SecretID("ca-bundle"), llb.SecretOptional),
-		llb.WithCustomName(fmt.Sprintf("[harness %s] RUN npm install --global --prefix %s %s", h.Name, prefix, strings.Join(append([]string{h.Package + "@" + version}, packages...), " "))),
-	}
-	if cacheID != "" {
-		opts = append(opts, llb.AddMount(npmCacheDir, llb.Scratch(), llb.AsPersistentCacheDir(cacheID, llb.CacheMountShared)))
-	}
-	if noCache {
-		opts = append(opts, llb.IgnoreCache)
-	}
-	run := base.Run(opts...)
-	out := run.AddMount(prefix, llb.Scratch())
-	def, err := out.Marshal(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("harness build definition: %w", err)
-	}
-	cfg, err := json.Marshal(ocispec.Image{
-		Platform: ocispec.Platform{Architecture: fimg.Architecture, OS: fimg.OS, Variant: fimg.Variant},
-		Config: ocispec.ImageConfig{Labels: map[string]string{
-			labels.Tier:           labels.TierHarness,
-			labels.HarnessPackage: h.Package,
-			labels.HarnessVersion: version,
-		}},
-		RootFS: ocispec.RootFS{Type: "layers"},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return def, cfg, nil
 }
 
 // RestoreHarnesses rebuilds, on the current foundation, each harness of cfg whose image is

@@ -1,104 +1,151 @@
 package build
 
 import (
-	"encoding/json"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
-	"github.com/moby/buildkit/solver/pb"
-	digest "github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/archive"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/aishell/aishell/harness"
-	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/oci"
 )
 
-// The harness build is one npm run on the foundation whose result is the prefix mount, an empty
-// directory to begin with: the image's single layer holds only the install prefix.
-func TestHarnessLLB(t *testing.T) {
+// The install is one npm run on the foundation whose prefix is the new layer snapshot: the only
+// host paths it may write are that snapshot and the person's npm cache; the CA bundle is
+// read-only; it shares the host's network (npm downloads) and has the security defaults of runs.
+func TestInstallSpec(t *testing.T) {
 	h, err := harness.Lookup("claude")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fcfg, _ := json.Marshal(ocispec.Image{Platform: ocispec.Platform{Architecture: "arm64", OS: "linux"},
-		Config: ocispec.ImageConfig{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}}})
-	const foundation = "docker.io/library/aishell:foundation-x@sha256:0123456789012345678901234567890123456789012345678901234567890123"
-	for _, tc := range []struct {
-		cacheID string
-		noCache bool
-	}{{"aishell-npm-0123", false}, {"", true}} {
-		def, cfg, err := harnessLLB(t.Context(), h, "2.0.0", []string{"extra-pkg"}, "https://registry.example/", foundation, fcfg, tc.cacheID, tc.noCache)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, []byte("pem"), 0o644)
+	in := install{h: h, version: "2.0.0", packages: []string{"extra-pkg"}, registry: "https://registry.example/"}
+	layer := []mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"rw", "rbind"}}}
+	cache := []mount.Mount{{Type: "bind", Source: "/snap/3/fs", Options: []string{"rw", "rbind"}}}
+	for _, rootless := range []bool{false, true} {
+		b := &Builder{CABundle: ca, Runtime: oci.Runtime{Rootless: rootless, RuntimeDir: "/run/user/1000"}}
+		opts, err := b.installSpec(in, "aishell-install-claude-0a0b0c0d", layer, cache)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var execs []*pb.ExecOp
-		var execDigest digest.Digest
-		var source string
-		for _, dt := range def.Def {
-			var op pb.Op
-			if err := op.UnmarshalVT(dt); err != nil {
+		s := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{CgroupsPath: "/aishell/x",
+			Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.MountNamespace}}}}
+		for _, o := range opts {
+			if err := o(t.Context(), nil, &containers.Container{ID: "x"}, s); err != nil {
 				t.Fatal(err)
 			}
-			if e := op.GetExec(); e != nil {
-				execs = append(execs, e)
-				execDigest = digest.FromBytes(dt)
+		}
+		if want := []string{"aishell-harness", h.MountPoint(), "@anthropic-ai/claude-code@2.0.0", "https://registry.example/", "claude", "extra-pkg"}; len(s.Process.Args) < 3 || !slices.Equal(s.Process.Args[3:], want) {
+			t.Errorf("args %q", s.Process.Args)
+		}
+		writable := map[string]string{}
+		for _, m := range s.Mounts {
+			if m.Type == "bind" && !slices.Contains(m.Options, "ro") {
+				writable[m.Destination] = m.Source
 			}
-			if s := op.GetSource(); s != nil {
-				source = s.Identifier
-			}
-		}
-		if len(execs) != 1 {
-			t.Fatalf("%d exec ops, want 1", len(execs))
-		}
-		if source != "docker-image://"+foundation {
-			t.Errorf("source %q, want the pinned foundation", source)
-		}
-		e := execs[0]
-		if !slices.Contains(e.Meta.Env, "LANG=C.UTF-8") {
-			t.Errorf("env %v lacks the foundation's", e.Meta.Env)
-		}
-		if want := []string{"aishell-harness", h.MountPoint(), "@anthropic-ai/claude-code@2.0.0", "https://registry.example/", "claude", "extra-pkg"}; len(e.Meta.Args) < 3 || !slices.Equal(e.Meta.Args[3:], want) {
-			t.Errorf("args %q", e.Meta.Args)
-		}
-		var prefix, cache, secret *pb.Mount
-		for _, m := range e.Mounts {
-			switch {
-			case m.Dest == h.MountPoint():
-				prefix = m
-			case m.MountType == pb.MountType_CACHE:
-				cache = m
-			case m.MountType == pb.MountType_SECRET:
-				secret = m
+			if m.Destination == "/run/secrets/ca-bundle" && (m.Source != ca || !slices.Contains(m.Options, "ro")) {
+				t.Errorf("CA bundle mount %+v, want %s read-only", m, ca)
 			}
 		}
-		if prefix == nil || prefix.Input != int64(pb.Empty) || prefix.Output < 0 || prefix.Readonly {
-			t.Errorf("prefix mount %+v: want a writable empty directory that is an output", prefix)
+		if len(writable) != 2 || writable[h.MountPoint()] != "/snap/7/fs" || writable[npmCacheDir] != "/snap/3/fs" {
+			t.Errorf("writable binds %v: want only the layer at %s and the npm cache at %s", writable, h.MountPoint(), npmCacheDir)
 		}
-		// The definition's result is that output: the last op's one input is the exec's.
-		last := def.Def[len(def.Def)-1]
-		var top pb.Op
-		top.UnmarshalVT(last)
-		if len(top.Inputs) != 1 || top.Inputs[0].Index != prefix.Output {
-			t.Errorf("result is output %v, want the prefix mount's %d", top.Inputs, prefix.Output)
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				t.Errorf("the install has a network namespace of its own: npm needs the host's")
+			}
 		}
-		if tc.cacheID != "" && (cache == nil || cache.CacheOpt.ID != tc.cacheID || cache.Dest != npmCacheDir || cache.CacheOpt.Sharing != pb.CacheSharingOpt_SHARED) {
-			t.Errorf("cache mount %+v, want %s shared at %s", cache, tc.cacheID, npmCacheDir)
+		if !s.Process.NoNewPrivileges || s.Linux.Seccomp == nil {
+			t.Errorf("no-new-privileges %v, seccomp %v: want the security defaults", s.Process.NoNewPrivileges, s.Linux.Seccomp != nil)
 		}
-		if tc.cacheID == "" && cache != nil {
-			t.Errorf("cache mount %+v with no cache id", cache)
-		}
-		if secret == nil || secret.SecretOpt.ID != "ca-bundle" || !secret.SecretOpt.Optional {
-			t.Errorf("secret mount %+v, want the optional ca-bundle", secret)
-		}
-		if got := def.Metadata[execDigest].IgnoreCache; got != tc.noCache {
-			t.Errorf("npm step ignores the cache: %v, want %v", got, tc.noCache)
-		}
-		var img ocispec.Image
-		if err := json.Unmarshal(cfg, &img); err != nil {
-			t.Fatal(err)
-		}
-		if img.Architecture != "arm64" || img.OS != "linux" || img.Config.Labels[labels.Tier] != labels.TierHarness || img.Config.Labels[labels.HarnessVersion] != "2.0.0" {
-			t.Errorf("image config %+v", img)
+		if rootless && s.Linux.CgroupsPath != "" {
+			t.Errorf("rootless without delegation: cgroups path %q, want none", s.Linux.CgroupsPath)
 		}
 	}
+	// A snapshotter whose fresh snapshot is not one directory cannot be installed into.
+	if _, err := (&Builder{}).installSpec(in, "x", []mount.Mount{{Type: "overlay"}}, nil); err == nil {
+		t.Error("an overlay mount as the layer was accepted")
+	}
+}
+
+// The layer's diff ID is the digest of its tar stream, and its size that stream's length.
+func TestHashLayer(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin", "tool"), []byte("#!/bin/sh\necho hi\n"), 0o755)
+	os.Symlink("tool", filepath.Join(dir, "bin", "alias"))
+	d1, n1, err := hashLayer(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	if err := archive.WriteDiff(t.Context(), &tarball, "", dir); err != nil {
+		t.Fatal(err)
+	}
+	if n1 != int64(tarball.Len()) || d1.String() != "sha256:"+sha256Hex(tarball.Bytes()) {
+		t.Errorf("hashLayer = %s %d, want the tar stream's %d bytes", d1, n1, tarball.Len())
+	}
+	os.WriteFile(filepath.Join(dir, "bin", "tool"), []byte("#!/bin/sh\necho bye\n"), 0o755)
+	if d2, _, _ := hashLayer(t.Context(), dir); d2 == d1 {
+		t.Error("changed content, same diff ID")
+	}
+}
+
+// The install's output is shown line by line marked with the harness, or, quiet, only its last
+// lines once it fails; the first line that says the disk is full is kept.
+func TestInstallLog(t *testing.T) {
+	var out, log bytes.Buffer
+	b := &Builder{Out: &out, Log: &log, Progress: "plain"}
+	l := b.installLog("claude")
+	l.Write([]byte("npm warn one\nnpm error code ENOSPC\nnpm error nospc write /x: no space left on device\npartial"))
+	if !strings.Contains(out.String(), "[harness claude] npm warn one\n") || strings.Contains(out.String(), "partial") {
+		t.Errorf("plain output %q", out.String())
+	}
+	if l.noSpace() != "npm error code ENOSPC" || l.tarError() != "" {
+		t.Errorf("noSpace %q, tarError %q", l.noSpace(), l.tarError())
+	}
+	tl := (&Builder{Out: io.Discard, Progress: "plain"}).installLog("claude")
+	tl.Write([]byte("npm warn tar TAR_ENTRY_ERROR EACCES: permission denied, open '/x'\n"))
+	if tl.tarError() != "npm warn tar TAR_ENTRY_ERROR EACCES: permission denied, open '/x'" || tl.noSpace() != "" {
+		t.Errorf("tarError %q, noSpace %q", tl.tarError(), tl.noSpace())
+	}
+	l.flush()
+	if !strings.Contains(out.String(), "[harness claude] partial\n") || log.Len() != 0 {
+		t.Errorf("flush: out %q, log %q", out.String(), log.String())
+	}
+	if got := l.lastLine(); got != ": partial" {
+		t.Errorf("lastLine %q", got)
+	}
+
+	out.Reset()
+	b.Progress = "quiet"
+	q := b.installLog("codex")
+	for i := 0; i < installLogTail+5; i++ {
+		q.Write([]byte("line\n"))
+	}
+	q.status("hidden")
+	if out.Len() != 0 || log.Len() != 0 {
+		t.Errorf("quiet install printed %q / %q", out.String(), log.String())
+	}
+	q.flush()
+	q.flush()
+	if n := strings.Count(log.String(), "[harness codex] line\n"); n != installLogTail {
+		t.Errorf("quiet failure shows %d lines, want the last %d", n, installLogTail)
+	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/snapshot"
 )
 
@@ -50,11 +51,15 @@ type Builder struct {
 	CABundle string
 	// NoCache makes buildkitd run every step again instead of reusing its build cache.
 	NoCache bool
-	// NPMCacheID names the BuildKit cache mount that keeps npm's downloads across harness
-	// builds (config.NPMCacheID: one per person, unguessable, so a project's Dockerfile cannot
-	// mount it); nil, or "", for none. Asked only when a harness is built, so a run that builds
-	// nothing reads no file for it.
+	// NPMCacheID names the snapshot that keeps npm's downloads across harness installs
+	// (config.NPMCacheID: one per person); nil, or "", for none. Asked only when a harness is
+	// built, so a run that builds nothing reads no file for it.
 	NPMCacheID func() string
+	// Runtime is how containers run on this containerd: harness installs run one.
+	Runtime oci.Runtime
+	// Person is the name of the person whose build this is (config.Person.Name): the owner of
+	// a harness install's container, as of a run's (labels.User).
+	Person string
 	// FoundationSpec is the foundation the config names (RunFoundation).
 	FoundationSpec FoundationSpec
 	// UserBase is the person's own base (LoadUserBase), nil when they have none: extensions

@@ -8,15 +8,15 @@ import (
 	"strings"
 )
 
-// npmCacheFile, beside the config file, holds the name of the person's npm download cache in
-// buildkitd (a cache mount that harness builds share).
+// npmCacheFile, beside the config file, holds the name of the person's npm download cache: the
+// containerd snapshot that their harness installs share.
 const npmCacheFile = "npm-cache-id"
 
-// NPMCacheID is the name of the BuildKit cache mount where the person's harness builds keep
-// npm's downloads, made up once at random and kept beside the config file at cfgPath (owned by
-// the person). It is random because any Dockerfile built on the same buildkitd can mount a
-// cache by its name, and a project's Dockerfile must not be able to plant packages there. It
-// is empty when the file can neither be read nor written: builds then go without the cache.
+// NPMCacheID is the name of the snapshot where the person's harness installs keep npm's
+// downloads, made up once at random and kept beside the config file at cfgPath (owned by the
+// person). It is random so that no two people's configs ever name the same cache in a shared
+// namespace, and nothing that is not the person's aishell knows its name. It is empty when the
+// file can neither be read nor written: installs then go without the cache.
 func NPMCacheID(cfgPath string, p Person) string {
 	path := filepath.Join(filepath.Dir(cfgPath), npmCacheFile)
 	if b, err := os.ReadFile(path); err == nil {

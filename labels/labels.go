@@ -87,6 +87,16 @@ const GCLease = "aishell-gc"
 // harness and foundation images alone while a live one exists.
 const Building = Prefix + "building"
 
+// PurposeInstall is the Purpose of a harness install's container (build.Harness): it has the
+// owner labels of a run, so the reapers and gc remove it when its aishell dies, but it is no
+// session.
+const PurposeInstall = "harness-install"
+
+// NPMCache marks the snapshot that holds a person's npm download cache across harness installs
+// (its value is the person's config path; it carries their KeptBy label too, by which gc
+// removes it once their config is gone).
+const NPMCache = Prefix + "npm-cache"
+
 // Values of Tier.
 const (
 	TierFoundation = "foundation"
@@ -102,7 +112,7 @@ const Project = Prefix + "project"
 
 // Container and lease labels, set by run and read by its reaper and by snapshot (in-use counts).
 const (
-	// Purpose is shell, exec or the harness a container runs.
+	// Purpose is shell, exec or the harness a container runs, or PurposeInstall.
 	Purpose = Prefix + "purpose"
 	// Uses is the comma-separated image refs whose snapshots a container uses (its rootfs image
 	// and each harness); gc keeps those images. A run's lease carries it too, from before the

@@ -204,7 +204,7 @@ func limits(req Request) (oci.Limits, int64, error) {
 	if max := nofileMax(req.Runtime.Rootless); l.NoFile > max {
 		l.NoFile = max
 	}
-	if !req.Runtime.cgroups() && (l.Pids > 0 || l.Memory > 0) && config.NoticeOnce(req.ConfigPath, req.Person, "limits-without-cgroup") {
+	if !req.Runtime.Cgroups() && (l.Pids > 0 || l.Memory > 0) && config.NoticeOnce(req.ConfigPath, req.Person, "limits-without-cgroup") {
 		fmt.Fprintln(req.Warn, "aishell: note: this rootless containerd gives containers no cgroup, so runs have no pids or memory limit (cgroup v2 with delegation to the user's systemd gives them one); shown once")
 	}
 	return l, v.HomeSize, nil

@@ -15,6 +15,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 
 	"github.com/aishell/aishell/labels"
@@ -86,7 +87,7 @@ func startReaper(b Begin, id string) *reaper {
 	cmd.Args[0] = "aishell-reaper"
 	// Only what it needs: none of the API keys and settings aishell was given.
 	cmd.Env = []string{reaperEnv + "=" + id, reaperAddrEnv + "=" + b.Address, reaperNSEnv + "=" + b.Namespace,
-		reaperSnapEnv + "=" + b.Snapshotter, reaperFIFOEnv + "=" + b.Runtime.fifoRoot(), reaperUserEnv + "=" + b.Owner}
+		reaperSnapEnv + "=" + b.Snapshotter, reaperFIFOEnv + "=" + b.Runtime.FIFORoot(), reaperUserEnv + "=" + b.Owner}
 	for _, k := range []string{"PATH", "TMPDIR", "XDG_RUNTIME_DIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
@@ -205,7 +206,13 @@ func removeAssembled(ctx context.Context, c *containerd.Client, snapshotter stri
 	}
 	sn := c.SnapshotService(snapshotter)
 	for _, r := range res {
-		if r.Type == "snapshots/"+snapshotter {
+		if r.Type != "snapshots/"+snapshotter {
+			continue
+		}
+		// A run's snapshots are active ones and views. A harness install's committed layer may
+		// already be an image's (tagged just before its aishell died): containerd's collector
+		// removes it once the lease is gone, if nothing holds it.
+		if info, err := sn.Stat(ctx, r.ID); err == nil && info.Kind != snapshots.KindCommitted {
 			sn.Remove(ctx, r.ID)
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -105,42 +104,9 @@ type Options struct {
 	Keeper *Keeper
 }
 
-// Runtime says how containers run on this containerd.
-type Runtime struct {
-	// Rootless: containerd runs in rootlesskit's user namespace, and aishell inside it too.
-	Rootless bool
-	// RuntimeDir is the user's runtime directory ($XDG_RUNTIME_DIR): in rootless mode the
-	// task's FIFOs and runc's state live under it, where the user may write.
-	RuntimeDir string
-	// SystemdCgroup: rootless on cgroup v2 with controllers delegated to the user's systemd,
-	// so containers get a systemd scope; otherwise rootless containers get no cgroup.
-	SystemdCgroup bool
-}
-
-// cgroups reports whether containers get a cgroup of their own, where limits are enforced.
-func (r Runtime) cgroups() bool { return !r.Rootless || r.SystemdCgroup }
-
-// fifoDir is where the task's FIFOs are made: containerd's default, or the user's runtime
-// directory in rootless mode.
-func (r Runtime) fifoDir() string {
-	if !r.Rootless {
-		return ""
-	}
-	return filepath.Join(r.RuntimeDir, "aishell", "fifo")
-}
-
-// fifoRoot is where the task's FIFO directories are: fifoDir, or containerd's default.
-func (r Runtime) fifoRoot() string {
-	if d := r.fifoDir(); d != "" {
-		return d
-	}
-	return "/run/containerd/fifo"
-}
-
-// runcRoot is runc's state directory in rootless mode: where containerd-rootless.sh's layout
-// puts it ($XDG_RUNTIME_DIR/containerd/runc, the shim adds the namespace), made explicit so any
-// rootless layout works.
-func (r Runtime) runcRoot() string { return filepath.Join(r.RuntimeDir, "containerd", "runc") }
+// Runtime says how containers run on this containerd (oci.Runtime: the build package's
+// harness installs run containers too).
+type Runtime = oci.Runtime
 
 // Runs of anything but letters and digits become one "-": containerd IDs allow no doubled or
 // trailing separators.

@@ -172,8 +172,8 @@ func Sessions(ctx context.Context, c *containerd.Client, project string) ([]Sess
 			continue // removed meanwhile
 		}
 		l := info.Labels
-		if l[labels.PID] == "" || (project != "" && l[labels.Project] != project) || owner.Reaping(l) {
-			continue // not aishell's, another project's, or a run that has ended and is being removed
+		if l[labels.PID] == "" || l[labels.Purpose] == labels.PurposeInstall || (project != "" && l[labels.Project] != project) || owner.Reaping(l) {
+			continue // not aishell's, a harness install, another project's, or a run that has ended and is being removed
 		}
 		s := Session{
 			ID: info.ID, Name: l[labels.Name], Project: l[labels.Project], Purpose: l[labels.Purpose],

@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	ctroci "github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/containerd/v2/plugins"
@@ -22,10 +21,8 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 		containerd.WithSnapshot(p.id),
 		containerd.WithImageName(p.image.Name()),
 	}
-	if o.Runtime.Rootless {
-		opts = append(opts, containerd.WithRuntime(plugins.RuntimeRuncV2, &runcoptions.Options{
-			Root: o.Runtime.runcRoot(), SystemdCgroup: o.Runtime.SystemdCgroup,
-		}))
+	if ro := o.Runtime.RuncOptions(); ro != nil {
+		opts = append(opts, containerd.WithRuntime(plugins.RuntimeRuncV2, ro))
 	}
 	spec := append([]ctroci.SpecOpts{ctroci.WithImageConfig(p.image)}, specOpts(o, p)...)
 	return append(opts, containerd.WithNewSpec(spec...), containerd.WithContainerLabels(containerLabels(o, p, p.owner)))
@@ -83,14 +80,10 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 		oci.WithEnv(o.Env...),
 		networkOpt(o, p),
 		oci.WithSecurityDefaults(),
-		oci.WithLimits(o.Limits, o.Runtime.cgroups()),
+		oci.WithLimits(o.Limits, o.Runtime.Cgroups()),
 	)
 	if o.Runtime.Rootless {
-		scope := ""
-		if o.Runtime.SystemdCgroup {
-			scope = "user.slice:aishell:" + p.id
-		}
-		opts = append(opts, oci.WithRootless(scope))
+		opts = append(opts, oci.WithRootless(o.Runtime.SystemdScope(p.id)))
 	}
 	return opts
 }

@@ -35,7 +35,7 @@ func newStreams(o Options) (*streams, error) {
 	}
 	stdout, stderr := &pipeWriter{w: out, st: pipe}, &pipeWriter{w: errOut, st: pipe}
 	var ioOpts []cio.Opt
-	if dir := o.Runtime.fifoDir(); dir != "" {
+	if dir := o.Runtime.FIFODir(); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("FIFO directory: %w", err)
 		}

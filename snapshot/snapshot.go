@@ -16,6 +16,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/image-spec/identity"
 )
@@ -223,6 +224,8 @@ type GCResult struct {
 	Builds []string
 	// Pruned counts the marks of people whose config is gone, taken off the images that stay.
 	Pruned int
+	// Caches are the npm caches (their people's config paths) of people whose config is gone.
+	Caches []string
 }
 
 // GC deletes harness images and content-addressed foundation images that are neither kept (by
@@ -291,6 +294,9 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) (GCResult, error
 			}
 		}
 		res.Removed = append(res.Removed, r)
+	}
+	if res.Caches, err = pruneNPMCaches(ctx, c, snapshotter, a.keeper, dryRun); err != nil {
+		return res, err
 	}
 	if !dryRun {
 		stay := slices.DeleteFunc(slices.Clone(all), func(i images.Image) bool {
@@ -365,6 +371,43 @@ func planGC(tiered, everything []images.Image, used map[string]int, keep map[str
 
 // keptByLive reports whether an image's labels hold the KeptBy label of a person who may still
 // want it (alive nil: every person may).
+// pruneNPMCaches removes the npm cache snapshots (labels.NPMCache) of people whose config is
+// gone, as alive judges their KeptBy label; a cache with no such label is left. It returns their
+// config paths.
+func pruneNPMCaches(ctx context.Context, c *containerd.Client, snapshotter string, alive func(view, path string) bool, dryRun bool) ([]string, error) {
+	sn := c.SnapshotService(snapshotter)
+	var gone []snapshots.Info
+	err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		if hasKeptBy(info.Labels) && !keptByLive(info.Labels, alive) {
+			gone = append(gone, info)
+		}
+		return nil
+	}, labels.HasKey(labels.NPMCache))
+	if err != nil {
+		return nil, fmt.Errorf("list npm caches: %w", err)
+	}
+	var removed []string
+	for _, info := range gone {
+		if !dryRun {
+			if err := sn.Remove(ctx, info.Name); err != nil && !errdefs.IsNotFound(err) {
+				return removed, fmt.Errorf("remove the npm cache of %s: %w", info.Labels[labels.NPMCache], err)
+			}
+		}
+		removed = append(removed, info.Labels[labels.NPMCache])
+	}
+	return removed, nil
+}
+
+// hasKeptBy reports whether l has a KeptBy label.
+func hasKeptBy(l map[string]string) bool {
+	for k := range l {
+		if labels.IsKeptBy(k) {
+			return true
+		}
+	}
+	return false
+}
+
 func keptByLive(l map[string]string, alive func(view, path string) bool) bool {
 	for k, v := range l {
 		if view, ok := labels.KeptByView(k); ok && (alive == nil || alive(view, v)) {

@@ -7,13 +7,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	bkclient "github.com/moby/buildkit/client"
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
@@ -314,9 +312,10 @@ const (
 	openspecCacheV2 = "1.13.1"
 )
 
-// Harness builds keep npm's downloads in the person's own BuildKit cache mount, named by the
-// id kept beside their config: one mount, filled by the first build and kept for the next
-// version's (which adds only what changed), even with --no-cache.
+// Harness installs keep npm's downloads in the person's own snapshot, named by the id kept
+// beside their config: one snapshot, filled by the first install and kept for the next
+// version's (which adds only what changed), even with --no-cache; gc removes it once the
+// person's config is gone, and leaves it while it is there.
 func TestHarnessNPMCacheKept(t *testing.T) {
 	c := needEnv(t)
 	env := userEnv(t)
@@ -345,31 +344,40 @@ func TestHarnessNPMCacheKept(t *testing.T) {
 	if second <= first || second-first > first/2 {
 		t.Errorf("the second version grew the npm cache from %d to %d bytes: want more, by less than half (only what changed)", first, second)
 	}
+	// gc leaves the cache of a person whose config is there, and removes it once it is gone.
+	mustSucceed(t, aishell(t, "", env, "gc"))
+	npmCacheSize(t, id)
+	if err := os.Remove(filepath.Join(xdg, "aishell", "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r := aishell(t, "", userEnv(t), "gc")
+	mustSucceed(t, r)
+	if !strings.Contains(r.Stdout, "removed the npm cache of "+filepath.Join(xdg, "aishell", "config.yaml")) {
+		t.Errorf("gc did not say it removed the npm cache of the config that is gone: %q", r.Stdout)
+	}
+	if _, err := c.SnapshotService("overlayfs").Stat(ctx, id); err == nil {
+		t.Errorf("npm cache %s still there after gc, with its config gone", id)
+	}
 	for _, v := range []string{openspecCacheV1, openspecCacheV2} {
 		c.ImageService().Delete(ctx, harnessRef("openspec", v))
 	}
 }
 
-// npmCacheSize is the size of the one BuildKit cache mount whose id is id.
+// npmCacheSize is the size of the npm cache snapshot id, which a gc root label keeps.
 func npmCacheSize(t *testing.T, id string) int64 {
 	t.Helper()
-	bk, err := bkclient.New(context.Background(), os.Getenv("BUILDKIT_HOST"))
+	c := needEnv(t)
+	sn := c.SnapshotService("overlayfs")
+	info, err := sn.Stat(context.Background(), id)
+	if err != nil {
+		t.Fatalf("npm cache snapshot %s: %v", id, err)
+	}
+	if info.Labels["containerd.io/gc.root"] == "" || info.Labels[labels.NPMCache] == "" {
+		t.Errorf("npm cache snapshot %s has labels %v: want a gc root and its person's config", id, info.Labels)
+	}
+	u, err := sn.Usage(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bk.Close()
-	du, err := bk.DiskUsage(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sizes []int64
-	for _, r := range du {
-		if r.RecordType == bkclient.UsageRecordTypeCacheMount && strings.Contains(r.Description, strconv.Quote(id)) {
-			sizes = append(sizes, r.Size)
-		}
-	}
-	if len(sizes) != 1 {
-		t.Fatalf("%d cache mounts with id %s, want 1", len(sizes), id)
-	}
-	return sizes[0]
+	return u.Size
 }

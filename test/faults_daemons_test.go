@@ -297,16 +297,16 @@ func killBuildkitdDuringStep(t *testing.T, p *privEnv, a *background, step *rege
 	t.Logf("aishell ended %s after buildkitd was killed", a.exitedAt.Sub(killed).Round(time.Millisecond))
 }
 
-// buildkitd killed (SIGKILL) while a harness update's npm step runs: one line, the harness's
-// previous image and the config's version as they were, no temporary tag; once buildkitd is
-// back, the same command succeeds.
-func TestFaultBuildkitdKilledDuringUpdate(t *testing.T) {
+// containerd stopped while a harness update's npm runs (installs run in containerd, not in
+// buildkitd): one line, the harness's previous image and the config's version as they were;
+// once containerd is back, gc removes what the install left (its container, task, lease and
+// snapshots), and the same command succeeds.
+func TestFaultContainerdStoppedDuringInstall(t *testing.T) {
 	shared := needEnv(t)
 	p := newPrivEnv(t, shared, privOptions{})
 	env, tmp := faultEnv(t)
 	mustSucceed(t, p.aishell(t, "", env, "build", "--with-openspec", "--openspec-version="+openspecFaultOld, "--progress=plain"))
 	before := imageTargets(t, p.C)
-	t.Logf("in the namespace before: %s", inventory(t, p.C))
 	old := harnessRef("openspec", openspecFaultOld)
 	if _, ok := before[old]; !ok {
 		t.Fatalf("%s not built", old)
@@ -314,16 +314,38 @@ func TestFaultBuildkitdKilledDuringUpdate(t *testing.T) {
 
 	update := []string{"update", "--openspec-version=" + openspecFaultNew, "--progress=plain"}
 	a := startAishell(t, p, "", env, update...)
-	killBuildkitdDuringStep(t, p, a, regexp.MustCompile(`(?m)^#(\d+) \[harness openspec\] RUN npm install`))
+	waitUntil(t, 5*time.Minute, "npm to start", func() bool {
+		return strings.Contains(a.stderr.String(), "[harness openspec] npm install --global") || !a.running()
+	})
+	stopped := p.stopContainerd(t)
+	if strings.Contains(a.stderr.String(), "npm install done") {
+		t.Fatal("npm ended before containerd stopped: the test proves nothing")
+	}
 	newRef := harnessRef("openspec", openspecFaultNew)
-	buildkitdDied(t, p, a, newRef, before)
+	if code := a.code(t, 2*time.Minute); code != errs.CodeError {
+		t.Errorf("exit %d, want %d", code, errs.CodeError)
+	}
+	t.Logf("aishell ended %s after containerd stopped", a.exitedAt.Sub(stopped).Round(time.Millisecond))
+	lines := aishellLines(a.stderr.String())
+	if len(lines) != 2 || lines[0] != "aishell: build "+newRef+" failed: containerd stopped answering during the build; nothing was changed" ||
+		lines[1] != "hint: start containerd again, then run the same command again" {
+		t.Errorf("aishell said %q: want one line saying containerd stopped answering during the build of %s, and a hint", lines, newRef)
+	}
+	p.startContainerd(t)
+	sameImages(t, p, before)
 	if got := loadUserConfig(t, env).Harnesses["openspec"].Resolved; got != openspecFaultOld {
 		t.Errorf("the config records openspec %s after the failed update, want %s", got, openspecFaultOld)
 	}
+	if left := leftovers(t, p.C, installPrefix); len(left) == 0 {
+		t.Fatal("the install left nothing with containerd gone: the test proves nothing of gc")
+	}
+	gc := p.aishell(t, "", env, "gc")
+	mustSucceed(t, gc)
+	if left := leftovers(t, p.C, installPrefix); len(left) > 0 || !strings.Contains(gc.Stdout, "leftover run "+installPrefix) {
+		t.Errorf("after gc (%q): left %v", gc.Stdout, left)
+	}
 
-	p.startBuildkitd(t)
-	r := p.aishell(t, "", env, update...)
-	mustSucceed(t, r)
+	mustSucceed(t, p.aishell(t, "", env, update...))
 	if got := loadUserConfig(t, env).Harnesses["openspec"].Resolved; got != openspecFaultNew {
 		t.Errorf("the config records openspec %s after the update, want %s", got, openspecFaultNew)
 	}
@@ -331,7 +353,37 @@ func TestFaultBuildkitdKilledDuringUpdate(t *testing.T) {
 		t.Errorf("after the retry: %s built %v, %s kept as it was", newRef, imageExists(p.C, newRef), old)
 	}
 	noBuildLeft(t, p, tmp)
-	stepsReaped(t, p, env)
+}
+
+// The disk fills while npm installs claude (a private containerd on a tmpfs with 64 MiB free):
+// one line saying so, with the hint; the images as they were; the person's npm cache emptied
+// and the space back; nothing of the install left. npm itself only warns when it cannot write
+// an optional dependency's files (claude's native binary) and exits 0: that install is not
+// whole, and must not be tagged.
+func TestFaultDiskFullDuringInstall(t *testing.T) {
+	shared := needEnv(t)
+	p := newPrivEnv(t, shared, privOptions{DiskMB: 4096})
+	env, tmp := faultEnv(t)
+	mustSucceed(t, p.aishell(t, "", env, "build", "--progress=plain"))
+	before := imageTargets(t, p.C)
+	p.limitDisk(t, 64)
+	ref := harnessRef("claude", claudeV2)
+	r := p.aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV2, "--progress=plain")
+	if r.Code != errs.CodeError {
+		t.Errorf("exit %d, want %d", r.Code, errs.CodeError)
+	}
+	lines := aishellLines(r.Stderr)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "aishell: build "+ref+" failed: disk full where containerd keeps its data (") ||
+		!strings.HasSuffix(lines[0], "); nothing was changed") ||
+		lines[1] != "hint: free space there (`aishell gc` removes unused images; your npm cache was emptied), then run the same command again" {
+		t.Errorf("aishell said %q: want one line saying the disk is full, and the hint", lines)
+	}
+	sameImages(t, p, before)
+	if left := leftovers(t, p.C, installPrefix); len(left) > 0 {
+		t.Errorf("left by the install: %v", left)
+	}
+	spaceBack(t, p, 60)
+	noBuildLeft(t, p, tmp)
 }
 
 // buildkitd killed while an extension's RUN step runs: one line, the extension's tag on its

@@ -180,11 +180,14 @@ func (c GcCmd) Run(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	for _, path := range res.Caches {
+		fmt.Printf("%s the npm cache of %s (its config is gone)\n", verb, path)
+	}
 	if len(res.Builds) > 0 {
 		fmt.Printf("a build is under way (pid %s): harness and foundation images are left for the next gc\n", strings.Join(res.Builds, ", "))
 	}
 	switch {
-	case len(res.Removed) == 0 && len(reaped) == 0 && len(steps) == 0:
+	case len(res.Removed) == 0 && len(reaped) == 0 && len(steps) == 0 && len(res.Caches) == 0:
 		fmt.Println("nothing to remove")
 	case len(res.Removed) > 0:
 		fmt.Printf("%s %d image(s), %s\n", verb, len(res.Removed), snapshot.HumanSize(total))

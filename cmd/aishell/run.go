@@ -282,6 +282,7 @@ func newBuilder(s *session, cc *containerd.Client, uc *userConfig, o build.Optio
 	b := build.New(cc, s.Endpoints(), uc.File, o)
 	b.UserBase = u
 	b.NPMCacheID = func() string { return config.NPMCacheID(uc.Path, uc.Person) }
+	b.Runtime, b.Person = run.DetectRuntime(s.host), uc.Person.Name
 	b.Keeper = snapshot.KeeperOf(config.View(), uc.Path)
 	b.Lock = func(ctx context.Context) (func(), error) {
 		return config.LockBuilds(ctx, uc.Path, uc.Person, func(pid string) {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"

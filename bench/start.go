@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aishell/aishell/build"
+	"github.com/aishell/aishell/run"
 )
 
 const startRuns = 20
@@ -168,12 +169,12 @@ func benchStart(ctx context.Context) error {
 // removing them: no aishell-reaper process for a run of proj is left (read from /proc, so it
 // sees a rootless user's too).
 func (e *env) waitRunsGone(proj string) error {
-	prefix := "aishell-reaper\x00reaper\x00aishell-" + filepath.Base(proj) + "-"
+	prefix := "aishell-" + filepath.Base(proj) + "-"
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		busy := false
 		dirs, _ := os.ReadDir("/proc")
 		for _, d := range dirs {
-			if cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline")); err == nil && strings.HasPrefix(string(cmdline), prefix) {
+			if cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline")); err == nil && run.IsReaperCmdline(cmdline, prefix) {
 				busy = true
 				break
 			}

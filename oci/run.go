@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
@@ -138,12 +139,34 @@ func WithOwnNetwork(resolvConf, hosts string) oci.SpecOpts {
 var DroppedCapabilities = []string{"CAP_MKNOD", "CAP_NET_RAW", "CAP_AUDIT_WRITE", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_SYS_CHROOT"}
 
 // WithSecurityDefaults applies no-new-privileges, containerd's default capability set minus
-// DroppedCapabilities, and containerd's default seccomp profile. Masked and read-only /proc
-// paths come from containerd's default spec.
+// DroppedCapabilities, and containerd's default seccomp profile for the native system call ABI
+// only (WithNativeSyscallsOnly). Masked and read-only /proc paths come from containerd's default
+// spec.
 func WithSecurityDefaults() oci.SpecOpts {
 	return oci.Compose(
 		oci.WithNoNewPrivileges,
 		oci.WithDroppedCapabilities(DroppedCapabilities),
 		seccomp.WithDefaultProfile(),
+		WithNativeSyscallsOnly(runtime.GOARCH),
 	)
+}
+
+// nativeArch is the seccomp architecture of each GOARCH whose kernel also takes the system calls
+// of other ABIs (32-bit x86 and x32 on amd64, 32-bit ARM on arm64).
+var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}
+
+// WithNativeSyscallsOnly narrows the seccomp profile to the native ABI of goarch: a system call
+// made through another ABI (a 32-bit binary, int $0x80 from a 64-bit one) matches no
+// architecture of the filter and is refused as a whole. Nothing an agent runs needs them, the
+// compat entry points are old attack surface, and runc compiles the profile for each ABI it
+// lists: three on amd64 took 16 ms of every container's creation here, one takes 5.
+func WithNativeSyscallsOnly(goarch string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		native, ok := nativeArch[goarch]
+		if !ok || s.Linux == nil || s.Linux.Seccomp == nil {
+			return nil
+		}
+		s.Linux.Seccomp.Architectures = []specs.Arch{native}
+		return nil
+	}
 }

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -88,7 +89,16 @@ func TestWithSecurityDefaults(t *testing.T) {
 		t.Error("default capabilities lost")
 	}
 	if s.Linux.Seccomp == nil || len(s.Linux.Seccomp.Syscalls) == 0 {
-		t.Error("no seccomp profile")
+		t.Fatal("no seccomp profile")
+	}
+	if want, ok := nativeArch[runtime.GOARCH]; ok && !slices.Equal(s.Linux.Seccomp.Architectures, []specs.Arch{want}) {
+		t.Errorf("seccomp architectures %v, want only the native %s", s.Linux.Seccomp.Architectures, want)
+	}
+	for goarch, want := range nativeArch {
+		s := &specs.Spec{Linux: &specs.Linux{Seccomp: &specs.LinuxSeccomp{Architectures: []specs.Arch{specs.ArchX86, want, specs.ArchARM}}}}
+		if err := WithNativeSyscallsOnly(goarch)(t.Context(), nil, nil, s); err != nil || !slices.Equal(s.Linux.Seccomp.Architectures, []specs.Arch{want}) {
+			t.Errorf("%s: architectures %v (%v), want only %s", goarch, s.Linux.Seccomp.Architectures, err, want)
+		}
 	}
 	if len(s.Linux.MaskedPaths) == 0 || len(s.Linux.ReadonlyPaths) == 0 {
 		t.Error("default masked/readonly paths missing")

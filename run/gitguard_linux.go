@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,17 +13,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watch sweeps now and then removes a commondir the moment one is created in a git directory,
-// until stop is called (which sweeps once more). Without inotify it sweeps before and after.
-func (g gitGuard) watch(warn io.Writer) (stop func(context.Context) error) {
-	g.sweep(warn)
-	if len(g.Dirs) == 0 {
-		return func(context.Context) error { return nil }
-	}
+// newWatcher is an inotify instance for the git guard, made before the run's reaper starts so
+// that the reaper holds it too (startReaper): the last close of an inotify instance waits for
+// the kernel's SRCU grace period (5-16 ms here), and the reaper, not the aishell whose exit the
+// user waits for, then pays it. Nil when inotify is not available.
+func newWatcher() *os.File {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
 	if err != nil {
-		return func(context.Context) error { g.sweep(warn); return nil }
+		return nil
 	}
+	return os.NewFile(uintptr(fd), "inotify")
+}
+
+// watch sweeps now and then removes a commondir the moment one is created in a git directory,
+// until stop is called (which sweeps once more). It watches with inotify instance w (newWatcher;
+// nil: one of its own), whose watches stop removes before it closes w. Without inotify it
+// sweeps before and after.
+func (g gitGuard) watch(warn io.Writer, w *os.File) (stop func(context.Context) error) {
+	g.sweep(warn)
+	if len(g.Dirs) == 0 {
+		if w != nil {
+			w.Close()
+		}
+		return func(context.Context) error { return nil }
+	}
+	if w == nil {
+		if w = newWatcher(); w == nil {
+			return func(context.Context) error { g.sweep(warn); return nil }
+		}
+	}
+	fd := int(w.Fd())
 	wds := map[int32]string{}
 	for _, d := range g.Dirs {
 		if wd, err := unix.InotifyAddWatch(fd, d, unix.IN_CREATE|unix.IN_MOVED_TO); err == nil {
@@ -32,7 +52,7 @@ func (g gitGuard) watch(warn io.Writer) (stop func(context.Context) error) {
 	// A pipe wakes the reader when the run ends: closing an inotify descriptor does not.
 	var wake [2]int
 	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
-		unix.Close(fd)
+		w.Close()
 		return func(context.Context) error { g.sweep(warn); return nil }
 	}
 	var wg sync.WaitGroup
@@ -51,7 +71,11 @@ func (g gitGuard) watch(warn io.Writer) (stop func(context.Context) error) {
 	return func(context.Context) error {
 		unix.Write(wake[1], []byte{0})
 		wg.Wait()
-		unix.Close(fd)
+		// Another process (the reaper) may hold the instance: it watches nothing from now on.
+		for wd := range wds {
+			unix.InotifyRmWatch(fd, uint32(wd))
+		}
+		w.Close()
 		unix.Close(wake[0])
 		unix.Close(wake[1])
 		g.sweep(warn)

@@ -96,7 +96,7 @@ func TestGitGuardRemovesPlantedCommondir(t *testing.T) {
 	planted := filepath.Join(dir, redirectFile)
 	os.WriteFile(planted, []byte("/tmp/evil\n"), 0o644) // left by an earlier run
 	var warn syncBuffer
-	stop := gitGuard{Dirs: []string{dir}}.watch(&warn)
+	stop := gitGuard{Dirs: []string{dir}}.watch(&warn, nil)
 	if _, err := os.Lstat(planted); err == nil {
 		t.Error("a commondir present before the run was kept")
 	}

@@ -154,7 +154,7 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 	stack.push("container", func(ctx context.Context) error { return ignoreNotFound(ctr.Delete(ctx)) })
 	tr.mark("container")
 
-	stack.pushLocal("git guard", gitGuard{Dirs: o.GitDirs}.watch(stderrOf(o)))
+	stack.pushLocal("git guard", gitGuard{Dirs: o.GitDirs}.watch(stderrOf(o), rp.takeWatcher()))
 	st, err := newStreams(o)
 	if err != nil {
 		return 0, err

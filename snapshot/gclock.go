@@ -160,6 +160,11 @@ func deleteIfSame(ctx context.Context, c *containerd.Client, l leases.Lease) {
 
 // gcHolder is the gc lock's lease, or nil when nobody holds it.
 func gcHolder(ctx context.Context, c *containerd.Client) (*leases.Lease, error) {
+	// A lease that is not there is one look-up of its name; a list, even filtered by ID, reads
+	// every lease of the namespace (buildkitd keeps hundreds there).
+	if _, err := c.LeasesService().ListResources(ctx, leases.Lease{ID: labels.GCLease}); errdefs.IsNotFound(err) {
+		return nil, nil
+	}
 	ls, err := c.LeasesService().List(ctx, "id=="+labels.GCLease)
 	if err != nil {
 		return nil, fmt.Errorf("look at the gc lock: %w", err)

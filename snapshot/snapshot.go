@@ -52,6 +52,22 @@ func ChainIDOf(ctx context.Context, c *containerd.Client, img images.Image) (str
 	return chain, nil
 }
 
+// Warm reads, all at once, the chain ID of each image in refs that exists, so that the look-ups
+// a run then makes one after the other (is it there, is it unpacked, its view) find it known
+// (ChainIDOf keeps what it read, by the image's digest, which never changes). Errors are left
+// to those look-ups. The returned function waits until every read is done.
+func Warm(ctx context.Context, c *containerd.Client, refs []string) (wait func()) {
+	var wg sync.WaitGroup
+	for _, ref := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ChainID(ctx, c, ref)
+		}()
+	}
+	return wg.Wait
+}
+
 // View creates a read-only view, named key, of the committed snapshot of image ref and returns
 // its mounts. Nothing is mounted on the host. ctx should carry the lease of the container that
 // will use it, so the view goes when the lease does.

@@ -18,6 +18,7 @@ import (
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
+	aisrun "github.com/aishell/aishell/run"
 )
 
 // runEnv builds the harness set once for the run tests and returns the user env for it.
@@ -433,7 +434,7 @@ func reaperOf(t *testing.T, c *containerd.Client, id string) int {
 	if err != nil || pid <= 0 {
 		t.Fatalf("run %s names no reaper: %v", id, l)
 	}
-	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.HasPrefix(string(cmdline), "aishell-reaper\x00") {
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !aisrun.IsReaperCmdline(cmdline, id) {
 		t.Fatalf("pid %d is not a reaper: %q", pid, cmdline)
 	}
 	return pid

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -289,4 +290,37 @@ func wantNoFile(t *testing.T) uint64 {
 		t.Fatal(err)
 	}
 	return min(l.Max, 1<<20)
+}
+
+// The sandbox takes system calls through the native ABI only: a 64-bit program that enters the
+// kernel through the 32-bit one (int $0x80 on amd64, where the i386 compat entry points are an
+// old attack surface) is killed by the seccomp filter, and the same program's native system calls
+// work. Installs and runs share the profile (oci.WithSecurityDefaults).
+func TestCompatSyscallsRefused(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the 32-bit entry point probed is amd64's")
+	}
+	needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "compat")
+	src := `#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	printf("native getpid %d\n", getpid());
+	fflush(stdout);
+	if (argc > 1) {
+		long ret;
+		__asm__ volatile ("int $0x80" : "=a"(ret) : "a"(20L) : "memory"); /* i386 getpid */
+		printf("compat getpid %ld\n", ret);
+	}
+	return 0;
+}
+`
+	if err := os.WriteFile(filepath.Join(proj, "compat.c"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := aishell(t, proj, env, "exec", "--network", "none", "sh", "-c", "gcc -o /tmp/compat compat.c && /tmp/compat && /tmp/compat int80")
+	if r.Code != signalCode(syscall.SIGSYS) || !strings.Contains(r.Stdout, "native getpid") || strings.Contains(r.Stdout, "compat getpid") {
+		t.Errorf("exit %d, stdout %q: want the native call to work and the int $0x80 one to be killed with SIGSYS (exit %d)", r.Code, r.Stdout, signalCode(syscall.SIGSYS))
+	}
 }

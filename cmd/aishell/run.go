@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -201,31 +202,64 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		return err
 	}
 	defer b.Close()
+	// The images the run may use are read while its reaper starts and its lease is made (only
+	// their chain IDs, by digest, are kept: what the run uses is looked up again once it holds
+	// them).
+	uses := b.MayUse(st.File, ext)
+	warmed := snapshot.Warm(ctx, cc, uses)
 	// From here on the run holds what it may use, so no gc removes it meanwhile.
 	rt := run.DetectRuntime(s.host)
 	claim, err := run.BeginRun(ctx, cc, run.Begin{
-		Project: root, Purpose: job.purpose, Name: job.session.Name, Uses: b.MayUse(st.File, ext), Owner: uc.Person.Name,
+		Project: root, Purpose: job.purpose, Name: job.session.Name, Uses: uses, Owner: uc.Person.Name,
 		Address: ep.ContainerdAddress, Namespace: ep.Namespace, Snapshotter: ep.Snapshotter, Runtime: rt, Keeper: keeper, Warn: os.Stderr,
 	})
 	if err != nil {
 		return err
 	}
 	defer claim.Close(ctx)
-	image, err := runImage(ctx, s, b, uc, st.File, ext, job.harness)
+	warmed()
+	// The run is prepared (its harnesses, user, environment, git guard) while its rootfs image is
+	// decided; what Prepare says waits until then, and when a harness had to be rebuilt meanwhile
+	// it is prepared again, after.
+	req := run.Request{
+		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
+		TTY: run.IsTerminal(), Person: uc.Person, Runtime: rt,
+		Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path,
+		Name: job.session.Name, Keeper: keeper, Network: job.session.Network,
+	}
+	var said bytes.Buffer
+	early := req
+	early.Warn = &said
+	type prepared struct {
+		opts run.Options
+		err  error
+	}
+	prep := make(chan prepared, 1)
+	go func() {
+		o, err := run.Prepare(ctx, cc, early)
+		prep <- prepared{o, err}
+	}()
+	image, rebuilt, err := runImage(ctx, s, b, uc, st.File, ext, job.harness)
+	p := <-prep
 	if err != nil {
 		return err
 	}
 	b.Close() // buildkitd, if a build needed it, is let go before the container starts
 	run.Mark("image")
-	opts, err := run.Prepare(ctx, cc, run.Request{
-		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
-		TTY: run.IsTerminal(), Person: uc.Person, Runtime: rt,
-		Image: image, Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
-		Name: job.session.Name, Keeper: keeper, Network: job.session.Network,
-	})
-	if err != nil {
+	req.Warn = os.Stderr
+	if rebuilt {
+		p.opts, p.err = run.Prepare(ctx, cc, req)
+	} else {
+		os.Stderr.Write(said.Bytes())
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if err := run.CheckImage(ctx, cc, image, job.harness); err != nil {
 		return err
 	}
+	opts := p.opts
+	opts.Image = image
 	run.Mark("prepare")
 	opts.Stdin, opts.Stdout, opts.Stderr = os.Stdin, os.Stdout, os.Stderr
 	opts.Signals = hub.Forward()
@@ -257,15 +291,18 @@ func startDetached(job sandboxJob, hub *run.SignalHub) error {
 
 // runImage is the project's extension ext (approved, and built first when missing or stale),
 // or the person's base (their user base, or the foundation); the harnesses cfg configures whose
-// snapshot is missing are rebuilt first.
-func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, cfg config.File, ext *build.Extension, running string) (string, error) {
+// snapshot is missing are rebuilt first (rebuilt says whether any was).
+func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, cfg config.File, ext *build.Extension, running string) (image string, rebuilt bool, err error) {
 	foundationNotice(ctx, b, uc)
 	if !s.g.NoRebuild {
-		if _, err := b.RestoreHarnesses(ctx, cfg, running); err != nil {
-			return "", err
+		built, err := b.RestoreHarnesses(ctx, cfg, running)
+		if err != nil {
+			return "", false, err
 		}
+		rebuilt = len(built) > 0
 	}
-	return b.RunImage(ctx, ext, s.g.NoRebuild)
+	image, err = b.RunImage(ctx, ext, s.g.NoRebuild)
+	return image, rebuilt, err
 }
 
 // newBuilder is the Builder of a command, with the person's user base loaded (the ancestor's

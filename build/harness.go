@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/harness"
@@ -117,19 +118,41 @@ func (b *Builder) RestoreHarnesses(ctx context.Context, cfg config.File, running
 	return built, err
 }
 
-// missingHarnesses are the harnesses of cfg whose image is not there to run.
+// missingHarnesses are the harnesses of cfg whose image is not there to run (looked up all at
+// once), in the config's order.
 func (b *Builder) missingHarnesses(ctx context.Context, cfg config.File) ([]harness.Harness, error) {
-	var missing []harness.Harness
-	for _, name := range cfg.HarnessNames() {
+	names := cfg.HarnessNames()
+	type found struct {
+		h       harness.Harness
+		missing bool
+		err     error
+	}
+	res := make([]found, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
 		h, err := harness.Lookup(name)
 		choice := cfg.Harnesses[name]
 		if err != nil || choice.Resolved == "" {
 			continue // run.Prepare says what is wrong with it
 		}
-		if ok, err := b.keptPresent(ctx, h.ChoiceRef(choice)); err != nil {
-			return nil, fmt.Errorf("look up %s: %w", h.ChoiceRef(choice), err)
-		} else if !ok {
-			missing = append(missing, h)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := b.keptPresent(ctx, h.ChoiceRef(choice))
+			if err != nil {
+				err = fmt.Errorf("look up %s: %w", h.ChoiceRef(choice), err)
+			}
+			res[i] = found{h: h, missing: err == nil && !ok, err: err}
+		}()
+	}
+	wg.Wait()
+	var missing []harness.Harness
+	for _, r := range res {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.missing {
+			missing = append(missing, r.h)
 		}
 	}
 	return missing, nil

@@ -86,7 +86,7 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 	if err != nil {
 		return fmt.Errorf("the foundation %s: %w", foundation, err)
 	}
-	fmt.Fprintf(b.Log, "building %s (%s@%s)\n", in.ref, in.h.Package, in.version)
+	fmt.Fprintf(b.Log, "building %s %s (%s@%s)\n", in.h.Name, in.ref, in.h.Package, in.version)
 	b.solves.Add(1)
 	log := b.installLog(in.h.Name)
 
@@ -138,7 +138,11 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 	if err != nil {
 		return b.installError(ctx, in.ref, err, log)
 	}
-	spec = append([]ctroci.SpecOpts{ctroci.WithImageConfig(containerd.NewImage(c, fimg))}, spec...)
+	fcfg, err := snapshot.ConfigOf(ctx, c, fimg)
+	if err != nil {
+		return b.installError(ctx, in.ref, fmt.Errorf("read the foundation's config: %w", err), log)
+	}
+	spec = append([]ctroci.SpecOpts{oci.WithImageEnv(fcfg.Config)}, spec...)
 	ctrLabels := map[string]string{labels.GCRefSnapshot(b.snapshotter(), 0): layerKey}
 	for k, v := range ll {
 		ctrLabels[k] = v

@@ -41,14 +41,14 @@ func upstreams(path string) []string {
 	return out
 }
 
-// startDNS starts the relay in the namespace of pid; close stops it.
-func startDNS(pid int) (close func() error, err error) {
+// startDNS starts the relay in the namespace at nsPath; close stops it.
+func startDNS(nsPath string) (close func() error, err error) {
 	ups := upstreams("/etc/resolv.conf")
-	pc, err := listenPacketIn(pid, DNSAddr)
+	pc, err := listenPacketIn(nsPath, DNSAddr)
 	if err != nil {
 		return nil, err
 	}
-	l, err := listenIn(pid, DNSAddr)
+	l, err := listenIn(nsPath, DNSAddr)
 	if err != nil {
 		pc.Close()
 		return nil, err

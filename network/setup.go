@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,18 +66,18 @@ func (s *Sandbox) Close(context.Context) error {
 	return errors.Join(errsOut...)
 }
 
-// Setup makes the network namespace of process pid (the container's init, created but not yet
-// started) what p says, from outside it. The caller runs Close on every way out; if aishell
-// dies instead, slirp4netns sees its exit fd close and exits, and the proxy dies with aishell.
-// log gets the proxy's refusals (nil: none).
-func Setup(ctx context.Context, pid int, p Policy, log io.Writer) (*Sandbox, error) {
+// Setup makes the network namespace at nsPath (a Namespace made for the container, or
+// /proc/PID/ns/net of its init, created but not yet started) what p says, from outside it. The
+// caller runs Close on every way out; if aishell dies instead, slirp4netns sees its exit fd
+// close and exits, and the proxy dies with aishell. log gets the proxy's refusals (nil: none).
+func Setup(ctx context.Context, nsPath string, p Policy, log io.Writer) (*Sandbox, error) {
 	s := &Sandbox{}
 	switch p.Mode {
 	case Host, None:
 		return s, nil
 	case AllowList:
 		own := hostAddrs()
-		l, err := listenIn(pid, ProxyAddr)
+		l, err := listenIn(nsPath, ProxyAddr)
 		if err != nil {
 			return nil, fmt.Errorf("network: the allow-list's proxy in the container's namespace: %w", err)
 		}
@@ -95,14 +94,14 @@ func Setup(ctx context.Context, pid int, p Policy, log io.Writer) (*Sandbox, err
 			return nil, err
 		}
 		nft := make(chan error, 1)
-		go func() { nft <- applyRules(ctx, pid, ruleset) }()
-		stop, err := startSlirp(pid)
+		go func() { nft <- applyRules(ctx, nsPath, ruleset) }()
+		stop, err := startSlirp(nsPath)
 		if err != nil {
 			<-nft
 			return nil, err
 		}
 		s.closers = append(s.closers, stop)
-		stopDNS, err := startDNS(pid)
+		stopDNS, err := startDNS(nsPath)
 		if err != nil {
 			<-nft
 			s.Close(ctx)
@@ -234,9 +233,9 @@ func dedupe(ss []string) []string {
 	return out
 }
 
-// applyRules loads ruleset into the network namespace of pid, and nowhere else.
-func applyRules(ctx context.Context, pid int, ruleset string) error {
-	cmd := exec.CommandContext(ctx, "nsenter", "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", "--", "nft", "-f", "-")
+// applyRules loads ruleset into the network namespace at nsPath, and nowhere else.
+func applyRules(ctx context.Context, nsPath, ruleset string) error {
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+nsPath, "--", "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(ruleset)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -247,11 +246,11 @@ func applyRules(ctx context.Context, pid int, ruleset string) error {
 	return nil
 }
 
-// startSlirp starts slirp4netns on the namespace of pid with the host's loopback disabled, and
+// startSlirp starts slirp4netns on the namespace at nsPath with the host's loopback disabled, and
 // waits until it has configured tap0. It exits when the pipe whose read end it holds as its exit
 // fd closes: when stop runs, or when aishell dies (SIGKILL included). It inherits aishell's user
 // namespace (rootlesskit's, in rootless mode), which owns the container's network namespace.
-func startSlirp(pid int) (stop func() error, err error) {
+func startSlirp(nsPath string) (stop func() error, err error) {
 	exitR, exitW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -265,7 +264,7 @@ func startSlirp(pid int) (stop func() error, err error) {
 	defer readyR.Close()
 	var stderr tail // what slirp4netns says for the whole run: only the end is kept
 	cmd := exec.Command("slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-		"--enable-sandbox", "--enable-seccomp", "--exit-fd=3", "--ready-fd=4", strconv.Itoa(pid), "tap0")
+		"--enable-sandbox", "--enable-seccomp", "--exit-fd=3", "--ready-fd=4", "--netns-type=path", nsPath, "tap0")
 	cmd.ExtraFiles = []*os.File{exitR, readyW}
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true} // not in the terminal's group: Ctrl-C is aishell's to forward
@@ -279,13 +278,12 @@ func startSlirp(pid int) (stop func() error, err error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	stop = func() error {
+		// Once the run has ended slirp4netns has nothing left to do. It is killed and not
+		// waited for: its exit removes tap0, and the kernel takes 10-14 ms to unregister a
+		// network device, which is no reason for aishell to return later (the goroutine above
+		// reaps it, or, once aishell has exited, init does).
 		exitW.Close()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		cmd.Process.Kill()
 		return nil
 	}
 	ready := make(chan error, 1)
@@ -337,17 +335,17 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// listenIn opens a TCP listener in the network namespace of pid (see inNetns). Connections
+// listenIn opens a TCP listener in the network namespace at nsPath (see inNetns). Connections
 // accepted on it come from the container; what aishell dials goes out from its own namespace.
-func listenIn(pid int, addr string) (net.Listener, error) {
+func listenIn(nsPath string, addr string) (net.Listener, error) {
 	var l net.Listener
-	err := inNetns(pid, func() (err error) { l, err = net.Listen("tcp", addr); return err })
+	err := inNetns(nsPath, func() (err error) { l, err = net.Listen("tcp", addr); return err })
 	return l, err
 }
 
-// listenPacketIn opens a UDP socket in the network namespace of pid.
-func listenPacketIn(pid int, addr string) (net.PacketConn, error) {
+// listenPacketIn opens a UDP socket in the network namespace at nsPath.
+func listenPacketIn(nsPath string, addr string) (net.PacketConn, error) {
 	var c net.PacketConn
-	err := inNetns(pid, func() (err error) { c, err = net.ListenPacket("udp", addr); return err })
+	err := inNetns(nsPath, func() (err error) { c, err = net.ListenPacket("udp", addr); return err })
 	return c, err
 }

@@ -30,7 +30,7 @@ func WithReadOnlySnapshot(target string, mounts []mount.Mount) oci.SpecOpts {
 			Destination: target,
 			Type:        "bind",
 			Source:      mounts[0].Source,
-			Options:     []string{"rbind", "ro", "nosuid", "nodev"},
+			Options:     []string{"bind", "ro", "nosuid", "nodev"}, // a snapshot's directory has no submounts
 		})
 		return nil
 	}

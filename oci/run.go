@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -45,8 +47,34 @@ func WithUser(u User, skipHomeTmpfs bool) oci.SpecOpts {
 		}
 		for _, f := range []struct{ src, dst string }{{u.PasswdFile, "/etc/passwd"}, {u.GroupFile, "/etc/group"}} {
 			if f.src != "" {
-				s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "ro"}})
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"bind", "ro"}})
 			}
+		}
+		return nil
+	}
+}
+
+// defaultPathEnv is the environment of an image that sets none (containerd's default).
+var defaultPathEnv = []string{"PATH=" + defaultPath}
+
+// WithImageEnv takes from an image's config what a container of aishell's keeps of it: its
+// environment (containerd's default PATH when it has none), with what the spec had set already
+// over it, and its working directory ("/" when it has none). Unlike containerd's
+// WithImageConfig it reads nothing: no content blob, and no temporary mount of the rootfs to
+// look up the supplementary groups of the image's user, which WithUser replaces anyway.
+func WithImageEnv(cfg ocispec.ImageConfig) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		env := slices.Clone(cfg.Env)
+		if len(env) == 0 {
+			env = slices.Clone(defaultPathEnv)
+		}
+		s.Process.Env = SetEnv(env, s.Process.Env...)
+		s.Process.Cwd = cfg.WorkingDir
+		if s.Process.Cwd == "" {
+			s.Process.Cwd = "/"
 		}
 		return nil
 	}
@@ -63,9 +91,19 @@ func WithBindAt(src, dst string, readWrite bool) oci.SpecOpts {
 		if readWrite {
 			opt = "rw"
 		}
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", opt, "nosuid", "nodev"}})
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{bindKind(src), opt, "nosuid", "nodev"}})
 		return nil
 	}
+}
+
+// bindKind is "rbind" for a directory, whose submounts come along, and "bind" for anything else:
+// a file has no submounts, and runc mounts a non-recursive bind faster (a run binds tens of
+// files: passwd, group, the protected harness config, git's control files).
+func bindKind(src string) string {
+	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
+		return "bind"
+	}
+	return "rbind"
 }
 
 // WithEnv sets KEY=VALUE entries, replacing ones the image set.
@@ -119,13 +157,14 @@ func WithHostNetwork() oci.SpecOpts {
 	)
 }
 
-// WithOwnNetwork gives the container a network namespace of its own (runc makes it and brings
-// its loopback up), with resolvConf and hosts (host files; "" for the image's) mounted read-only
-// at /etc/resolv.conf and /etc/hosts, and the host's hostname. What else the namespace gets is set up from outside
-// once the task exists (the network package).
-func WithOwnNetwork(resolvConf, hosts string) oci.SpecOpts {
+// WithOwnNetwork gives the container a network namespace of its own: the one at path, made for
+// it (network.NewNamespace), or, with path "", one runc makes and brings its loopback up in;
+// with resolvConf and hosts (host files; "" for the image's) mounted read-only at
+// /etc/resolv.conf and /etc/hosts, and the host's hostname. What else the namespace gets is set
+// up from outside (the network package).
+func WithOwnNetwork(path, resolvConf, hosts string) oci.SpecOpts {
 	hostname, _ := os.Hostname()
-	opts := []oci.SpecOpts{oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace}), oci.WithHostname(hostname)}
+	opts := []oci.SpecOpts{oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path}), oci.WithHostname(hostname)}
 	for _, f := range []struct{ src, dst string }{{resolvConf, "/etc/resolv.conf"}, {hosts, "/etc/hosts"}} {
 		if f.src != "" {
 			opts = append(opts, WithBindAt(f.src, f.dst, false))

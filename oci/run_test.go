@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -118,7 +120,7 @@ func TestWithHostNetwork(t *testing.T) {
 }
 
 func TestWithOwnNetwork(t *testing.T) {
-	s := spec(t, WithOwnNetwork("/run/x/resolv.conf", "/run/x/hosts"))
+	s := spec(t, WithOwnNetwork("", "/run/x/resolv.conf", "/run/x/hosts"))
 	own := 0
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.NetworkNamespace && ns.Path == "" {
@@ -134,8 +136,19 @@ func TestWithOwnNetwork(t *testing.T) {
 	if m := mountAt(s, "/etc/hosts"); m == nil || m.Source != "/run/x/hosts" {
 		t.Errorf("hosts %+v", m)
 	}
-	if s := spec(t, WithOwnNetwork("", "")); mountAt(s, "/etc/resolv.conf") != nil {
+	if s := spec(t, WithOwnNetwork("", "", "")); mountAt(s, "/etc/resolv.conf") != nil {
 		t.Error("a resolv.conf bound without a file")
+	}
+	// A namespace made for the container is joined, and no other is made.
+	s = spec(t, WithOwnNetwork("/proc/42/task/43/ns/net", "", ""))
+	var nets []specs.LinuxNamespace
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			nets = append(nets, ns)
+		}
+	}
+	if len(nets) != 1 || nets[0].Path != "/proc/42/task/43/ns/net" {
+		t.Errorf("network namespaces %+v, want only the one at its path", nets)
 	}
 }
 
@@ -185,5 +198,30 @@ func TestWithRootless(t *testing.T) {
 	WithRootless("user.slice:aishell:x")(context.Background(), nil, nil, s)
 	if s.Linux.CgroupsPath != "user.slice:aishell:x" {
 		t.Errorf("systemd scope: %q", s.Linux.CgroupsPath)
+	}
+}
+
+// A run keeps its image's environment and working directory, and nothing else of its config.
+func TestWithImageEnv(t *testing.T) {
+	s := spec(t, WithImageEnv(ocispec.ImageConfig{Env: []string{"PATH=/image/bin", "LANG=C.UTF-8"}, WorkingDir: "/work", User: "nobody", Cmd: []string{"x"}}), WithEnv("LANG=en"))
+	if !slices.Equal(s.Process.Env, []string{"PATH=/image/bin", "LANG=en"}) || s.Process.Cwd != "/work" || s.Process.User.UID != 0 || slices.Contains(s.Process.Args, "x") {
+		t.Errorf("env %v, cwd %q, user %+v, args %v", s.Process.Env, s.Process.Cwd, s.Process.User, s.Process.Args)
+	}
+	s = spec(t, WithImageEnv(ocispec.ImageConfig{}))
+	if !slices.Equal(s.Process.Env, defaultPathEnv) || s.Process.Cwd != "/" {
+		t.Errorf("an image with no env or working directory: env %v, cwd %q", s.Process.Env, s.Process.Cwd)
+	}
+}
+
+// A file is bound alone; a directory with what is mounted under it.
+func TestBindKind(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/f"
+	os.WriteFile(file, nil, 0o644)
+	for _, tc := range []struct{ src, want string }{{file, "bind"}, {dir, "rbind"}, {dir + "/missing", "rbind"}} {
+		s := spec(t, WithBindAt(tc.src, "/x", false))
+		if m := mountAt(s, "/x"); m == nil || m.Options[0] != tc.want || !slices.Contains(m.Options, "ro") {
+			t.Errorf("%s: %+v, want %s, ro", tc.src, m, tc.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
@@ -20,15 +21,25 @@ type parts struct {
 	id      string
 	name    string // the session name
 	image   containerd.Image
-	hasTini bool     // the rootfs has /usr/bin/tini to run as PID 1
-	user    oci.User // o.User, with the passwd and group files written for it
+	imgCfg  ocispec.ImageConfig // the image's: its environment and working directory
+	hasTini bool                // the rootfs has /usr/bin/tini to run as PID 1
+	user    oci.User            // o.User, with the passwd and group files written for it
 	views   []view
 	config  []protect.Mount // the protected harness config, over o.Binds
 	aishell string          // the run's directory of wrappers and defaults files, or ""
 	copies  string          // the directory of the private harness config copies, or ""
 	resolv  string          // with a network namespace of its own: its resolv.conf and hosts
 	hosts   string
+	net     *earlyNet // the namespace made for the run, being set up; nil: runc makes one
 	owner   map[string]string // ownerLabels: the aishell process and the reaper
+}
+
+// netnsPath is the network namespace the spec names, or "" for a new one of runc's.
+func (p parts) netnsPath() string {
+	if p.net == nil {
+		return ""
+	}
+	return p.net.ns.Path
 }
 
 // view is one harness's read-only view, named key, and its mounts.
@@ -60,11 +71,11 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 			pushViews(c, o, stack, m.views)
 		}
 	}()
-	img, rootMounts, err := rootfs(ctx, c, o, id, stack)
+	img, cfg, rootMounts, err := rootfs(ctx, c, o, id, stack)
 	if err != nil {
 		return p, err
 	}
-	p.image = img
+	p.image, p.imgCfg = img, cfg
 	stack.tr.mark("rootfs snapshot")
 	p.hasTini = rootfsHas(rootMounts, "usr/bin/tini")
 	if p.user, err = userFiles(o.User, id, rootMounts, stack); err != nil {
@@ -97,24 +108,28 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 	return p, nil
 }
 
-// rootfs prepares the container's writable snapshot on top of the image's committed one.
-func rootfs(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (containerd.Image, []mount.Mount, error) {
+// rootfs prepares the container's writable snapshot on top of the image's committed one, and
+// returns the image with its config.
+func rootfs(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (containerd.Image, ocispec.ImageConfig, []mount.Mount, error) {
 	rec, err := c.ImageService().Get(ctx, o.Image)
 	if err != nil {
-		return nil, nil, fmt.Errorf("image %s: %w", o.Image, err)
+		return nil, ocispec.ImageConfig{}, nil, fmt.Errorf("image %s: %w", o.Image, err)
 	}
 	chain, err := snapshot.ChainIDOf(ctx, c, rec)
 	if err != nil {
-		return nil, nil, err
+		return nil, ocispec.ImageConfig{}, nil, err
 	}
-	img := containerd.NewImage(c, rec)
+	cfg, err := snapshot.ConfigOf(ctx, c, rec) // read with the chain ID
+	if err != nil {
+		return nil, ocispec.ImageConfig{}, nil, fmt.Errorf("config of %s: %w", o.Image, err)
+	}
 	sn := c.SnapshotService(o.Snapshotter)
 	mounts, err := sn.Prepare(ctx, id, chain)
 	if err != nil {
-		return nil, nil, fmt.Errorf("rootfs snapshot of %s: %w", o.Image, err)
+		return nil, ocispec.ImageConfig{}, nil, fmt.Errorf("rootfs snapshot of %s: %w", o.Image, err)
 	}
 	stack.push("rootfs snapshot", func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, id)) })
-	return img, mounts, nil
+	return containerd.NewImage(c, rec), cfg.Config, mounts, nil
 }
 
 // userFiles writes /etc/passwd and /etc/group for the container: the image's own (read from

@@ -92,21 +92,64 @@ func networkFiles(m network.Mode, dir string) (resolv, hosts string, err error) 
 }
 
 // networkOpt is the spec's network: the host's, or a namespace of its own with the files
-// written for it (none written: the namespace still, never the host's).
+// written for it (none written: the namespace still, never the host's): the one made for it
+// (earlyNetwork), or one runc makes.
 func networkOpt(o Options, p parts) ctroci.SpecOpts {
 	if o.Network.Mode == network.Host {
 		return oci.WithHostNetwork()
 	}
-	return oci.WithOwnNetwork(p.resolv, p.hosts)
+	return oci.WithOwnNetwork(p.netnsPath(), p.resolv, p.hosts)
 }
 
-// setupNetwork sets up the task's network namespace before its process starts, and pushes its
+// earlyNet is a run's network set up while its container is made: a namespace made for it,
+// which its spec names, and what Setup made of it (slirp4netns, the DNS relay, the rules, the
+// allow-list's proxy) once done is closed.
+type earlyNet struct {
+	ns   *network.Namespace
+	done chan struct{}
+	sb   *network.Sandbox
+	err  error
+}
+
+// earlyNetwork starts setting up the network of a run whose mode needs it (isolated,
+// allow-list) in a namespace made now, while the rest of the run is made, and pushes what
+// removes it. Nil when the mode needs nothing, or no namespace could be made here (then
+// setupNetwork sets it up in the task's own, after the task exists).
+func earlyNetwork(ctx context.Context, o Options, stack *cleanupStack) *earlyNet {
+	if m := o.Network.Mode; m != network.Isolated && m != network.AllowList {
+		return nil
+	}
+	ns, err := network.NewNamespace()
+	if err != nil {
+		return nil
+	}
+	e := &earlyNet{ns: ns, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.sb, e.err = network.Setup(ctx, ns.Path, o.Network, nil)
+	}()
+	stack.pushLocal("network", func(ctx context.Context) error {
+		e.ns.Release()
+		<-e.done
+		return e.sb.Close(ctx)
+	})
+	return e
+}
+
+// setupNetwork sets up the task's network namespace before its process starts: it waits for
+// what earlyNetwork started (the task has joined its namespace, which aishell's thread may now
+// leave), or, without it, sets it up in the namespace of the task's process and pushes its
 // removal.
-func setupNetwork(ctx context.Context, o Options, task containerd.Task, stack *cleanupStack) error {
+func setupNetwork(ctx context.Context, o Options, task containerd.Task, early *earlyNet, stack *cleanupStack) error {
+	if early != nil {
+		early.ns.Release()
+		<-early.done
+		return early.err
+	}
 	if o.Network.Mode == network.Host || o.Network.Mode == "" {
 		return nil
 	}
-	sb, err := network.Setup(ctx, int(task.Pid()), o.Network, nil)
+	sb, err := network.Setup(ctx, fmt.Sprintf("/proc/%d/ns/net", task.Pid()), o.Network, nil)
 	if err != nil {
 		return err
 	}

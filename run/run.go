@@ -141,8 +141,10 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 	}
 	testpoint.Reached("prepared")
 	lctx := cl.lctx
+	// slirp4netns, the DNS relay and the rules come up while the container is made.
+	early := earlyNetwork(lctx, o, stack)
 	parts, err := assemble(lctx, c, o, id, stack)
-	parts.name, parts.owner = name, cl.owner
+	parts.name, parts.owner, parts.net = name, cl.owner, early
 	if err != nil {
 		return 0, err
 	}
@@ -168,7 +170,7 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 		return ignoreNotFound(err)
 	})
 	tr.mark("task")
-	if err := setupNetwork(lctx, o, task, stack); err != nil {
+	if err := setupNetwork(lctx, o, task, early, stack); err != nil {
 		return 0, err
 	}
 	tr.mark("network")

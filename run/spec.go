@@ -24,7 +24,7 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 	if ro := o.Runtime.RuncOptions(); ro != nil {
 		opts = append(opts, containerd.WithRuntime(plugins.RuntimeRuncV2, ro))
 	}
-	spec := append([]ctroci.SpecOpts{ctroci.WithImageConfig(p.image)}, specOpts(o, p)...)
+	spec := append([]ctroci.SpecOpts{oci.WithImageEnv(p.imgCfg)}, specOpts(o, p)...)
 	return append(opts, containerd.WithNewSpec(spec...), containerd.WithContainerLabels(containerLabels(o, p, p.owner)))
 }
 

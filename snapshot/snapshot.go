@@ -5,6 +5,7 @@ package snapshot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -14,11 +15,14 @@ import (
 
 	"github.com/aishell/aishell/labels"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // ChainID returns the chain ID of an image's top layer: the key of its committed snapshot.
@@ -40,16 +44,42 @@ func ChainIDOf(ctx context.Context, c *containerd.Client, img images.Image) (str
 	if v, ok := chains.Load(img.Target.Digest); ok {
 		return v.(string), nil
 	}
-	diffIDs, err := containerd.NewImage(c, img).RootFS(ctx)
+	cfg, err := ConfigOf(ctx, c, img)
 	if err != nil {
 		return "", fmt.Errorf("layers of %s: %w", img.Name, err)
 	}
-	if len(diffIDs) == 0 {
+	if len(cfg.RootFS.DiffIDs) == 0 {
 		return "", fmt.Errorf("image %s has no layers", img.Name)
 	}
-	chain := identity.ChainID(diffIDs).String()
+	chain := identity.ChainID(cfg.RootFS.DiffIDs).String()
 	chains.Store(img.Target.Digest, chain)
 	return chain, nil
+}
+
+// configs keeps the config of each image this process read, by the digest of its target.
+var configs sync.Map
+
+// ConfigOf is the config of image img (for this machine's platform, when it is an index), read
+// once per process: what an image's target digest names never changes.
+func ConfigOf(ctx context.Context, c *containerd.Client, img images.Image) (ocispec.Image, error) {
+	if v, ok := configs.Load(img.Target.Digest); ok {
+		return v.(ocispec.Image), nil
+	}
+	var cfg ocispec.Image
+	cs := c.ContentStore()
+	desc, err := images.Config(ctx, cs, img.Target, platforms.Default())
+	if err != nil {
+		return cfg, err
+	}
+	raw, err := content.ReadBlob(ctx, cs, desc)
+	if err != nil {
+		return cfg, err
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return cfg, fmt.Errorf("config of %s: %w", img.Name, err)
+	}
+	configs.Store(img.Target.Digest, cfg)
+	return cfg, nil
 }
 
 // Warm reads, all at once, the chain ID of each image in refs that exists, so that the look-ups

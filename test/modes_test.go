@@ -1,6 +1,8 @@
 package test
 
 import (
+	"context"
+	"github.com/containerd/containerd/v2/core/images"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +96,28 @@ func rlBuild(t *testing.T, u *rootlessEnv, cfg string, args ...string) result {
 	r := u.aishell(t, u.Home, []string{"XDG_CONFIG_HOME=" + cfg}, append([]string{"build", "--progress=plain"}, args...)...)
 	mustSucceed(t, r)
 	return r
+}
+
+// Rootless: a harness is installed by the rootless containerd (npm in a container of the user
+// namespace, the layer hashed by aishell there), runs, and the install leaves nothing.
+func TestRootlessHarnessInstall(t *testing.T) {
+	u, c := needRootless(t)
+	cfg := u.dir(t, "cfg")
+	xdg := []string{"XDG_CONFIG_HOME=" + cfg}
+	ref := harnessRef("openspec", openspecInstall)
+	c.ImageService().Delete(context.Background(), ref, images.SynchronousDelete())
+	r := rlBuild(t, u, cfg, "--with-openspec", "--openspec-version="+openspecInstall)
+	if !strings.Contains(r.Stderr, "[harness openspec] npm install done in ") {
+		t.Errorf("the build did not install openspec: %q", r.Stderr)
+	}
+	r = u.aishell(t, u.project(t, "rlinstall"), xdg, "exec", "--network", "none", "--", "openspec", "--version")
+	mustSucceed(t, r)
+	if strings.TrimSpace(r.Stdout) != openspecInstall {
+		t.Errorf("openspec --version says %q, want %s", r.Stdout, openspecInstall)
+	}
+	if left := leftovers(t, c, installPrefix); len(left) > 0 {
+		t.Errorf("left by the rootless install: %v", left)
+	}
 }
 
 // Rootless: build, update and run against a rootless containerd found by its defaults. The

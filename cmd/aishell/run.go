@@ -246,6 +246,9 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	}
 	b.Close() // buildkitd, if a build needed it, is let go before the container starts
 	run.Mark("image")
+	if err := run.CheckImage(ctx, cc, image, job.harness); err != nil {
+		return err // what Prepare said of the harnesses goes unsaid: nothing is built yet
+	}
 	req.Warn = os.Stderr
 	if rebuilt {
 		p.opts, p.err = run.Prepare(ctx, cc, req)
@@ -254,9 +257,6 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	}
 	if p.err != nil {
 		return p.err
-	}
-	if err := run.CheckImage(ctx, cc, image, job.harness); err != nil {
-		return err
 	}
 	opts := p.opts
 	opts.Image = image
@@ -293,13 +293,19 @@ func startDetached(job sandboxJob, hub *run.SignalHub) error {
 // or the person's base (their user base, or the foundation); the harnesses cfg configures whose
 // snapshot is missing are rebuilt first (rebuilt says whether any was).
 func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, cfg config.File, ext *build.Extension, running string) (image string, rebuilt bool, err error) {
-	foundationNotice(ctx, b, uc)
+	// Whether the foundation is an older aishell's is asked while the harnesses are looked at;
+	// its notice follows what a rebuild of a missing harness says.
+	notice := make(chan string, 1)
+	go func() { notice <- olderFoundation(ctx, b, uc) }()
 	if !s.g.NoRebuild {
 		built, err := b.RestoreHarnesses(ctx, cfg, running)
 		if err != nil {
 			return "", false, err
 		}
 		rebuilt = len(built) > 0
+	}
+	if msg := <-notice; msg != "" {
+		fmt.Fprintln(os.Stderr, "aishell: notice: "+msg)
 	}
 	image, err = b.RunImage(ctx, ext, s.g.NoRebuild)
 	return image, rebuilt, err
@@ -329,9 +335,11 @@ func newBuilder(s *session, cc *containerd.Client, uc *userConfig, o build.Optio
 	return b, nil
 }
 
-// foundationNotice says in one line when the foundation is older than this aishell's.
-func foundationNotice(ctx context.Context, b *build.Builder, uc *userConfig) {
-	if msg, err := b.OlderFoundation(ctx, build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage}); err == nil && msg != "" {
-		fmt.Fprintln(os.Stderr, "aishell: notice: "+msg)
+// olderFoundation is the one-line notice that the foundation is older than this aishell's, or "".
+func olderFoundation(ctx context.Context, b *build.Builder, uc *userConfig) string {
+	msg, err := b.OlderFoundation(ctx, build.FoundationSpec{BaseImage: uc.BaseImage, NodeImage: uc.NodeImage})
+	if err != nil {
+		return ""
 	}
+	return msg
 }

@@ -30,7 +30,7 @@ type parts struct {
 	copies  string          // the directory of the private harness config copies, or ""
 	resolv  string          // with a network namespace of its own: its resolv.conf and hosts
 	hosts   string
-	net     *earlyNet // the namespace made for the run, being set up; nil: runc makes one
+	net     *earlyNet         // the namespace made for the run, being set up; nil: runc makes one
 	owner   map[string]string // ownerLabels: the aishell process and the reaper
 }
 

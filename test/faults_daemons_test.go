@@ -369,15 +369,8 @@ func TestFaultDiskFullDuringInstall(t *testing.T) {
 	p.limitDisk(t, 64)
 	ref := harnessRef("claude", claudeV2)
 	r := p.aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV2, "--progress=plain")
-	if r.Code != errs.CodeError {
-		t.Errorf("exit %d, want %d", r.Code, errs.CodeError)
-	}
-	lines := aishellLines(r.Stderr)
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "aishell: build "+ref+" failed: disk full where containerd keeps its data (") ||
-		!strings.HasSuffix(lines[0], "); nothing was changed") ||
-		lines[1] != "hint: free space there (`aishell gc` removes unused images; your npm cache was emptied), then run the same command again" {
-		t.Errorf("aishell said %q: want one line saying the disk is full, and the hint", lines)
-	}
+	saidDiskFull(t, r, ref, "containerd keeps its data",
+		"free space there (`aishell gc` removes unused images; your npm cache was emptied), then run the same command again")
 	sameImages(t, p, before)
 	if left := leftovers(t, p.C, installPrefix); len(left) > 0 {
 		t.Errorf("left by the install: %v", left)
@@ -499,15 +492,8 @@ func TestFaultDiskFullDuringBuild(t *testing.T) {
 			spaceBack(t, p, 60)
 			approve(t, p, proj, env, "FROM aishell:base\nRUN "+tc.run+"\n")
 			r := p.aishell(t, proj, env, "build", "--progress=plain")
-			if r.Code != errs.CodeError {
-				t.Errorf("exit %d, want %d", r.Code, errs.CodeError)
-			}
-			lines := aishellLines(r.Stderr)
-			if len(lines) != 2 || !strings.HasPrefix(lines[0], "aishell: build "+ref+" failed: disk full where containerd and buildkitd keep their data (") ||
-				!strings.HasSuffix(lines[0], "); nothing was changed") ||
-				lines[1] != "hint: free space there (`aishell gc` removes unused images, `buildctl prune --all` buildkitd's build cache), then run the same command again" {
-				t.Errorf("aishell said %q: want one line saying the disk is full, and the hint", lines)
-			}
+			saidDiskFull(t, r, ref, "containerd and buildkitd keep their data",
+				"free space there (`aishell gc` removes unused images, `buildctl prune --all` buildkitd's build cache), then run the same command again")
 			sameImages(t, p, before)
 			if tc.prune {
 				spaceBack(t, p, 8) // buildkitd writes its database as it prunes
@@ -523,6 +509,20 @@ func TestFaultDiskFullDuringBuild(t *testing.T) {
 			}
 			noBuildLeft(t, p, tmp)
 		})
+	}
+}
+
+// saidDiskFull checks a build of ref that failed because the disk filled: exit 1, one line saying
+// so, naming where the data is kept and what could not be written, and the hint.
+func saidDiskFull(t *testing.T, r result, ref, where, hint string) {
+	t.Helper()
+	if r.Code != errs.CodeError {
+		t.Errorf("exit %d, want %d", r.Code, errs.CodeError)
+	}
+	lines := aishellLines(r.Stderr)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "aishell: build "+ref+" failed: disk full where "+where+" (") ||
+		!strings.HasSuffix(lines[0], "); nothing was changed") || lines[1] != "hint: "+hint {
+		t.Errorf("aishell said %q: want one line saying the disk is full, and the hint", lines)
 	}
 }
 

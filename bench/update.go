@@ -129,7 +129,12 @@ func benchUpdate(ctx context.Context) error {
 		if i == updateRounds-1 {
 			break
 		}
-		// Back to bumpFrom (built: no work), and the same bump again.
+		// The same bump again, from the same start: npm's cache holding bumpFrom and not bumpTo
+		// (the last update put bumpTo there), as the bare install's does.
+		if err := e.emptyNPMCache(); err != nil {
+			return err
+		}
+		e.removeImage(claude.ImageRef(bumpFrom))
 		if _, _, err := e.aishell("build", "--claude-version="+bumpFrom, "--progress=quiet"); err != nil {
 			return err
 		}
@@ -258,6 +263,18 @@ func (e *env) bareNPM(pkg, version, prev string) (time.Duration, error) {
 		}
 	}
 	return install("next", version)
+}
+
+// emptyNPMCache removes the bench person's npm cache snapshot (its name is beside the config).
+func (e *env) emptyNPMCache() error {
+	raw, err := os.ReadFile(filepath.Join(e.xdg, "aishell", "npm-cache-id"))
+	if err != nil {
+		return fmt.Errorf("the bench's npm cache: %w", err)
+	}
+	if err := e.client.SnapshotService("overlayfs").Remove(context.Background(), strings.TrimSpace(string(raw))); err != nil {
+		return fmt.Errorf("empty the bench's npm cache: %w", err)
+	}
+	return nil
 }
 
 func imageDigest(e *env, ref string) string {

@@ -108,15 +108,23 @@ func TestInstallLog(t *testing.T) {
 	var out, log bytes.Buffer
 	b := &Builder{Out: &out, Log: &log, Progress: "plain"}
 	l := b.installLog("claude")
-	l.Write([]byte("npm warn one\nnpm error code ENOSPC\nnpm error nospc write /x: no space left on device\npartial"))
-	if !strings.Contains(out.String(), "[harness claude] npm warn one\n") || strings.Contains(out.String(), "partial") {
+	out1, out2 := l.stream(), l.stream()
+	out1.Write([]byte("npm warn one\nnpm error code ENOSPC\nnpm error nospc write /x: no space left on device\npart"))
+	out2.Write([]byte("other stream\n"))
+	out1.Write([]byte("ial"))
+	if !strings.Contains(out.String(), "[harness claude] npm warn one\n") || !strings.Contains(out.String(), "[harness claude] other stream\n") || strings.Contains(out.String(), "partial") {
 		t.Errorf("plain output %q", out.String())
 	}
 	if l.noSpace() != "npm error code ENOSPC" || l.tarError() != "" {
 		t.Errorf("noSpace %q, tarError %q", l.noSpace(), l.tarError())
 	}
 	tl := (&Builder{Out: io.Discard, Progress: "plain"}).installLog("claude")
-	tl.Write([]byte("npm warn tar TAR_ENTRY_ERROR EACCES: permission denied, open '/x'\n"))
+	tw := tl.stream()
+	tw.Write([]byte("npm warn tar TAR_ENTRY_ERROR skipping entry outside the package\n"))
+	if tl.tarError() != "" {
+		t.Errorf("a skipped entry taken for a file npm could not write: %q", tl.tarError())
+	}
+	tw.Write([]byte("npm warn tar TAR_ENTRY_ERROR EACCES: permission denied, open '/x'\n"))
 	if tl.tarError() != "npm warn tar TAR_ENTRY_ERROR EACCES: permission denied, open '/x'" || tl.noSpace() != "" {
 		t.Errorf("tarError %q, noSpace %q", tl.tarError(), tl.noSpace())
 	}
@@ -131,8 +139,9 @@ func TestInstallLog(t *testing.T) {
 	out.Reset()
 	b.Progress = "quiet"
 	q := b.installLog("codex")
+	qw := q.stream()
 	for i := 0; i < installLogTail+5; i++ {
-		q.Write([]byte("line\n"))
+		qw.Write([]byte("line\n"))
 	}
 	q.status("hidden")
 	if out.Len() != 0 || log.Len() != 0 {

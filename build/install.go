@@ -52,8 +52,17 @@ import (
 // has a run's owner labels).
 const installLeaseExpiry = time.Hour
 
-// cleanupTimeout bounds the removal of what an install made, once it has ended.
+// cleanupTimeout bounds each step that removes what an install made.
 const cleanupTimeout = 30 * time.Second
+
+// cleanup runs one removal step of an install on a context of its own: it runs after Ctrl-C too
+// (ctx cancelled), and gives up after cleanupTimeout on a containerd that is gone (gc removes what
+// is left, once it is back).
+func cleanup(ctx context.Context, step func(context.Context)) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	step(cctx)
+}
 
 // npmCacheLimit is the size past which the person's npm cache is emptied before an install:
 // every version of a harness with a native binary adds its whole download to it.
@@ -93,10 +102,6 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
 	id := "aishell-install-" + in.h.Name + "-" + hex.EncodeToString(suffix)
-	// The cleanup runs after Ctrl-C too, and gives up on a containerd that is gone (gc removes
-	// what is left, once it is back).
-	keep, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
 	ll := owner.Self()
 	ll[labels.Purpose] = labels.PurposeInstall
 	if b.Person != "" {
@@ -107,24 +112,24 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 	if err != nil {
 		return b.installError(ctx, in.ref, fmt.Errorf("lease: %w", err), log)
 	}
-	defer ls.Delete(keep, lease)
+	defer cleanup(ctx, func(ctx context.Context) { ls.Delete(ctx, lease) })
 	lctx := leases.WithLease(ctx, id)
 	sn := c.SnapshotService(b.snapshotter())
 	if _, err := sn.Prepare(lctx, id, fchain); err != nil {
 		return b.installError(ctx, in.ref, fmt.Errorf("rootfs snapshot: %w", err), log)
 	}
-	defer sn.Remove(keep, id)
+	defer cleanup(ctx, func(ctx context.Context) { sn.Remove(ctx, id) })
 	layerKey := id + "-layer"
 	layer, err := sn.Prepare(lctx, layerKey, "")
 	if err != nil {
 		return b.installError(ctx, in.ref, fmt.Errorf("layer snapshot: %w", err), log)
 	}
 	committed := false
-	defer func() {
+	defer cleanup(ctx, func(ctx context.Context) {
 		if !committed {
-			sn.Remove(keep, layerKey)
+			sn.Remove(ctx, layerKey)
 		}
-	}()
+	})
 	dir, err := bindSource(layer)
 	if err != nil {
 		return b.installError(ctx, in.ref, err, log)
@@ -158,7 +163,7 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 	if err != nil {
 		return b.installError(ctx, in.ref, fmt.Errorf("container: %w", err), log)
 	}
-	defer ctr.Delete(keep)
+	defer cleanup(ctx, func(ctx context.Context) { ctr.Delete(ctx) })
 	log.status("npm install --global --prefix %s %s", in.h.MountPoint(), strings.Join(append([]string{in.h.Package + "@" + in.version}, in.packages...), " "))
 	t0 := time.Now()
 	if err := b.runInstall(ctx, ctr, log); err != nil {
@@ -180,15 +185,23 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 		return b.installError(ctx, in.ref, fmt.Errorf("read the layer: %w", err), log)
 	}
 	chain := diffID.String() // the chain ID of an image of one layer is its diff ID
-	if err := sn.Commit(lctx, chain, layerKey); err != nil && !errdefs.IsAlreadyExists(err) {
+	if err := sn.Commit(lctx, chain, layerKey); errdefs.IsAlreadyExists(err) {
+		// There already, with the same content: held by the lease until the tag holds it (the
+		// active one goes with the lease).
+		if err := ls.AddResource(ctx, lease, leases.Resource{ID: chain, Type: "snapshots/" + b.snapshotter()}); err != nil {
+			return b.installError(ctx, in.ref, fmt.Errorf("hold the layer: %w", err), log)
+		}
+	} else if err != nil {
 		return b.installError(ctx, in.ref, fmt.Errorf("commit the layer: %w", err), log)
 	}
-	committed = true // or there already, with the same content: the active one goes with the lease
+	committed = true
 	target, err := b.writeHarnessImage(lctx, in, fimg, diffID, size)
 	if err != nil {
 		return b.installError(ctx, in.ref, err, log)
 	}
-	if err := b.tag(keep, in.ref, target, in.labels); err != nil {
+	// Once begun, the tag is not interrupted by Ctrl-C.
+	cleanup(ctx, func(ctx context.Context) { err = b.tag(ctx, in.ref, target, in.labels) })
+	if err != nil {
 		return fmt.Errorf("tag %s: %w", in.ref, err)
 	}
 	log.status("layer %s, %.1f MB, committed in %.1fs", diffID.Encoded()[:12], float64(size)/1e6, time.Since(t0).Seconds())
@@ -275,7 +288,7 @@ func (b *Builder) npmCache(ctx context.Context, log *installLog) ([]mount.Mount,
 
 // runInstall runs the install's process to its end, its output to log. Cancelled, it kills it.
 func (b *Builder) runInstall(ctx context.Context, ctr containerd.Container, log *installLog) error {
-	ioOpts := []cio.Opt{cio.WithStreams(nil, log, log)}
+	ioOpts := []cio.Opt{cio.WithStreams(nil, log.stream(), log.stream())}
 	if dir := b.Runtime.FIFODir(); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("FIFO directory: %w", err)
@@ -286,9 +299,7 @@ func (b *Builder) runInstall(ctx context.Context, ctr containerd.Container, log 
 	if err != nil {
 		return fmt.Errorf("start npm: %w", err)
 	}
-	keep, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	defer task.Delete(keep, containerd.WithProcessKill)
+	defer cleanup(ctx, func(ctx context.Context) { task.Delete(ctx, containerd.WithProcessKill) })
 	exitC, err := task.Wait(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("start npm: %w", err)
@@ -301,7 +312,7 @@ func (b *Builder) runInstall(ctx context.Context, ctr containerd.Container, log 
 	select {
 	case st = <-exitC:
 	case <-ctx.Done():
-		task.Kill(keep, syscall.SIGKILL)
+		cleanup(ctx, func(ctx context.Context) { task.Kill(ctx, syscall.SIGKILL) })
 		<-exitC
 		return ctx.Err()
 	}
@@ -310,8 +321,10 @@ func (b *Builder) runInstall(ctx context.Context, ctr containerd.Container, log 
 		return fmt.Errorf("wait for npm: %w", err)
 	}
 	// All of its output is in before the task goes.
-	if _, err := task.Delete(keep); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("remove npm's task: %w", err)
+	var derr error
+	cleanup(ctx, func(ctx context.Context) { _, derr = task.Delete(ctx) })
+	if derr != nil && !errdefs.IsNotFound(derr) {
+		return fmt.Errorf("remove npm's task: %w", derr)
 	}
 	if code != 0 {
 		return fmt.Errorf("npm install exited with status %d%s", code, log.lastLine())
@@ -445,7 +458,7 @@ type installLog struct {
 	out     io.Writer // nil: quiet
 	failOut io.Writer
 	prefix  string
-	partial []byte
+	streams []*logStream
 	last    []string
 	full    string
 	tar     string // the first line that says npm could not write a file of a package
@@ -462,21 +475,37 @@ func (b *Builder) installLog(name string) *installLog {
 	return l
 }
 
-func (l *installLog) Write(p []byte) (int, error) {
+// stream is a writer for one of the install's output streams (stdout, stderr), with a line
+// buffer of its own, so that the two never mix within a line.
+func (l *installLog) stream() io.Writer {
+	st := &logStream{l: l}
+	l.mu.Lock()
+	l.streams = append(l.streams, st)
+	l.mu.Unlock()
+	return st
+}
+
+type logStream struct {
+	l       *installLog
+	partial []byte
+}
+
+func (st *logStream) Write(p []byte) (int, error) {
+	l := st.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.partial = append(l.partial, p...)
+	st.partial = append(st.partial, p...)
 	for {
-		i := bytes.IndexByte(l.partial, '\n')
+		i := bytes.IndexByte(st.partial, '\n')
 		if i < 0 {
 			break
 		}
-		l.line(string(l.partial[:i]))
-		l.partial = l.partial[i+1:]
+		l.line(string(st.partial[:i]))
+		st.partial = st.partial[i+1:]
 	}
-	if len(l.partial) > 64<<10 { // a line that long is shown in pieces
-		l.line(string(l.partial))
-		l.partial = l.partial[:0]
+	if len(st.partial) > 64<<10 { // a line that long is shown in pieces
+		l.line(string(st.partial))
+		st.partial = st.partial[:0]
 	}
 	return len(p), nil
 }
@@ -486,7 +515,7 @@ func (l *installLog) line(s string) {
 	if l.full == "" && noSpace(s) {
 		l.full = strings.TrimSpace(s)
 	}
-	if l.tar == "" && strings.Contains(s, "TAR_ENTRY_ERROR") {
+	if l.tar == "" && unwritten(s) {
 		l.tar = strings.TrimSpace(s)
 	}
 	l.last = append(l.last, s)
@@ -496,6 +525,21 @@ func (l *installLog) line(s string) {
 	if l.out != nil && strings.TrimSpace(s) != "" {
 		fmt.Fprintln(l.out, l.prefix+s)
 	}
+}
+
+// unwritten reports whether an npm output line says a file of a package could not be written:
+// a TAR_ENTRY_ERROR for want of space, quota or permission, or an I/O error (npm also warns of
+// entries it skips on purpose, such as paths that leave the package, which are no loss).
+func unwritten(line string) bool {
+	if !strings.Contains(line, "TAR_ENTRY_ERROR") {
+		return false
+	}
+	for _, code := range []string{"ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO"} {
+		if strings.Contains(line, code) {
+			return true
+		}
+	}
+	return false
 }
 
 // status is one line of aishell's own about the install.
@@ -511,9 +555,11 @@ func (l *installLog) status(format string, a ...any) {
 func (l *installLog) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.partial) > 0 {
-		l.line(string(l.partial))
-		l.partial = nil
+	for _, st := range l.streams {
+		if len(st.partial) > 0 {
+			l.line(string(st.partial))
+			st.partial = nil
+		}
 	}
 	if l.out != nil || l.flushed {
 		return

@@ -46,47 +46,68 @@ func inNetns(path string, open func() error) error {
 
 // Namespace is a network namespace made by aishell for a container that does not exist yet, so
 // that its network is set up while the container is made: the container joins it (its spec
-// names Path). One OS thread of aishell lives in it until Release; by then the container's
+// names Path). aishell holds it by a file descriptor until Release; by then the container's
 // process holds it.
 type Namespace struct {
-	Path    string
-	release chan struct{}
+	Path string // /proc/<aishell>/fd/<n>
+	f    *os.File
 }
 
 // NewNamespace makes a network namespace with its loopback up (what runc does for a namespace it
-// makes itself), owned by aishell's user namespace.
+// makes itself), owned by aishell's user namespace. The thread that makes it moves back to
+// aishell's own namespace afterwards (or, if it cannot, ends with its goroutine). It fails where
+// /proc is not aishell's pid namespace's (the path would name another process's descriptor):
+// runc then makes the namespace.
 func NewNamespace() (*Namespace, error) {
-	ns := &Namespace{release: make(chan struct{})}
-	made := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			made <- fmt.Errorf("make a network namespace: %w", err)
-			return
-		}
-		if err := loopbackUp(); err != nil {
-			made <- err
-			return
-		}
-		ns.Path = "/proc/" + strconv.Itoa(os.Getpid()) + "/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
-		made <- nil
-		<-ns.release
-	}()
-	if err := <-made; err != nil {
-		return nil, err
+	type made struct {
+		f   *os.File
+		err error
 	}
-	return ns, nil
+	ch := make(chan made, 1)
+	go func() {
+		runtime.LockOSThread()
+		own, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- made{err: err}
+			return
+		}
+		defer own.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- made{err: fmt.Errorf("make a network namespace: %w", err)}
+			return
+		}
+		f, err := os.Open("/proc/thread-self/ns/net")
+		if err == nil {
+			if err = loopbackUp(); err != nil {
+				f.Close()
+			}
+		}
+		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread() // back home; else the thread ends with this goroutine
+		}
+		ch <- made{f: f, err: err}
+	}()
+	m := <-ch
+	if m.err != nil {
+		return nil, m.err
+	}
+	path := "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(m.f.Fd()))
+	var byPath, held unix.Stat_t
+	if unix.Stat(path, &byPath) != nil || unix.Fstat(int(m.f.Fd()), &held) != nil || byPath.Ino != held.Ino || byPath.Dev != held.Dev {
+		m.f.Close()
+		return nil, fmt.Errorf("%s does not name the namespace made: /proc is another pid namespace's", path)
+	}
+	return &Namespace{Path: path, f: m.f}, nil
 }
 
-// Release lets aishell's thread in the namespace end: once a container has joined it, the
-// namespace lives as long as the container's processes do. Nil does nothing.
+// Release lets go of aishell's hold on the namespace: once a container has joined it, it lives
+// as long as the container's processes (and slirp4netns) do. Nil does nothing.
 func (ns *Namespace) Release() {
-	if ns != nil {
-		select {
-		case <-ns.release:
-		default:
-			close(ns.release)
-		}
+	if ns != nil && ns.f != nil {
+		ns.f.Close()
+		ns.f = nil
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/aishell/aishell/config"
@@ -55,6 +56,14 @@ func GitIdentity(dir string, p config.Person) []string {
 		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, keys[i]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, vals[i]))
 	}
 	return env
+}
+
+// EarlyIdentity starts GitIdentity(dir, p) now and returns what waits for it (once; later calls
+// return the same), so that git runs while the run's other steps do.
+func EarlyIdentity(dir string, p config.Person) func() []string {
+	ch := make(chan []string, 1)
+	go func() { ch <- GitIdentity(dir, p) }()
+	return sync.OnceValue(func() []string { return <-ch })
 }
 
 // asPerson makes cmd run as the person, with their HOME, when aishell runs as root on their

@@ -129,21 +129,20 @@ func earlyNetwork(ctx context.Context, o Options, stack *cleanupStack) *earlyNet
 		e.sb, e.err = network.Setup(ctx, ns.Path, o.Network, nil)
 	}()
 	stack.pushLocal("network", func(ctx context.Context) error {
+		<-e.done // what Setup opens by the namespace's path is open before aishell lets go of it
 		e.ns.Release()
-		<-e.done
 		return e.sb.Close(ctx)
 	})
 	return e
 }
 
 // setupNetwork sets up the task's network namespace before its process starts: it waits for
-// what earlyNetwork started (the task has joined its namespace, which aishell's thread may now
-// leave), or, without it, sets it up in the namespace of the task's process and pushes its
-// removal.
+// what earlyNetwork started, then lets go of the namespace (the task has joined it), or, without
+// it, sets it up in the namespace of the task's process and pushes its removal.
 func setupNetwork(ctx context.Context, o Options, task containerd.Task, early *earlyNet, stack *cleanupStack) error {
 	if early != nil {
-		early.ns.Release()
 		<-early.done
+		early.ns.Release()
 		return early.err
 	}
 	if o.Network.Mode == network.Host || o.Network.Mode == "" {

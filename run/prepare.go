@@ -41,24 +41,9 @@ type Request struct {
 	Name        string    // the session name (--name), or "" for one made up
 	Keeper      *Keeper   // the keeper's side of a detached run (KeeperFromEnv), or nil
 	Network     string    // the network mode for this run (--network), over the config's
-}
-
-// CheckImage says, with what to do, when the run's rootfs image is not there: only the
-// foundation can be missing at this point (an extension is built, or refused, before), so it
-// names the build that makes it, with the harness the run asked for (harness, or "").
-func CheckImage(ctx context.Context, c *containerd.Client, image, harness string) error {
-	_, err := c.ImageService().Get(ctx, image)
-	switch {
-	case errdefs.IsNotFound(err):
-		first := "aishell build --with-claude"
-		if harness != "" {
-			first = "aishell build --with-" + harness
-		}
-		return errs.WithHint(errors.New("no foundation image yet"), "run `"+first+"` first")
-	case err != nil:
-		return fmt.Errorf("look up %s: %w", image, err)
-	}
-	return nil
+	// Identity is the person's git identity for the project, started early (EarlyIdentity); nil:
+	// Prepare asks git itself.
+	Identity func() []string
 }
 
 // hostCABundle is where the host's CA certificates appear inside, for Node via NODE_EXTRA_CA_CERTS.
@@ -68,19 +53,23 @@ const hostCABundle = "/etc/ssl/certs/aishell-host-ca.crt"
 // rootfs image, the configured harnesses' snapshots, the invoking user, the project, the
 // environment that passes through and the harness config paths that exist on the host, with
 // what of them is protected from the container.
-//
-// With req.Image empty, the rootfs image is not looked at: the caller decides it meanwhile, then
-// checks it with CheckImage and sets Options.Image.
 func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, error) {
 	var o Options
-	if req.Image != "" {
-		if err := CheckImage(ctx, c, req.Image, req.Harness); err != nil {
-			return o, err
+	if _, err := c.ImageService().Get(ctx, req.Image); err != nil {
+		if errdefs.IsNotFound(err) {
+			first := "aishell build --with-claude"
+			if req.Harness != "" {
+				first = "aishell build --with-" + req.Harness
+			}
+			return o, errs.WithHint(errors.New("no foundation image yet"), "run `"+first+"` first")
 		}
+		return o, fmt.Errorf("look up %s: %w", req.Image, err)
 	}
 	// git runs while containerd is asked about the harnesses (a few ms each).
-	identity := make(chan []string, 1)
-	go func() { identity <- GitIdentity(req.Project, req.Person) }()
+	identity := req.Identity
+	if identity == nil {
+		identity = EarlyIdentity(req.Project, req.Person)
+	}
 	hs, err := configuredHarnesses(ctx, c, req)
 	if err != nil {
 		return o, err
@@ -113,7 +102,7 @@ func Prepare(ctx context.Context, c *containerd.Client, req Request) (Options, e
 	}
 	o.ReadOnly, o.GitDirs, o.Worktree, o.WorktreeFiles = guard.ReadOnly, guard.Dirs, guard.Worktree, guard.WorktreeFiles
 	o.Env = passEnv(req, os.LookupEnv)
-	o.Env = append(o.Env, <-identity...)
+	o.Env = append(o.Env, identity()...)
 	if o.Network.Mode == network.AllowList {
 		o.Env = append(o.Env, network.ProxyEnv()...)
 	}

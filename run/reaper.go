@@ -101,12 +101,21 @@ func startReaper(b Begin, id string) *reaper {
 	// Until aishell closes the pipe (or dies), the reaper is a shell that waits on it: the 6 ms
 	// of CPU a Go process spends starting are spent once the run has ended, not while it starts
 	// on a machine whose cores it keeps busy. The shell then becomes aishell's reaper, with the
-	// same pid and start time (ownerLabels). Both have "\x00reaper\x00<id>" in their command
-	// line (IsReaperCmdline).
+	// same pid and start time (ownerLabels), by executing this very binary, held open as fd 5
+	// from now on: not whatever file is at its path by then (the binary may lie in the project
+	// the agent writes to, be upgraded meanwhile, or be gone, as with go run). Both have
+	// "\x00reaper\x00<id>" in their command line (IsReaperCmdline).
 	cmd := exec.Command(self, "reaper", id)
 	cmd.Args[0] = "aishell-reaper"
-	if sh, err := exec.LookPath("/bin/sh"); err == nil {
-		cmd = exec.Command(sh, "-c", `IFS= read -r skip <&3; exec 3<&-; `+reaperSkipEnv+`=$skip; export `+reaperSkipEnv+`; exec "$0" "$1" "$2"`, self, "reaper", id)
+	watcher := newWatcher()
+	cmd.ExtraFiles = []*os.File{r, watcher} // fd 3, and fd 4 held until the reaper exits (nil: none)
+	if exe, err := os.Open("/proc/self/exe"); err == nil {
+		defer exe.Close()
+		if sh, err := exec.LookPath("/bin/sh"); err == nil {
+			cmd = exec.Command(sh, "-c", `IFS= read -r skip <&3; exec 3<&-; `+reaperSkipEnv+`=$skip; export `+reaperSkipEnv+`; exec /proc/self/fd/5 "$1" "$2"`,
+				"aishell-reaper", "reaper", id)
+			cmd.ExtraFiles = []*os.File{r, watcher, exe} // fd 5
+		}
 	}
 	// Only what it needs: none of the API keys and settings aishell was given.
 	cmd.Env = []string{reaperEnv + "=" + id, reaperAddrEnv + "=" + b.Address, reaperNSEnv + "=" + b.Namespace,
@@ -117,11 +126,6 @@ func startReaper(b Begin, id string) *reaper {
 		}
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
-	cmd.ExtraFiles = []*os.File{r} // fd 3
-	watcher := newWatcher()
-	if watcher != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, watcher) // fd 4, held until the reaper exits
-	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		w.Close()

@@ -341,8 +341,12 @@ func GC(ctx context.Context, c *containerd.Client, o GCOptions) (GCResult, error
 		}
 		res.Removed = append(res.Removed, r)
 	}
-	if res.Caches, err = pruneNPMCaches(ctx, c, snapshotter, a.keeper, dryRun); err != nil {
-		return res, err
+	// A build under way may be a person's first, whose config does not exist yet: their npm cache
+	// is in use, and stays.
+	if len(res.Builds) == 0 {
+		if res.Caches, err = pruneNPMCaches(ctx, c, snapshotter, a.keeper, dryRun); err != nil {
+			return res, err
+		}
 	}
 	if !dryRun {
 		stay := slices.DeleteFunc(slices.Clone(all), func(i images.Image) bool {
@@ -415,8 +419,6 @@ func planGC(tiered, everything []images.Image, used map[string]int, keep map[str
 	return p
 }
 
-// keptByLive reports whether an image's labels hold the KeptBy label of a person who may still
-// want it (alive nil: every person may).
 // pruneNPMCaches removes the npm cache snapshots (labels.NPMCache) of people whose config is
 // gone, as alive judges their KeptBy label; a cache with no such label is left. It returns their
 // config paths.
@@ -454,6 +456,8 @@ func hasKeptBy(l map[string]string) bool {
 	return false
 }
 
+// keptByLive reports whether an image's labels hold the KeptBy label of a person who may still
+// want it (alive nil: every person may).
 func keptByLive(l map[string]string, alive func(view, path string) bool) bool {
 	for k, v := range l {
 		if view, ok := labels.KeptByView(k); ok && (alive == nil || alive(view, v)) {

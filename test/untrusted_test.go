@@ -324,3 +324,39 @@ int main(int argc, char **argv) {
 		t.Errorf("exit %d, stdout %q: want the native call to work and the int $0x80 one to be killed with SIGSYS (exit %d)", r.Code, r.Stdout, signalCode(syscall.SIGSYS))
 	}
 }
+
+// aishell run from inside the project (developing aishell with aishell): the agent replaces the
+// binary during the run. The run's reaper, which becomes aishell only once the run has ended,
+// runs aishell's own binary (held open from the start), never the agent's file at that path:
+// the file never runs on the host, and the run is removed as usual.
+func TestReaperRunsNotTheReplacedBinary(t *testing.T) {
+	c := needEnv(t)
+	env := runEnv(t)
+	proj := project(t, "selfhosted")
+	bin := filepath.Join(proj, "aishell")
+	raw, err := os.ReadFile(aishellBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "ran-on-the-host")
+	planted := "#!/bin/sh\necho \"$@\" > " + marker + "\n"
+	cmd := exec.Command(bin, "exec", "--network", "none", "--", "sh", "-c",
+		`printf '%s' "$1" > aishell.new && chmod +x aishell.new && mv aishell.new aishell && echo replaced`, "sh", planted)
+	cmd.Dir = proj
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "replaced") {
+		t.Fatalf("the run: %v %s", err, out)
+	}
+	if got, _ := os.ReadFile(bin); string(got) != planted {
+		t.Fatal("the agent's binary is not in place: the test proves nothing")
+	}
+	waitUntil(t, 15*time.Second, "the run to be removed", func() bool { return len(leftovers(t, c, "aishell-selfhosted-exec-")) == 0 })
+	time.Sleep(500 * time.Millisecond)
+	if b, err := os.ReadFile(marker); err == nil {
+		t.Errorf("the agent's file ran on the host: %q", b)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -176,6 +175,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		return err
 	}
 	run.Mark("sensitive")
+	identity := run.EarlyIdentity(root, uc.Person) // git runs while containerd is asked
 	// --network is the person's setting for this run: the project may only be stricter than it.
 	user := *uc
 	if job.session.Network != "" {
@@ -218,48 +218,23 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 	}
 	defer claim.Close(ctx)
 	warmed()
-	// The run is prepared (its harnesses, user, environment, git guard) while its rootfs image is
-	// decided; what Prepare says waits until then, and when a harness had to be rebuilt meanwhile
-	// it is prepared again, after.
-	req := run.Request{
-		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
-		TTY: run.IsTerminal(), Person: uc.Person, Runtime: rt,
-		Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path,
-		Name: job.session.Name, Keeper: keeper, Network: job.session.Network,
-	}
-	var said bytes.Buffer
-	early := req
-	early.Warn = &said
-	type prepared struct {
-		opts run.Options
-		err  error
-	}
-	prep := make(chan prepared, 1)
-	go func() {
-		o, err := run.Prepare(ctx, cc, early)
-		prep <- prepared{o, err}
-	}()
-	image, rebuilt, err := runImage(ctx, s, b, uc, st.File, ext, job.harness)
-	p := <-prep
+	image, err := runImage(ctx, s, b, uc, st.File, ext, job.harness)
 	if err != nil {
 		return err
 	}
 	b.Close() // buildkitd, if a build needed it, is let go before the container starts
 	run.Mark("image")
-	if err := run.CheckImage(ctx, cc, image, job.harness); err != nil {
-		return err // what Prepare said of the harnesses goes unsaid: nothing is built yet
+	// After the image is decided and what was missing rebuilt (by this aishell or another of the
+	// person's): the harnesses, the protected config and the git guard are read as they are now.
+	opts, err := run.Prepare(ctx, cc, run.Request{
+		Purpose: job.purpose, Harness: job.harness, Keys: job.keys, Args: job.args, Project: root, Cwd: cwd,
+		TTY: run.IsTerminal(), Person: uc.Person, Runtime: rt,
+		Image: image, Snapshotter: ep.Snapshotter, Config: st.File, ConfigPath: uc.Path, Warn: os.Stderr,
+		Name: job.session.Name, Keeper: keeper, Network: job.session.Network, Identity: identity,
+	})
+	if err != nil {
+		return err
 	}
-	req.Warn = os.Stderr
-	if rebuilt {
-		p.opts, p.err = run.Prepare(ctx, cc, req)
-	} else {
-		os.Stderr.Write(said.Bytes())
-	}
-	if p.err != nil {
-		return p.err
-	}
-	opts := p.opts
-	opts.Image = image
 	run.Mark("prepare")
 	opts.Stdin, opts.Stdout, opts.Stderr = os.Stdin, os.Stdout, os.Stderr
 	opts.Signals = hub.Forward()
@@ -291,24 +266,21 @@ func startDetached(job sandboxJob, hub *run.SignalHub) error {
 
 // runImage is the project's extension ext (approved, and built first when missing or stale),
 // or the person's base (their user base, or the foundation); the harnesses cfg configures whose
-// snapshot is missing are rebuilt first (rebuilt says whether any was).
-func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, cfg config.File, ext *build.Extension, running string) (image string, rebuilt bool, err error) {
+// snapshot is missing are rebuilt first.
+func runImage(ctx context.Context, s *session, b *build.Builder, uc *userConfig, cfg config.File, ext *build.Extension, running string) (string, error) {
 	// Whether the foundation is an older aishell's is asked while the harnesses are looked at;
 	// its notice follows what a rebuild of a missing harness says.
 	notice := make(chan string, 1)
 	go func() { notice <- olderFoundation(ctx, b, uc) }()
 	if !s.g.NoRebuild {
-		built, err := b.RestoreHarnesses(ctx, cfg, running)
-		if err != nil {
-			return "", false, err
+		if _, err := b.RestoreHarnesses(ctx, cfg, running); err != nil {
+			return "", err
 		}
-		rebuilt = len(built) > 0
 	}
 	if msg := <-notice; msg != "" {
 		fmt.Fprintln(os.Stderr, "aishell: notice: "+msg)
 	}
-	image, err = b.RunImage(ctx, ext, s.g.NoRebuild)
-	return image, rebuilt, err
+	return b.RunImage(ctx, ext, s.g.NoRebuild)
 }
 
 // newBuilder is the Builder of a command, with the person's user base loaded (the ancestor's

@@ -170,7 +170,7 @@ func benchStart(ctx context.Context) error {
 	fmt.Fprintf(&b, "- Before / after handing the removal to the reaper (network none): %d ms / %d ms.\n\n", before.Milliseconds(), none.Milliseconds())
 	fmt.Fprintf(&b, "aishell does more per run than ctr: it reads the config, checks the project's extension and the harness snapshots, mounts two harness views and the protected harness config (tens of binds), "+
 		"writes passwd/group, applies a seccomp profile, "+
-		"and has its run's reaper (a second aishell process, started with the run) remove the task, container, snapshots, views and lease once the exit code is out; ctr removes its container before it returns.\n\n")
+		"and has its run's reaper (a shell started with the run, which becomes a second aishell once the run has ended) remove the task, container, snapshots, views and lease once the exit code is out; ctr removes its container before it returns.\n\n")
 	fmt.Print(b.String())
 	return writeSection("start", b.String())
 }

@@ -31,14 +31,17 @@ func TestInstallSpec(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, []byte("pem"), 0o644)
 	in := install{h: h, version: "2.0.0", packages: []string{"extra-pkg"}, registry: "https://registry.example/"}
-	layer := []mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"rw", "rbind"}}}
-	cache := []mount.Mount{{Type: "bind", Source: "/snap/3/fs", Options: []string{"rw", "rbind"}}}
+	layer, err := bindSource([]mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"rw", "rbind"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := bindSource([]mount.Mount{{Type: "bind", Source: "/snap/3/fs", Options: []string{"rw", "rbind"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, rootless := range []bool{false, true} {
 		b := &Builder{CABundle: ca, Runtime: oci.Runtime{Rootless: rootless, RuntimeDir: "/run/user/1000"}}
-		opts, err := b.installSpec(in, "aishell-install-claude-0a0b0c0d", layer, cache)
-		if err != nil {
-			t.Fatal(err)
-		}
+		opts := b.installSpec(in, "aishell-install-claude-0a0b0c0d", layer, cache)
 		s := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{CgroupsPath: "/aishell/x",
 			Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.MountNamespace}}}}
 		for _, o := range opts {
@@ -74,7 +77,7 @@ func TestInstallSpec(t *testing.T) {
 		}
 	}
 	// A snapshotter whose fresh snapshot is not one directory cannot be installed into.
-	if _, err := (&Builder{}).installSpec(in, "x", []mount.Mount{{Type: "overlay"}}, nil); err == nil {
+	if _, err := bindSource([]mount.Mount{{Type: "overlay"}}); err == nil {
 		t.Error("an overlay mount as the layer was accepted")
 	}
 }

@@ -17,7 +17,6 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
-	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
@@ -82,6 +81,11 @@ type install struct {
 	labels   map[string]string
 }
 
+// specs are what npm installs: the harness's package at its version, then the extra packages.
+func (in install) specs() []string {
+	return append([]string{in.h.Package + "@" + in.version}, in.packages...)
+}
+
 // installHarness runs the install in, and tags in.ref with the result. A failed or cancelled
 // install leaves every tag as it was and removes everything it made; one whose aishell is killed
 // is removed by gc, or by the person's next run.
@@ -138,16 +142,16 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 	if err != nil {
 		return b.installError(ctx, in.ref, err, log)
 	}
-
-	spec, err := b.installSpec(in, id, layer, cache)
-	if err != nil {
-		return b.installError(ctx, in.ref, err, log)
-	}
 	fcfg, err := snapshot.ConfigOf(ctx, c, fimg)
 	if err != nil {
 		return b.installError(ctx, in.ref, fmt.Errorf("read the foundation's config: %w", err), log)
 	}
-	spec = append([]ctroci.SpecOpts{oci.WithImageEnv(fcfg.Config)}, spec...)
+	if b.CABundle != "" {
+		if _, err := os.Stat(b.CABundle); err != nil {
+			return b.installError(ctx, in.ref, fmt.Errorf("CA bundle: %w", err), log)
+		}
+	}
+	spec := append([]ctroci.SpecOpts{oci.WithImageEnv(fcfg.Config)}, b.installSpec(in, id, dir, cache)...)
 	ctrLabels := map[string]string{labels.GCRefSnapshot(b.snapshotter(), 0): layerKey}
 	for k, v := range ll {
 		ctrLabels[k] = v
@@ -164,7 +168,7 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 		return b.installError(ctx, in.ref, fmt.Errorf("container: %w", err), log)
 	}
 	defer cleanup(ctx, func(ctx context.Context) { ctr.Delete(ctx) })
-	log.status("npm install --global --prefix %s %s", in.h.MountPoint(), strings.Join(append([]string{in.h.Package + "@" + in.version}, in.packages...), " "))
+	log.status("npm install --global --prefix %s %s", in.h.MountPoint(), strings.Join(in.specs(), " "))
 	t0 := time.Now()
 	if err := b.runInstall(ctx, ctr, log); err != nil {
 		return b.installError(ctx, in.ref, err, log)
@@ -195,7 +199,7 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 		return b.installError(ctx, in.ref, fmt.Errorf("commit the layer: %w", err), log)
 	}
 	committed = true
-	target, err := b.writeHarnessImage(lctx, in, fimg, diffID, size)
+	target, err := b.writeHarnessImage(lctx, in, fcfg, diffID, size)
 	if err != nil {
 		return b.installError(ctx, in.ref, err, log)
 	}
@@ -209,38 +213,28 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 }
 
 // installSpec is the install's container on top of the foundation's config: the install
-// script as the process, the layer snapshot at the harness's prefix and the npm cache (when there is one) at
-// npmCacheDir, both read-write; the CA bundle read-only; the host's network (npm downloads, as
-// BuildKit's steps did); the security defaults of runs; rootless adaptations.
-func (b *Builder) installSpec(in install, id string, layer, cache []mount.Mount) ([]ctroci.SpecOpts, error) {
-	layerDir, err := bindSource(layer)
-	if err != nil {
-		return nil, err
-	}
+// script as the process, the layer snapshot's directory layer at the harness's prefix and the npm
+// cache's directory cache (when there is one) at npmCacheDir, both read-write; the CA bundle
+// read-only; the host's network (npm downloads, as BuildKit's steps did); the security defaults
+// of runs; rootless adaptations.
+func (b *Builder) installSpec(in install, id, layer, cache string) []ctroci.SpecOpts {
 	args := append([]string{"/bin/sh", "-c", harnessScript, "aishell-harness", in.h.MountPoint(), in.h.Package + "@" + in.version, in.registry, in.h.Bin}, in.packages...)
 	opts := []ctroci.SpecOpts{
 		ctroci.WithProcessArgs(args...),
 		ctroci.WithProcessCwd("/"),
-		oci.WithBindAt(layerDir, in.h.MountPoint(), true),
+		oci.WithBindAt(layer, in.h.MountPoint(), true),
 	}
-	if cache != nil {
-		cacheDir, err := bindSource(cache)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, oci.WithBindAt(cacheDir, npmCacheDir, true))
+	if cache != "" {
+		opts = append(opts, oci.WithBindAt(cache, npmCacheDir, true))
 	}
 	if b.CABundle != "" {
-		if _, err := os.Stat(b.CABundle); err != nil {
-			return nil, fmt.Errorf("CA bundle: %w", err)
-		}
 		opts = append(opts, oci.WithBindAt(b.CABundle, "/run/secrets/ca-bundle", false))
 	}
 	opts = append(opts, oci.WithHostNetwork(), oci.WithSecurityDefaults())
 	if b.Runtime.Rootless {
 		opts = append(opts, oci.WithRootless(b.Runtime.SystemdScope(id)))
 	}
-	return opts, nil
+	return opts
 }
 
 // bindSource is the directory of a snapshot whose mounts are one bind mount: what a fresh
@@ -255,35 +249,35 @@ func bindSource(mounts []mount.Mount) (string, error) {
 
 // npmCache is the person's npm download cache, a snapshot of its own kept across installs
 // (labels.NPMCache; containerd's collector leaves it as a gc root; gc removes it once the
-// person's config is gone), emptied when it has grown past npmCacheLimit. Nil when the person
-// has no cache name (Builder.NPMCacheID): npm then downloads into the install's rootfs.
-func (b *Builder) npmCache(ctx context.Context, log *installLog) ([]mount.Mount, error) {
+// person's config is gone), emptied when it has grown past npmCacheLimit: its directory, or ""
+// when the person has no cache name (Builder.NPMCacheID), and npm downloads into the install's
+// rootfs.
+func (b *Builder) npmCache(ctx context.Context, log *installLog) (string, error) {
 	key := b.npmCacheID()
 	if key == "" {
-		return nil, nil
+		return "", nil
 	}
 	sn := b.Images.SnapshotService(b.snapshotter())
 	if u, err := sn.Usage(ctx, key); err == nil && u.Size > npmCacheLimit {
 		log.status("npm cache past %d MB: emptied", npmCacheLimit>>20)
 		if err := sn.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("empty the npm cache: %w", err)
+			return "", fmt.Errorf("empty the npm cache: %w", err)
 		}
 	}
-	if m, err := sn.Mounts(ctx, key); err == nil {
-		return m, nil
-	}
+	m, err := sn.Mounts(ctx, key)
 	l := map[string]string{"containerd.io/gc.root": time.Now().UTC().Format(time.RFC3339), labels.NPMCache: b.Keeper.ConfigPath}
 	if b.Keeper.Key != "" {
 		l[b.Keeper.Key] = b.Keeper.ConfigPath
 	}
-	m, err := sn.Prepare(ctx, key, "", snapshots.WithLabels(l))
-	if errdefs.IsAlreadyExists(err) {
-		m, err = sn.Mounts(ctx, key)
+	if errdefs.IsNotFound(err) {
+		if m, err = sn.Prepare(ctx, key, "", snapshots.WithLabels(l)); errdefs.IsAlreadyExists(err) {
+			m, err = sn.Mounts(ctx, key)
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("npm cache snapshot: %w", err)
+		return "", fmt.Errorf("npm cache snapshot: %w", err)
 	}
-	return m, nil
+	return bindSource(m)
 }
 
 // runInstall runs the install's process to its end, its output to log. Cancelled, it kills it.
@@ -354,23 +348,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeHarnessImage writes the harness image's config (one layer, diffID, on the foundation's
-// platform, with the harness labels; it holds the committed snapshot for containerd's collector)
+// writeHarnessImage writes the harness image's config (one layer, diffID, on the platform of the
+// foundation, whose config is fimg, with the harness labels; it holds the committed snapshot for containerd's collector)
 // and its manifest (which holds the config), and returns the manifest's descriptor.
-func (b *Builder) writeHarnessImage(ctx context.Context, in install, foundation images.Image, diffID digest.Digest, size int64) (ocispec.Descriptor, error) {
+func (b *Builder) writeHarnessImage(ctx context.Context, in install, fimg ocispec.Image, diffID digest.Digest, size int64) (ocispec.Descriptor, error) {
 	cs := b.Images.ContentStore()
-	fdesc, err := images.Config(ctx, cs, foundation.Target, nil)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("read the foundation's config: %w", err)
-	}
-	fcfg, err := content.ReadBlob(ctx, cs, fdesc)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("read the foundation's config: %w", err)
-	}
-	var fimg ocispec.Image
-	if err := json.Unmarshal(fcfg, &fimg); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("read the foundation's config: %w", err)
-	}
 	now := time.Now().UTC()
 	cfg, err := json.Marshal(ocispec.Image{
 		Created:  &now,
@@ -382,7 +364,7 @@ func (b *Builder) writeHarnessImage(ctx context.Context, in install, foundation 
 		}},
 		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 		History: []ocispec.History{{Created: &now, CreatedBy: fmt.Sprintf("npm install --global --prefix %s %s",
-			in.h.MountPoint(), strings.Join(append([]string{in.h.Package + "@" + in.version}, in.packages...), " "))}},
+			in.h.MountPoint(), strings.Join(in.specs(), " "))}},
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, err

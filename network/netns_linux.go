@@ -10,9 +10,26 @@ import (
 )
 
 // inNetns runs open (which makes sockets) on an OS thread moved into the network namespace at
-// path, and moves the thread back before it runs anything else (or, if it cannot be, lets it die
-// with its goroutine). Sockets keep the namespace they were made in.
+// path (awayAndBack). Sockets keep the namespace they were made in.
 func inNetns(path string, open func() error) error {
+	return awayAndBack(func() error {
+		target, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("enter the namespace: %w", err)
+		}
+		return nil
+	}, open)
+}
+
+// awayAndBack runs work on an OS thread of its own that move has taken into another network
+// namespace (a setns or an unshare), and moves the thread back to aishell's namespace before it
+// runs anything else (or, if it cannot be, lets it end with its goroutine). A move that fails
+// leaves the thread where it was.
+func awayAndBack(move, work func() error) error {
 	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -23,19 +40,12 @@ func inNetns(path string, open func() error) error {
 			return
 		}
 		defer own.Close()
-		target, err := os.Open(path)
-		if err != nil {
+		if err := move(); err != nil {
 			runtime.UnlockOSThread()
 			ch <- err
 			return
 		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- fmt.Errorf("enter the namespace: %w", err)
-			return
-		}
-		err = open()
+		err = work()
 		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread() // back home; else the thread ends with this goroutine
 		}
@@ -59,47 +69,33 @@ type Namespace struct {
 // /proc is not aishell's pid namespace's (the path would name another process's descriptor):
 // runc then makes the namespace.
 func NewNamespace() (*Namespace, error) {
-	type made struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan made, 1)
-	go func() {
-		runtime.LockOSThread()
-		own, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- made{err: err}
-			return
-		}
-		defer own.Close()
+	var f *os.File
+	err := awayAndBack(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- made{err: fmt.Errorf("make a network namespace: %w", err)}
-			return
+			return fmt.Errorf("make a network namespace: %w", err)
 		}
-		f, err := os.Open("/proc/thread-self/ns/net")
-		if err == nil {
-			if err = loopbackUp(); err != nil {
-				f.Close()
-			}
+		return nil
+	}, func() error {
+		var err error
+		if f, err = os.Open("/proc/thread-self/ns/net"); err != nil {
+			return err
 		}
-		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread() // back home; else the thread ends with this goroutine
+		if err := loopbackUp(); err != nil {
+			f.Close()
+			return err
 		}
-		ch <- made{f: f, err: err}
-	}()
-	m := <-ch
-	if m.err != nil {
-		return nil, m.err
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	path := "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(m.f.Fd()))
+	path := "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(f.Fd()))
 	var byPath, held unix.Stat_t
-	if unix.Stat(path, &byPath) != nil || unix.Fstat(int(m.f.Fd()), &held) != nil || byPath.Ino != held.Ino || byPath.Dev != held.Dev {
-		m.f.Close()
+	if unix.Stat(path, &byPath) != nil || unix.Fstat(int(f.Fd()), &held) != nil || byPath.Ino != held.Ino || byPath.Dev != held.Dev {
+		f.Close()
 		return nil, fmt.Errorf("%s does not name the namespace made: /proc is another pid namespace's", path)
 	}
-	return &Namespace{Path: path, f: m.f}, nil
+	return &Namespace{Path: path, f: f}, nil
 }
 
 // Release lets go of aishell's hold on the namespace: once a container has joined it, it lives

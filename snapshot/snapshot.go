@@ -34,16 +34,9 @@ func ChainID(ctx context.Context, c *containerd.Client, ref string) (string, err
 	return ChainIDOf(ctx, c, img)
 }
 
-// chains memoizes chain IDs by the image's target digest: what a digest names never changes,
-// and a run asks for the same few images' chains several times (is it built, its view, its
-// rootfs), each a manifest and a config read from the content store.
-var chains sync.Map // digest.Digest -> string
-
-// ChainIDOf is ChainID of an image record already looked up.
+// ChainIDOf is ChainID of an image record already looked up: computed from its config, which
+// ConfigOf reads once per process.
 func ChainIDOf(ctx context.Context, c *containerd.Client, img images.Image) (string, error) {
-	if v, ok := chains.Load(img.Target.Digest); ok {
-		return v.(string), nil
-	}
 	cfg, err := ConfigOf(ctx, c, img)
 	if err != nil {
 		return "", fmt.Errorf("layers of %s: %w", img.Name, err)
@@ -51,12 +44,12 @@ func ChainIDOf(ctx context.Context, c *containerd.Client, img images.Image) (str
 	if len(cfg.RootFS.DiffIDs) == 0 {
 		return "", fmt.Errorf("image %s has no layers", img.Name)
 	}
-	chain := identity.ChainID(cfg.RootFS.DiffIDs).String()
-	chains.Store(img.Target.Digest, chain)
-	return chain, nil
+	return identity.ChainID(cfg.RootFS.DiffIDs).String(), nil
 }
 
-// configs keeps the config of each image this process read, by the digest of its target.
+// configs keeps the config of each image this process read, by the digest of its target: a run
+// asks about the same few images several times (is it built, its view, its rootfs, its
+// environment), each otherwise a manifest and a config read from the content store.
 var configs sync.Map
 
 // ConfigOf is the config of image img (for this machine's platform, when it is an index), read
@@ -84,7 +77,7 @@ func ConfigOf(ctx context.Context, c *containerd.Client, img images.Image) (ocis
 
 // Warm reads, all at once, the chain ID of each image in refs that exists, so that the look-ups
 // a run then makes one after the other (is it there, is it unpacked, its view) find it known
-// (ChainIDOf keeps what it read, by the image's digest, which never changes). Errors are left
+// (ConfigOf keeps what it read, by the image's digest, which never changes). Errors are left
 // to those look-ups. The returned function waits until every read is done.
 func Warm(ctx context.Context, c *containerd.Client, refs []string) (wait func()) {
 	var wg sync.WaitGroup

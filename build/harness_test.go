@@ -1,6 +1,7 @@
 package build
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/mount"
@@ -102,6 +105,48 @@ func TestHashLayer(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bin", "tool"), []byte("#!/bin/sh\necho bye\n"), 0o755)
 	if d2, _, _ := hashLayer(t.Context(), dir); d2 == d1 {
 		t.Error("changed content, same diff ID")
+	}
+}
+
+// What a package's install script leaves in the prefix is read by aishell on the host to hash
+// it: a link to a host file is read as a link (the file is not), and a FIFO is not opened (the
+// walk does not block on it).
+func TestHashLayerReadsNoHostFile(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("host-secret-4f1c"), 0o600)
+	dir := t.TempDir()
+	os.Symlink(secret, filepath.Join(dir, "planted"))
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var tarball bytes.Buffer
+	go func() { done <- archive.WriteDiff(t.Context(), &tarball, "", dir) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hashing the layer blocked on a FIFO")
+	}
+	if _, _, err := hashLayer(t.Context(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(tarball.Bytes(), []byte("host-secret-4f1c")) {
+		t.Error("the layer's stream holds the host file a link in it points at")
+	}
+	kinds := map[string]byte{}
+	tr := tar.NewReader(&tarball)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		kinds[filepath.Base(h.Name)] = h.Typeflag
+	}
+	if kinds["planted"] != tar.TypeSymlink || kinds["fifo"] != tar.TypeFifo {
+		t.Errorf("entries %v: want the link as a link and the FIFO as a FIFO", kinds)
 	}
 }
 

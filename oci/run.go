@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/moby/sys/mountinfo"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -84,27 +87,79 @@ func WithImageEnv(cfg ocispec.ImageConfig) oci.SpecOpts {
 func WithBind(path string, readWrite bool) oci.SpecOpts { return WithBindAt(path, path, readWrite) }
 
 // WithBindAt bind-mounts host path src at dst, read-write or read-only, never honouring
-// set-uid bits or device nodes found there.
+// set-uid bits or device nodes found there, nor in the mounts below src (see bindOptions).
 func WithBindAt(src, dst string, readWrite bool) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
-		opt := "ro"
-		if readWrite {
-			opt = "rw"
-		}
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{bindKind(src), opt, "nosuid", "nodev"}})
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: bindOptions(src, readWrite)})
 		return nil
 	}
 }
 
-// bindKind is "rbind" for a directory, whose submounts come along, and "bind" for anything else:
-// a file has no submounts, and runc mounts a non-recursive bind faster (a run binds tens of
-// files: passwd, group, the protected harness config, git's control files).
-func bindKind(src string) string {
-	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
-		return "bind"
+// bindOptions is how runc mounts a bind of src. A "bind" takes only the mount src lies on; an
+// "rbind" takes the mounts below src too, and runc mounts it in about twice the time (measured
+// 1.1 ms against 0.55 ms each, and a run has tens: the protected harness config, git's control
+// files). So src is bound with "bind" unless a mount lies below it. When one does, the rbind's
+// read-only, nosuid and nodev are also set on every mount below ("rro", "rnosuid", "rnodev"):
+// runc applies a plain "ro" to the top mount only, and a mount below a directory the user
+// mounted read-only, or below the protected harness config, would stay writable.
+func bindOptions(src string, readWrite bool) []string {
+	access := "ro"
+	if readWrite {
+		access = "rw"
 	}
-	return "rbind"
+	if !mountsBelow(src) {
+		return []string{"bind", access, "nosuid", "nodev"}
+	}
+	opts := []string{"rbind", access, "nosuid", "nodev", "rnosuid", "rnodev"}
+	if !readWrite {
+		opts = append(opts, "rro")
+	}
+	return opts
 }
+
+// mountsBelow says whether a mount lies below directory src, by aishell's mount table. Whatever
+// it cannot tell (src missing, or the table unreadable) counts as yes: an rbind with the
+// recursive flags is right for every src, only slower. A mount it misses (one made after the
+// table was read, or only in rootlesskit's namespace) is not seen inside: a bind shows the
+// directory under it, with the bind's own flags.
+func mountsBelow(src string) bool {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return true
+	}
+	if !fi.IsDir() {
+		return false // a file has nothing below it
+	}
+	dir, err := filepath.EvalSymlinks(src) // the mount table names the path mount(2) resolves to
+	if err != nil {
+		return true
+	}
+	points, err := mountPoints()
+	if err != nil {
+		return true
+	}
+	prefix := strings.TrimSuffix(dir, "/") + "/"
+	for _, p := range points {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// mountPoints is the mount points of aishell's mount namespace, read once: a spec is built within
+// moments of the start.
+var mountPoints = sync.OnceValues(func() ([]string, error) {
+	infos, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		return nil, err
+	}
+	points := make([]string, 0, len(infos))
+	for _, in := range infos {
+		points = append(points, in.Mountpoint)
+	}
+	return points, nil
+})
 
 // WithEnv sets KEY=VALUE entries, replacing ones the image set.
 func WithEnv(kv ...string) oci.SpecOpts {

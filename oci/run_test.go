@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"slices"
@@ -214,14 +215,37 @@ func TestWithImageEnv(t *testing.T) {
 }
 
 // A file is bound alone; a directory with what is mounted under it.
-func TestBindKind(t *testing.T) {
+func TestBindOptions(t *testing.T) {
 	dir := t.TempDir()
-	file := dir + "/f"
+	plain, below, file := dir+"/plain", dir+"/below", dir+"/f"
+	os.Mkdir(plain, 0o755)
+	os.Mkdir(below, 0o755)
 	os.WriteFile(file, nil, 0o644)
-	for _, tc := range []struct{ src, want string }{{file, "bind"}, {dir, "rbind"}, {dir + "/missing", "rbind"}} {
-		s := spec(t, WithBindAt(tc.src, "/x", false))
-		if m := mountAt(s, "/x"); m == nil || m.Options[0] != tc.want || !slices.Contains(m.Options, "ro") {
-			t.Errorf("%s: %+v, want %s, ro", tc.src, m, tc.want)
+	os.Symlink(below, dir+"/link")
+	saved := mountPoints
+	t.Cleanup(func() { mountPoints = saved })
+	mountPoints = func() ([]string, error) { return []string{"/", dir, below + "/sub"}, nil }
+	fast := func(access string) []string { return []string{"bind", access, "nosuid", "nodev"} }
+	for _, tc := range []struct {
+		src       string
+		readWrite bool
+		want      []string
+	}{
+		{file, false, fast("ro")},
+		{plain, false, fast("ro")}, // dir itself is a mount point: not below plain
+		{plain, true, fast("rw")},
+		{below, false, []string{"rbind", "ro", "nosuid", "nodev", "rnosuid", "rnodev", "rro"}},
+		{dir + "/link", false, []string{"rbind", "ro", "nosuid", "nodev", "rnosuid", "rnodev", "rro"}},
+		{below, true, []string{"rbind", "rw", "nosuid", "nodev", "rnosuid", "rnodev"}}, // never "rrw": a read-only mount below stays so
+		{dir + "/missing", false, []string{"rbind", "ro", "nosuid", "nodev", "rnosuid", "rnodev", "rro"}},
+	} {
+		s := spec(t, WithBindAt(tc.src, "/x", tc.readWrite))
+		if m := mountAt(s, "/x"); m == nil || !slices.Equal(m.Options, tc.want) {
+			t.Errorf("%s (rw %v): %+v, want %v", tc.src, tc.readWrite, m, tc.want)
 		}
+	}
+	mountPoints = func() ([]string, error) { return nil, errors.New("no table") }
+	if m := mountAt(spec(t, WithBindAt(plain, "/x", false)), "/x"); m == nil || !slices.Contains(m.Options, "rro") {
+		t.Errorf("mount table unreadable: %+v, want the recursive flags", m)
 	}
 }

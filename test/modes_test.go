@@ -157,6 +157,21 @@ func TestRootlessBuildUpdateRun(t *testing.T) {
 	if !strings.Contains(r.Stderr, "/opt/harness/claude/x': Read-only file system") || !strings.Contains(r.Stderr, "/sys/x': Read-only file system") || !strings.Contains(r.Stdout, "sys-readable") {
 		t.Errorf("read-only mounts, rootless: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
 	}
+	// aishell sees a mount below git's hooks and binds them with the recursive flags ("rro",
+	// "rnosuid", "rnodev"): runc sets those in the user namespace too, so the run starts, and
+	// nothing can be written there. (rootlesskit's namespace, made before the tmpfs, does not
+	// see it; TestReadOnlyBindsCoverMountsBelow writes to such mounts.)
+	below := filepath.Join(proj, ".git/hooks/below")
+	os.Mkdir(below, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "aishell-test-rootless", below).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs on %s: %v %s", below, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", below).Run() })
+	r = u.aishell(t, proj, xdg, "exec", "--", "sh", "-c", "touch .git/hooks/below/x && echo WROTE; true")
+	mustSucceed(t, r)
+	if strings.Contains(r.Stdout, "WROTE") {
+		t.Errorf("a mount below git's hooks was writable, rootless: %q %q", r.Stdout, r.Stderr)
+	}
 }
 
 // Claude Code refuses some flags when it sees uid 0; in rootless mode aishell runs it as uid 0

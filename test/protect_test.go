@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -318,6 +319,71 @@ opencode debug config </dev/null | grep -c from-settings | sed 's/^/opencode: /'
 	for _, glob := range []string{".claude/projects/*/*.jsonl", ".codex/sessions/*/*/*/*.jsonl"} {
 		if found, _ := filepath.Glob(filepath.Join(home, glob)); len(found) == 0 {
 			t.Errorf("no %s on the host", glob)
+		}
+	}
+}
+
+// A read-only bind keeps the mounts below its directory read-only too. runc's plain "ro" applies
+// to the top mount only, so a mount below the protected harness config, below git's hooks, or
+// below a directory the user mounted read-only stayed writable inside. A mount below a
+// read-write bind stays visible and writable, without set-uid or devices; a directory with
+// nothing below it is bound on its own and is read-only as asked.
+func TestReadOnlyBindsCoverMountsBelow(t *testing.T) {
+	needEnv(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs below a directory needs root")
+	}
+	env := runEnv(t)
+	home := fakeHome(t, map[string]string{".claude/": ""})
+	proj := project(t, "below")
+	outside, writable, plain := t.TempDir(), t.TempDir(), t.TempDir()
+	below := map[string]string{ // name: a directory that gets a tmpfs mounted on it
+		"harness-config": filepath.Join(home, ".claude/agents/below"),
+		"git-hooks":      filepath.Join(proj, ".git/hooks/below"),
+		"user-ro":        filepath.Join(outside, "below"),
+		"user-rw":        filepath.Join(writable, "below"),
+	}
+	for name, dir := range below {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "aishell-test-"+name, dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount a tmpfs on %s: %v %s", dir, err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() }) // before its TempDir goes
+		if err := os.WriteFile(filepath.Join(dir, "seen"), []byte(name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(plain, "seen"), []byte("plain\n"), 0o644)
+	cfg := userConfigPath(env)
+	appendFile(t, cfg, "\nmounts:\n  - "+outside+":/mnt/outside:ro\n  - "+writable+":/mnt/writable\n  - "+plain+":/mnt/plain:ro\n")
+	t.Cleanup(func() { resetConfigRunSettings(t, cfg) })
+
+	inside := map[string]string{
+		"harness-config": filepath.Join(home, ".claude/agents/below"),
+		"git-hooks":      filepath.Join(proj, ".git/hooks/below"),
+		"user-ro":        "/mnt/outside/below",
+		"user-rw":        "/mnt/writable/below",
+		"plain":          "/mnt/plain",
+	}
+	var script strings.Builder
+	for name, dir := range inside {
+		fmt.Fprintf(&script, "cat %[2]s/seen; if touch %[2]s/planted 2>/dev/null; then echo 'WROTE %[1]s'; else echo 'BLOCKED %[1]s'; fi\n", name, dir)
+	}
+	script.WriteString(`grep -q ' /mnt/writable/below .*nosuid,nodev' /proc/self/mountinfo && echo 'NOSUID user-rw'; true` + "\n")
+	r := aishell(t, proj, append(env, "HOME="+home), "exec", "--", "sh", "-c", script.String())
+	mustSucceed(t, r)
+	for _, want := range []string{"harness-config", "git-hooks", "user-ro", "user-rw", "plain", // each one's file is seen
+		"BLOCKED harness-config", "BLOCKED git-hooks", "BLOCKED user-ro", "BLOCKED plain", "WROTE user-rw", "NOSUID user-rw"} {
+		if !strings.Contains(r.Stdout, want+"\n") {
+			t.Errorf("inside: want %q in\n%s", want, r.Stdout)
+		}
+	}
+	for name, dir := range below {
+		_, err := os.Stat(filepath.Join(dir, "planted"))
+		if written := err == nil; written != (name == "user-rw") {
+			t.Errorf("%s: a file planted inside is on the host: %v", name, written)
 		}
 	}
 }

@@ -113,7 +113,7 @@ func benchMemory(ctx context.Context) error {
 	fmt.Fprintf(&b, "Run %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
 	fmt.Fprintf(&b, "Peak resident set of the `aishell` process (ru_maxrss from wait4; Linux counts a waited-for child in it "+
 		"only if that child was larger; aishell's children here are `git config` and, for the default isolated network, slirp4netns "+
-		"and `nsenter ... nft`, all smaller; containerd's shim, runc and buildkitd are not its children). Root mode, the default "+
+		"and `nft`, all smaller; containerd's shim, runc and buildkitd are not its children). Root mode, the default "+
 		"(isolated) network, claude and gemini enabled.\n\n")
 	fmt.Fprintf(&b, "| what | command | runs | peak RSS, median | peak RSS, max | time, median |\n|---|---|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
 	fmt.Fprintf(&b, "### Disk one more project with an extension adds\n\n")

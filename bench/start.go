@@ -155,7 +155,7 @@ func benchStart(ctx context.Context) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Start latency (`make bench`)\n\nRun %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
 	fmt.Fprintf(&b, "`true` in %s, %d rounds after 2 warm-up rounds, each round running every command once in turn; wall time of the whole command; warm caches (images unpacked). "+
-		"Every aishell run mounts two harness views (claude and gemini). Before each command the previous aishell run's reaper has finished removing it (not timed), so each command starts on an idle machine.\n\n", image, startRuns)
+		"Every aishell run mounts two harness views (claude and gemini); ctr and nerdctl mount none. Before each command the previous aishell run's reaper has finished removing it (not timed), so each command starts on an idle machine.\n\n", image, startRuns)
 	fmt.Fprintf(&b, "| what | command | median | p90 | x runc |\n|---|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
 	ratio := func(a, b time.Duration) string {
 		if a == 0 || b == 0 {
@@ -168,9 +168,9 @@ func benchStart(ctx context.Context) error {
 		ratio(none, medians[ctrSeccomp.name]), ratio(isolated, medians[ctrSeccomp.name]))
 	fmt.Fprintf(&b, "- aishell (network host, as nerdctl's) / nerdctl run --rm --net host = **%s** (goal ≤ 0.5); with the default isolated network: %s.\n", ratio(host, nerd), ratio(isolated, nerd))
 	fmt.Fprintf(&b, "- Before / after handing the removal to the reaper (network none): %d ms / %d ms.\n\n", before.Milliseconds(), none.Milliseconds())
-	fmt.Fprintf(&b, "aishell does more per run than ctr: it reads the config, checks the project's extension and the harness snapshots, mounts two harness views and the protected harness config (tens of binds), "+
+	fmt.Fprintf(&b, "aishell does more per run than ctr: it reads the config, checks the project's extension and the harness snapshots, mounts two harness views (each made once, at install, and shared by every run) and the protected harness config (tens of binds), "+
 		"writes passwd/group, applies a seccomp profile, "+
-		"and has its run's reaper (a shell started with the run, which becomes a second aishell once the run has ended) remove the task, container, snapshots, views and lease once the exit code is out; ctr removes its container before it returns.\n\n")
+		"and has its run's reaper (a shell started with the run, which becomes a second aishell once the run has ended) remove the task, container, rootfs snapshot and lease once the exit code is out; ctr removes its container before it returns.\n\n")
 	fmt.Print(b.String())
 	return writeSection("start", b.String())
 }

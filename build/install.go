@@ -209,6 +209,11 @@ func (b *Builder) installHarness(ctx context.Context, in install, foundation str
 		return fmt.Errorf("tag %s: %w", in.ref, err)
 	}
 	log.status("layer %s, %.1f MB, committed in %.1fs", diffID.Encoded()[:12], float64(size)/1e6, time.Since(t0).Seconds())
+	// The view runs share, made now rather than by the first run; should this fail, that run
+	// makes it.
+	if _, _, err := snapshot.SharedView(ctx, c, b.snapshotter(), in.ref); err != nil {
+		log.status("the harness's shared view is left to its first run: %v", err)
+	}
 	return nil
 }
 

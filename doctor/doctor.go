@@ -305,8 +305,8 @@ func Print(w io.Writer, checks []Check) {
 	}
 }
 
-// checkNetwork reports what the configured network mode needs (isolated: slirp4netns, nft,
-// nsenter and a usable /dev/net/tun), and warns about host, which shares everything.
+// checkNetwork reports what the configured network mode needs (isolated: slirp4netns, nft
+// and a usable /dev/net/tun), and warns about host, which shares everything.
 func checkNetwork(mode string) Check {
 	c := Check{Name: "network"}
 	m, err := network.ParseMode(mode)

@@ -92,6 +92,21 @@ const Building = Prefix + "building"
 // session.
 const PurposeInstall = "harness-install"
 
+// sharedViewPrefix starts the key of a harness snapshot's shared view: a '/' no run's or
+// install's ID (letters, digits and '-') has.
+const sharedViewPrefix = "aishell/harness-view/"
+
+// SharedViewKey is the key of the read-only view of committed harness snapshot chain that
+// every run shares.
+func SharedViewKey(chain string) string { return sharedViewPrefix + chain }
+
+// IsSharedView reports whether a snapshot key is a harness snapshot's shared view, which no
+// run owns: a run's removal leaves it to containerd's collector.
+func IsSharedView(key string) bool { return strings.HasPrefix(key, sharedViewPrefix) }
+
+// GCRefSharedView is the label by which a committed harness snapshot holds its shared view.
+func GCRefSharedView(snapshotter string) string { return gcRefSnapshot + snapshotter + "/aishell-view" }
+
 // NPMCache marks the snapshot that holds a person's npm download cache across harness installs
 // (its value is the person's config path; it carries their KeptBy label too, by which gc
 // removes it once their config is gone).

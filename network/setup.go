@@ -29,7 +29,7 @@ const InstallHint = "install them (Debian/Ubuntu: sudo apt-get install slirp4net
 // Tools are the programs mode needs on PATH.
 func Tools(m Mode) []string {
 	if m == Isolated {
-		return []string{"slirp4netns", "nft", "nsenter"}
+		return []string{"slirp4netns", "nft"}
 	}
 	return nil
 }
@@ -235,11 +235,17 @@ func dedupe(ss []string) []string {
 
 // applyRules loads ruleset into the network namespace at nsPath, and nowhere else.
 func applyRules(ctx context.Context, nsPath, ruleset string) error {
-	cmd := exec.CommandContext(ctx, "nsenter", "--net="+nsPath, "--", "nft", "-f", "-")
+	// nft is started from a thread inside the namespace, which it inherits: no nsenter to run
+	// first.
+	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(ruleset)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	err := inNetns(nsPath, cmd.Start)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return errs.WithHint(fmt.Errorf("network isolated: nft rules in the container's namespace: %v: %s", err, lastLine(out.String())),
 			"check that the kernel has nf_tables (modprobe nf_tables) and nft works: nft list ruleset")
 	}

@@ -22,7 +22,8 @@ type parts struct {
 	name    string // the session name
 	image   containerd.Image
 	imgCfg  ocispec.ImageConfig // the image's: its environment and working directory
-	hasTini bool                // the rootfs has /usr/bin/tini to run as PID 1
+	rootfs  []mount.Mount       // the rootfs snapshot's mounts
+	tini    string              // PID 1: the rootfs's tini, its static build when it has one; "" for none
 	user    oci.User            // o.User, with the passwd and group files written for it
 	views   []view
 	config  []protect.Mount // the protected harness config, over o.Binds
@@ -42,7 +43,7 @@ func (p parts) netnsPath() string {
 	return p.net.ns.Path
 }
 
-// view is one harness's read-only view, named key, and its mounts.
+// view is one harness's shared read-only view, named key, and its mounts.
 type view struct {
 	Harness
 	key    string
@@ -50,34 +51,27 @@ type view struct {
 }
 
 // assemble creates, under the lease in ctx, the container's rootfs snapshot, its passwd and
-// group files, a view of each harness snapshot and the protected harness config (placeholders
-// and private copies), pushing the removal of each onto stack.
+// group files and the protected harness config (placeholders and private copies), pushing the
+// removal of each onto stack, and finds the shared view of each harness snapshot.
 func assemble(ctx context.Context, c *containerd.Client, o Options, id string, stack *cleanupStack) (parts, error) {
 	p := parts{id: id}
-	// The harness views are made while the rootfs is prepared and the user files written:
-	// each is a round trip to containerd and a write of its metadata.
-	type made struct {
+	// The harness views are found while the rootfs is prepared and the user files written.
+	type found struct {
 		views []view
 		err   error
 	}
-	viewsDone := make(chan made, 1)
+	viewsDone := make(chan found, 1)
 	go func() {
-		v, err := harnessViews(ctx, c, o, id)
-		viewsDone <- made{v, err}
-	}()
-	defer func() {
-		if viewsDone != nil { // an error came first: the views made are still removed
-			m := <-viewsDone
-			pushViews(c, o, stack, m.views)
-		}
+		v, err := harnessViews(ctx, c, o)
+		viewsDone <- found{v, err}
 	}()
 	img, cfg, rootMounts, err := rootfs(ctx, c, o, id, stack)
 	if err != nil {
 		return p, err
 	}
-	p.image, p.imgCfg = img, cfg
+	p.image, p.imgCfg, p.rootfs = img, cfg, rootMounts
 	stack.tr.mark("rootfs snapshot")
-	p.hasTini = rootfsHas(rootMounts, "usr/bin/tini")
+	p.tini = initOf(rootMounts)
 	if p.user, err = userFiles(o.User, id, rootMounts, stack); err != nil {
 		return p, err
 	}
@@ -87,8 +81,6 @@ func assemble(ctx context.Context, c *containerd.Client, o Options, id string, s
 		}
 	}
 	m := <-viewsDone
-	viewsDone = nil
-	pushViews(c, o, stack, m.views)
 	if m.err != nil {
 		return p, m.err
 	}
@@ -132,6 +124,17 @@ func rootfs(ctx context.Context, c *containerd.Client, o Options, id string, sta
 	return containerd.NewImage(c, rec), cfg.Config, mounts, nil
 }
 
+// initOf is the tini to run as PID 1 in a rootfs: Debian's tini package ships a static build
+// beside the dynamic one, which starts without the dynamic loader; "" when there is neither.
+func initOf(rootMounts []mount.Mount) string {
+	for _, p := range []string{"usr/bin/tini-static", "usr/bin/tini"} {
+		if rootfsHas(rootMounts, p) {
+			return "/" + p
+		}
+	}
+	return ""
+}
+
 // userFiles writes /etc/passwd and /etc/group for the container: the image's own (read from
 // its layers without following links), with the user in them.
 func userFiles(u oci.User, id string, rootMounts []mount.Mount, stack *cleanupStack) (oci.User, error) {
@@ -152,26 +155,17 @@ func userFiles(u oci.User, id string, rootMounts []mount.Mount, stack *cleanupSt
 	return u, nil
 }
 
-// harnessViews makes a read-only view of each harness's committed snapshot; on an error it
-// returns the views made so far with it.
-func harnessViews(ctx context.Context, c *containerd.Client, o Options, id string) ([]view, error) {
+// harnessViews finds, or makes the first time, the shared read-only view of each harness's
+// committed snapshot (snapshot.SharedView). The run holds them by its container's labels, and
+// removes none of them.
+func harnessViews(ctx context.Context, c *containerd.Client, o Options) ([]view, error) {
 	var views []view
 	for _, h := range o.Harnesses {
-		key := id + "-" + h.Name
-		mounts, err := snapshot.View(ctx, c, o.Snapshotter, h.Ref, key)
+		key, mounts, err := snapshot.SharedView(ctx, c, o.Snapshotter, h.Ref)
 		if err != nil {
-			return views, err
+			return nil, err
 		}
 		views = append(views, view{Harness: h, key: key, mounts: mounts})
 	}
 	return views, nil
-}
-
-// pushViews pushes the removal of each view onto stack.
-func pushViews(c *containerd.Client, o Options, stack *cleanupStack, views []view) {
-	sn := c.SnapshotService(o.Snapshotter)
-	for _, v := range views {
-		key := v.key
-		stack.push("view of "+v.Name, func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, key)) })
-	}
 }

@@ -162,7 +162,9 @@ func removeRun(ctx context.Context, c *containerd.Client, snapshotter string, ct
 	}
 	sn := c.SnapshotService(snapshotter)
 	for _, k := range append([]string{id}, labels.RefSnapshots(l)...) {
-		sn.Remove(ctx, k)
+		if !labels.IsSharedView(k) { // the run's label only held it: the collector judges it
+			sn.Remove(ctx, k)
+		}
 	}
 	c.LeasesService().Delete(ctx, leaseOf(id))
 	removeHostDirs(id, l[labels.HostDirs])

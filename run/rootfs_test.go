@@ -10,6 +10,7 @@ import (
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/owner"
 	"github.com/containerd/containerd/v2/core/mount"
+	"golang.org/x/sys/unix"
 )
 
 func TestRootfsFileLayersAndLinks(t *testing.T) {
@@ -67,5 +68,31 @@ func TestOwnerLabels(t *testing.T) {
 	withReaper[labels.PID] = "999999999"
 	if owner.Gone(withReaper) || !owner.Reaping(withReaper) {
 		t.Error("a run with a live reaper judged gone, or not being reaped")
+	}
+}
+
+// PID 1 is tini's static build when the rootfs has it, else tini, else nothing.
+func TestInitOf(t *testing.T) {
+	upper, lower := t.TempDir(), t.TempDir()
+	mounts := []mount.Mount{{Type: "overlay", Options: []string{"upperdir=" + upper, "lowerdir=" + lower}}}
+	if got := initOf(mounts); got != "" {
+		t.Errorf("no tini: %q", got)
+	}
+	os.MkdirAll(filepath.Join(lower, "usr/bin"), 0o755)
+	os.WriteFile(filepath.Join(lower, "usr/bin/tini"), nil, 0o755)
+	if got := initOf(mounts); got != "/usr/bin/tini" {
+		t.Errorf("tini only: %q", got)
+	}
+	os.WriteFile(filepath.Join(lower, "usr/bin/tini-static"), nil, 0o755)
+	if got := initOf(mounts); got != "/usr/bin/tini-static" {
+		t.Errorf("both: %q", got)
+	}
+	// A layer above that deleted the static build (an overlay whiteout) falls back to tini.
+	os.MkdirAll(filepath.Join(upper, "usr/bin"), 0o755)
+	if err := unix.Mknod(filepath.Join(upper, "usr/bin/tini-static"), unix.S_IFCHR, 0); err != nil {
+		t.Skipf("no whiteout without root: %v", err)
+	}
+	if got := initOf(mounts); got != "/usr/bin/tini" {
+		t.Errorf("static build deleted above: %q", got)
 	}
 }

@@ -141,7 +141,8 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 	}
 	testpoint.Reached("prepared")
 	lctx := cl.lctx
-	// slirp4netns, the DNS relay and the rules come up while the container is made.
+	// The namespace the spec names; slirp4netns, the DNS relay and the rules come up in it while
+	// the task is made.
 	early := earlyNetwork(lctx, o, stack)
 	parts, err := assemble(lctx, c, o, id, stack)
 	parts.name, parts.owner, parts.net = name, cl.owner, early
@@ -155,13 +156,14 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 	}
 	stack.push("container", func(ctx context.Context) error { return ignoreNotFound(ctr.Delete(ctx)) })
 	tr.mark("container")
+	early.begin()
 
 	stack.pushLocal("git guard", gitGuard{Dirs: o.GitDirs}.watch(stderrOf(o), rp.takeWatcher()))
 	st, err := newStreams(o)
 	if err != nil {
 		return 0, err
 	}
-	task, err := ctr.NewTask(lctx, st.creator)
+	task, err := createTask(lctx, c, ctr, parts.rootfs, st.creator)
 	if err != nil {
 		return 0, fmt.Errorf("create task: %w", err)
 	}

@@ -1,10 +1,12 @@
 package run
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	ctroci "github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/containerd/v2/plugins"
 
@@ -18,7 +20,7 @@ import (
 func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 	opts := []containerd.NewContainerOpts{
 		containerd.WithSnapshotter(o.Snapshotter),
-		containerd.WithSnapshot(p.id),
+		withRootfsSnapshot(p.id),
 		containerd.WithImageName(p.image.Name()),
 	}
 	if ro := o.Runtime.RuncOptions(); ro != nil {
@@ -28,6 +30,15 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 	return append(opts, containerd.WithNewSpec(spec...), containerd.WithContainerLabels(containerLabels(o, p, p.owner)))
 }
 
+// withRootfsSnapshot names the container's rootfs snapshot, key, which the run has just
+// prepared: containerd's WithSnapshot asks containerd for its mounts first, to check it exists.
+func withRootfsSnapshot(key string) containerd.NewContainerOpts {
+	return func(_ context.Context, _ *containerd.Client, c *containers.Container) error {
+		c.SnapshotKey = key
+		return nil
+	}
+}
+
 // specOpts is the run's spec on top of the image's config: the process (under tini when the
 // rootfs has it), the user, the project and harness config binds, the read-only git control
 // files, the CA bundle, the harness views with their bin on PATH, a TTY, the environment, the
@@ -35,7 +46,7 @@ func containerOpts(o Options, p parts) []containerd.NewContainerOpts {
 // I/O.
 func specOpts(o Options, p parts) []ctroci.SpecOpts {
 	opts := []ctroci.SpecOpts{
-		ctroci.WithProcessArgs(processArgs(o.Args, o.PreStart, p.hasTini, o.Keeper)...),
+		ctroci.WithProcessArgs(processArgs(o.Args, o.PreStart, p.tini, o.Keeper)...),
 		ctroci.WithProcessCwd(o.Cwd),
 		oci.WithUser(p.user, p.user.Home == "/" || project.Within(p.user.Home, o.Project)),
 		oci.WithBind(o.Project, true),
@@ -94,7 +105,7 @@ func specOpts(o Options, p parts) []ctroci.SpecOpts {
 // tini forwards them and reaps zombies.
 //
 // In a detached run the process lives in a tmux session (detach.go).
-func processArgs(args []string, preStart string, hasTini bool, k *Keeper) []string {
+func processArgs(args []string, preStart string, tini string, k *Keeper) []string {
 	if len(args) == 0 {
 		args = []string{"bash", "-l"}
 	}
@@ -104,8 +115,8 @@ func processArgs(args []string, preStart string, hasTini bool, k *Keeper) []stri
 	if preStart != "" {
 		args = preStartArgs(preStart, args)
 	}
-	if hasTini {
-		args = append([]string{"/usr/bin/tini", "-s", "-g", "--"}, args...)
+	if tini != "" {
+		args = append([]string{tini, "-s", "-g", "--"}, args...)
 	}
 	return args
 }

@@ -37,7 +37,7 @@ func testRun(t *testing.T) (Options, parts) {
 		Env: []string{"ANTHROPIC_API_KEY=k"}, Binds: []string{"/home/alice/.claude"}, CABundle: "/etc/ca.pem",
 	}
 	p := parts{
-		id: "aishell-app-claude-abc123", hasTini: true,
+		id: "aishell-app-claude-abc123", tini: "/usr/bin/tini",
 		user:   oci.User{UID: 1000, GID: 1000, Name: "alice", Group: "alice", Home: "/home/alice", PasswdFile: "/tmp/p", GroupFile: "/tmp/g"},
 		resolv: "/tmp/resolv.conf", hosts: "/tmp/hosts",
 		views: []view{{Harness: h, key: "aishell-app-claude-abc123-claude", mounts: []mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"ro", "rbind"}}}}},
@@ -177,7 +177,7 @@ func TestSpecOptsProtectionsAndLimits(t *testing.T) {
 
 func TestSpecOptsShellTTYRootless(t *testing.T) {
 	o, p := testRun(t)
-	o.Args, o.TTY, p.hasTini = nil, true, false
+	o.Args, o.TTY, p.tini = nil, true, ""
 	o.Project = "/home/alice" // HOME is the project: no tmpfs over it
 	o.Runtime = Runtime{Rootless: true, RuntimeDir: "/run/user/1000"}
 	s := generate(t, specOpts(o, p))

@@ -17,8 +17,10 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/image-spec/identity"
@@ -91,22 +93,63 @@ func Warm(ctx context.Context, c *containerd.Client, refs []string) (wait func()
 	return wg.Wait
 }
 
-// View creates a read-only view, named key, of the committed snapshot of image ref and returns
-// its mounts. Nothing is mounted on the host. ctx should carry the lease of the container that
-// will use it, so the view goes when the lease does.
-func View(ctx context.Context, c *containerd.Client, snapshotter, ref, key string) ([]mount.Mount, error) {
+// SharedView returns the key and mounts of the read-only view of image ref's committed snapshot
+// that every run of it shares, made the first time it is asked for. Nothing is mounted on the
+// host. A run that uses it holds it by a label on its container (labels.GCRefSnapshot); between
+// times the snapshot holds it (labels.GCRefSharedView), so containerd's collector removes both
+// once the image is gone and no container names the view. A run thus asks containerd for mounts
+// it already has, and writes nothing: a view of its own was two writes to make and two to remove,
+// each waiting for the disk.
+//
+// The view is made outside any lease: one in ctx would take it away with that lease.
+func SharedView(ctx context.Context, c *containerd.Client, snapshotter, ref string) (string, []mount.Mount, error) {
 	chain, err := ChainID(ctx, c, ref)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	mounts, err := c.SnapshotService(snapshotter).View(ctx, key, chain)
-	if err != nil {
+	key := labels.SharedViewKey(chain)
+	ctx = withoutLease(ctx)
+	sn := c.SnapshotService(snapshotter)
+	mounts, err := sn.Mounts(ctx, key)
+	if err == nil {
+		return key, mounts, nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return "", nil, fmt.Errorf("view of %s: %w", ref, err)
+	}
+	// The snapshot names its view before the view exists, so there is no moment when the
+	// collector could take the view for unheld.
+	hold := labels.GCRefSharedView(snapshotter)
+	if _, err := sn.Update(ctx, snapshots.Info{Name: chain, Labels: map[string]string{hold: key}}, "labels."+hold); err != nil {
 		if errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("snapshot of %s is not unpacked in %s: rebuild it with aishell build --force", ref, snapshotter)
+			return "", nil, fmt.Errorf("snapshot of %s is not unpacked in %s: rebuild it with aishell build --force", ref, snapshotter)
 		}
-		return nil, fmt.Errorf("view of %s: %w", ref, err)
+		return "", nil, fmt.Errorf("view of %s: %w", ref, err)
 	}
-	return mounts, nil
+	mounts, err = sn.View(ctx, key, chain)
+	if errdefs.IsAlreadyExists(err) { // another run made it meanwhile
+		mounts, err = sn.Mounts(ctx, key)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("view of %s: %w", ref, err)
+	}
+	return key, mounts, nil
+}
+
+// withoutLease is a context with ctx's namespace and cancellation, and no lease: containerd's
+// client passes the lease both as a context value and as an outgoing gRPC header, which no child
+// context can unset.
+func withoutLease(ctx context.Context) context.Context {
+	if _, ok := leases.FromContext(ctx); !ok {
+		return ctx
+	}
+	fresh := context.Background()
+	if ns, ok := namespaces.Namespace(ctx); ok {
+		fresh = namespaces.WithNamespace(fresh, ns)
+	}
+	out, cancel := context.WithCancel(fresh)
+	context.AfterFunc(ctx, cancel)
+	return out
 }
 
 // Size is the disk usage of a committed snapshot, in bytes.

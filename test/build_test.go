@@ -16,6 +16,7 @@ import (
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
 	"github.com/aishell/aishell/snapshot"
+	"github.com/containerd/errdefs"
 )
 
 // The foundation and one harness snapshot build; a container from the foundation with the
@@ -167,6 +168,10 @@ func TestGCKeepsWhatRunningContainersUse(t *testing.T) {
 	mustSucceed(t, aishell(t, "", env, "build", "--with-claude", "--claude-version="+claudeV1, "--progress=plain"))
 	mustSucceed(t, aishell(t, "", env, "update", "--claude-version="+claudeV2, "--progress=plain"))
 	old := harnessRef("claude", claudeV1)
+	oldChain, err := snapshot.ChainID(context.Background(), c, old)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sb := startSandbox(t, c, map[string]string{"claude": old}, "sleep", "300")
 
 	r := aishell(t, "", env, "harness", "ls")
@@ -179,6 +184,11 @@ func TestGCKeepsWhatRunningContainersUse(t *testing.T) {
 	if strings.Contains(r.Stdout, old) || !imageExists(c, old) {
 		t.Fatalf("gc removed %s while a container uses it", old)
 	}
+	sn := c.SnapshotService("overlayfs")
+	view := labels.SharedViewKey(oldChain)
+	if _, err := sn.Stat(context.Background(), view); err != nil {
+		t.Errorf("the view the container holds: %v", err)
+	}
 	// The running container still works from its snapshot.
 	if err := sb.task.Kill(context.Background(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -190,6 +200,13 @@ func TestGCKeepsWhatRunningContainersUse(t *testing.T) {
 	mustSucceed(t, r)
 	if !strings.Contains(r.Stdout, "removed "+old) || imageExists(c, old) {
 		t.Errorf("gc kept unused %s", old)
+	}
+	// containerd's collector takes the snapshot with its shared view, which nothing holds now.
+	for _, key := range []string{view, oldChain} {
+		waitUntil(t, 30*time.Second, "snapshot "+key+" removed", func() bool {
+			_, err := sn.Stat(context.Background(), key)
+			return errdefs.IsNotFound(err)
+		})
 	}
 	chain := lineWith(r.Stdout, old)
 	if chain == "" {

@@ -117,7 +117,8 @@ func harnessRef(name, version string) string {
 }
 
 // sandbox is a container on the foundation with harness snapshots mounted the way aishell
-// mounts them: read-only views whose mounts go straight into the spec.
+// mounts them: their shared read-only views, whose mounts go straight into the spec, held by
+// the container's labels.
 type sandbox struct {
 	c      *containerd.Client
 	ctr    containerd.Container
@@ -126,7 +127,6 @@ type sandbox struct {
 	stdout *bytes.Buffer
 	stderr *bytes.Buffer
 	done   func(context.Context) error // releases the lease
-	views  []string
 }
 
 // startSandbox starts args in a container on the foundation with the given harness images
@@ -146,6 +146,7 @@ func startSandbox(t *testing.T, c *containerd.Client, harnesses map[string]strin
 	}
 	id := fmt.Sprintf("test-sandbox-%d", time.Now().UnixNano())
 	uses := []string{foundationImage}
+	ctrLabels := map[string]string{}
 	opts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithProcessArgs(args...)}
 	var path []string
 	for name, ref := range harnesses {
@@ -153,12 +154,11 @@ func startSandbox(t *testing.T, c *containerd.Client, harnesses map[string]strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := id + "-" + name
-		mounts, err := snapshot.View(lctx, c, "overlayfs", ref, key)
+		key, mounts, err := snapshot.SharedView(lctx, c, "overlayfs", ref)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sb.views = append(sb.views, key)
+		ctrLabels[labels.GCRefSnapshot("overlayfs", len(ctrLabels))] = key
 		opts = append(opts, aoci.WithReadOnlySnapshot(h.MountPoint(), mounts))
 		path = append(path, h.MountPoint()+"/bin")
 		uses = append(uses, ref)
@@ -168,6 +168,7 @@ func startSandbox(t *testing.T, c *containerd.Client, harnesses map[string]strin
 		containerd.WithImage(img),
 		containerd.WithNewSnapshot(id, img),
 		containerd.WithNewSpec(opts...),
+		containerd.WithAdditionalContainerLabels(ctrLabels),
 		containerd.WithAdditionalContainerLabels(map[string]string{labels.Uses: strings.Join(uses, ",")}),
 	)
 	if err != nil {
@@ -217,10 +218,6 @@ func (sb *sandbox) remove(t *testing.T) {
 		}
 		sb.ctr = nil
 	}
-	for _, v := range sb.views {
-		sb.c.SnapshotService("overlayfs").Remove(ctx, v)
-	}
-	sb.views = nil
 	if sb.done != nil {
 		sb.done(ctx)
 		sb.done = nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,11 +15,14 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/snapshots"
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/labels"
 	aisrun "github.com/aishell/aishell/run"
+	"github.com/aishell/aishell/snapshot"
+	"github.com/containerd/errdefs"
 )
 
 // runEnv builds the harness set once for the run tests and returns the user env for it.
@@ -329,6 +333,22 @@ func TestTwoRunsSideBySide(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "twin")
+	// As for a harness installed before its view was shared: the two runs make its view at once.
+	ctx := context.Background()
+	sn := c.SnapshotService("overlayfs")
+	hold := labels.GCRefSharedView("overlayfs")
+	for _, ref := range []string{harnessRef("claude", claudeV2), harnessRef("gemini", geminiV)} {
+		chain, err := snapshot.ChainID(ctx, c, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sn.Remove(ctx, labels.SharedViewKey(chain)); err != nil && !errdefs.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		if _, err := sn.Update(ctx, snapshots.Info{Name: chain}, "labels."+hold); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var cmds []*exec.Cmd
 	for i := 0; i < 2; i++ {
 		cmd := aishellCmd(proj, env, "exec", "--", "sh", "-c", untilReleased)
@@ -339,6 +359,7 @@ func TestTwoRunsSideBySide(t *testing.T) {
 	}
 	// Both run at once before either may end.
 	waitUntil(t, 2*time.Minute, "two containers of "+proj+" running", func() bool { return len(projectTasks(c, proj)) == 2 })
+	views := sharedViewsOfRuns(t, c, proj)
 	release(t, proj)
 	for i, cmd := range cmds {
 		if err := cmd.Wait(); err != nil {
@@ -346,6 +367,54 @@ func TestTwoRunsSideBySide(t *testing.T) {
 		}
 	}
 	waitGone(t, c, "aishell-twin-")
+	// The runs made no view of their own, and left the shared ones for the next.
+	for _, key := range views {
+		if _, err := sn.Stat(ctx, key); err != nil {
+			t.Errorf("shared view %s after the runs: %v", key, err)
+		}
+	}
+}
+
+// sharedViewsOfRuns checks that the running containers of proj hold the same view of each
+// harness snapshot, its shared one: a view of the harness image's committed snapshot, which
+// that snapshot holds by a label. It returns their keys.
+func sharedViewsOfRuns(t *testing.T, c *containerd.Client, proj string) []string {
+	t.Helper()
+	ctx := context.Background()
+	sn := c.SnapshotService("overlayfs")
+	var first []string
+	for i, task := range projectTasks(c, proj) {
+		ctr, err := c.LoadContainer(ctx, task.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := ctr.Labels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := labels.RefSnapshots(l)
+		slices.Sort(keys)
+		if len(keys) != 2 {
+			t.Fatalf("container %s holds views %v, want claude's and gemini's", task.ID(), keys)
+		}
+		if i == 0 {
+			first = keys
+		} else if !slices.Equal(keys, first) {
+			t.Errorf("two runs hold different views: %v and %v", first, keys)
+		}
+	}
+	for _, key := range first {
+		info, err := sn.Stat(ctx, key)
+		if err != nil {
+			t.Fatalf("view %s: %v", key, err)
+		}
+		parent, err := sn.Stat(ctx, info.Parent)
+		if info.Kind != snapshots.KindView || err != nil || parent.Kind != snapshots.KindCommitted || !labels.IsSharedView(key) ||
+			parent.Labels[labels.GCRefSharedView("overlayfs")] != key {
+			t.Errorf("view %s (%v, parent %s %v %v): want the shared view of a committed snapshot that holds it", key, info.Kind, info.Parent, parent.Labels, err)
+		}
+	}
+	return first
 }
 
 func TestRunErrors(t *testing.T) {

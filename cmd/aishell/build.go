@@ -17,8 +17,8 @@ type BuildCmd struct {
 	HarnessFlags
 	BuildOutput
 	JSONOutput
-	BaseImage string `placeholder:"IMAGE" help:"Upstream Debian image of the foundation, kept in the config as base_image (default ${base_image})."`
-	NodeImage string `placeholder:"IMAGE" help:"Image Node.js is copied from, kept in the config as node_image (default ${node_image})."`
+	BaseImage string `placeholder:"IMAGE" help:"Upstream Debian image of the foundation, kept in the config as base_image (default docker.io/library/debian:bookworm-slim)."`
+	NodeImage string `placeholder:"IMAGE" help:"Image Node.js is copied from, kept in the config as node_image (default docker.io/library/node:24-bookworm-slim)."`
 	Force     bool   `help:"Rebuild the foundation and the harness snapshots even if they exist."`
 	Pull      bool   `help:"Resolve base images from their registries even when present locally."`
 	Extension bool   `help:"Rebuild this project's extension (.aishell/Dockerfile) even if it is fresh."`

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"reflect"
-	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -79,18 +78,4 @@ type BuildOutput struct {
 
 func (o BuildOutput) options() build.Options {
 	return build.Options{Progress: o.Progress, NoCache: o.NoCache}
-}
-
-// helpVars are the help-text variables naming the generated per-harness flags and defaults.
-func helpVars() map[string]string {
-	var with []string
-	for _, n := range harness.Names() {
-		with = append(with, "--with-"+n)
-	}
-	return map[string]string{
-		"with_flags":    strings.Join(with, ", "),
-		"harness_names": strings.Join(harness.Names(), ", "),
-		"base_image":    build.DefaultBaseImage,
-		"node_image":    build.DefaultNodeImage,
-	}
 }

@@ -53,7 +53,7 @@ type CLI struct {
 
 	Shell   ShellCmd   `cmd:"" default:"1" help:"Interactive bash in the project's sandbox (the default command)."`
 	Exec    ExecCmd    `cmd:"" help:"Run a command in the sandbox: aishell exec [--] CMD [ARGS...]. No terminal needed; stdin is passed through; exits with the command's code."`
-	Build   BuildCmd   `cmd:"" help:"Build the foundation image and the chosen harness snapshots (${with_flags})."`
+	Build   BuildCmd   `cmd:"" help:"Build the foundation image and the chosen harness snapshots (--with-claude, --with-codex, --with-gemini, --with-opencode, --with-pi, --with-openspec)."`
 	Update  UpdateCmd  `cmd:"" help:"Resolve harness versions again and build only the snapshots that changed; nothing else is rebuilt."`
 	Harness HarnessCmd `cmd:"" help:"Harness snapshots."`
 	Ext     ExtCmd     `cmd:"" help:"Project extensions (.aishell/Dockerfile)."`
@@ -77,7 +77,6 @@ func newParser(cli *CLI) (*kong.Kong, error) {
 		kong.Description("Run AI coding agents (Claude Code, Codex, Gemini CLI, OpenCode) in ephemeral containers on containerd, built with buildkitd. No Docker engine needed."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars(helpVars()),
 	}
 	for _, h := range harness.Catalog {
 		options = append(options, kong.DynamicCommand(h.Name, fmt.Sprintf("Run %s (%s) in the sandbox; arguments go to it untouched.", h.Name, h.Package),

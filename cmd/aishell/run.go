@@ -20,7 +20,7 @@ import (
 // Keys names the harnesses whose API keys a shell or exec gets: by default none, since what
 // runs there is the project's own code.
 type Keys struct {
-	Keys []string `placeholder:"HARNESS" help:"Pass these harnesses' API keys and settings into the sandbox (${harness_names}, or all); none by default."`
+	Keys []string `placeholder:"HARNESS" help:"Pass these harnesses' API keys and settings into the sandbox (claude, codex, gemini, opencode, pi, openspec, or all); none by default."`
 }
 
 // harnesses are the names asked for, with all expanded; an unknown name is a usage error.
@@ -162,6 +162,7 @@ func runSandbox(ctx context.Context, s *session, hub *run.SignalHub, job sandbox
 		return startDetached(job, hub)
 	}
 	ep := s.Endpoints()
+	s.ConnectEarly(ctx) // while the config and the project are read
 	uc, err := s.User()
 	if err != nil {
 		return err

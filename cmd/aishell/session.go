@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"sync"
 
 	containerd "github.com/containerd/containerd/v2/client"
 
@@ -21,6 +22,12 @@ type session struct {
 
 	cc   *containerd.Client
 	user *userConfig
+	// dialing is closed once a connection ConnectEarly began is made (cc) or failed (ccErr);
+	// mu guards cc and ccErr meanwhile, and closed, after which the connection is let go.
+	dialing chan struct{}
+	mu      sync.Mutex
+	ccErr   error
+	closed  bool
 }
 
 // userConfig is the person and their config file.
@@ -38,8 +45,42 @@ func newSession(g *Globals) *session {
 // Endpoints are the daemons' addresses, from flags, environment and defaults.
 func (s *session) Endpoints() config.Endpoints { return config.Resolve(s.g.overrides(), s.host) }
 
+// ConnectEarly starts connecting to containerd while the command does other work; Containerd
+// waits for it, and reports its error.
+func (s *session) ConnectEarly(ctx context.Context) {
+	if s.cc != nil || s.dialing != nil {
+		return
+	}
+	ep, done := s.Endpoints(), make(chan struct{})
+	s.dialing = done
+	go func() {
+		cc, err := daemon.Containerd(ctx, ep)
+		if err == nil {
+			// The namespace's default runtime, asked for now rather than when the container is
+			// created (the client keeps it).
+			go cc.Runtime()
+		}
+		s.mu.Lock()
+		if s.closed && cc != nil { // the command ended first
+			cc.Close()
+			cc = nil
+		}
+		s.cc, s.ccErr = cc, err
+		s.mu.Unlock()
+		close(done)
+	}()
+}
+
 // Containerd is the containerd client, connected (and checked to answer) on first use.
 func (s *session) Containerd(ctx context.Context) (*containerd.Client, error) {
+	if s.dialing != nil {
+		<-s.dialing
+		s.dialing = nil
+		if err := s.ccErr; err != nil {
+			s.ccErr = nil // the next call tries again
+			return nil, err
+		}
+	}
 	if s.cc == nil {
 		cc, err := daemon.Containerd(ctx, s.Endpoints())
 		if err != nil {
@@ -83,6 +124,9 @@ func (s *session) ReloadUser() (*userConfig, error) {
 
 // Close releases the containerd client, if one was opened.
 func (s *session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	if s.cc != nil {
 		s.cc.Close()
 		s.cc = nil

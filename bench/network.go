@@ -12,7 +12,7 @@ import (
 // networkModes are measured beside host, in this order, one run of each in turn.
 var networkModes = []string{"host", "isolated", "allow-list", "none"}
 
-// benchNetwork measures `aishell exec true` in each network mode, 20 runs each after 2 warm-up
+// benchNetwork measures `aishell exec true` in each network mode, startRuns runs each after 2 warm-up
 // runs, the modes interleaved so that the machine's drift touches them alike.
 func benchNetwork(ctx context.Context) error {
 	e, proj, err := newStartEnv("network")

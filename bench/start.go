@@ -15,7 +15,7 @@ import (
 	"github.com/aishell/aishell/run"
 )
 
-const startRuns = 20
+const startRuns = 30
 
 // newStartEnv is the set-up of the start-latency benchmarks: a bench environment with claude and
 // gemini built, and an empty git project (aishell-bench-<name>-*) to run in, which the caller
@@ -41,7 +41,7 @@ func newStartEnv(name string) (*env, string, error) {
 // benchStart measures the start latency of `true` in the foundation image: raw runc on a
 // prepared bundle (the floor), ctr run --rm (with and without seccomp), nerdctl run --rm --net
 // host, and aishell exec with
-// two harness snapshots mounted, 20 runs each after 2 warm-up runs.
+// two harness snapshots mounted, startRuns runs each after 2 warm-up runs.
 func benchStart(ctx context.Context) error {
 	e, proj, err := newStartEnv("start")
 	if err != nil {

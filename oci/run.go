@@ -110,6 +110,15 @@ func bindOptions(src string, readWrite bool) []string {
 	if !mountsBelow(src) {
 		return []string{"bind", access, "nosuid", "nodev"}
 	}
+	if !recursiveAttrs() {
+		// A kernel before 5.12 sets no attribute on the mounts below: a read-only directory is
+		// bound without them (not seen inside; what is seen is read-only), a read-write one with
+		// them as they are.
+		if !readWrite {
+			return []string{"bind", access, "nosuid", "nodev"}
+		}
+		return []string{"rbind", access, "nosuid", "nodev"}
+	}
 	opts := []string{"rbind", access, "nosuid", "nodev", "rnosuid", "rnodev"}
 	if !readWrite {
 		opts = append(opts, "rro")
@@ -120,8 +129,9 @@ func bindOptions(src string, readWrite bool) []string {
 // mountsBelow says whether a mount lies below directory src, by aishell's mount table. Whatever
 // it cannot tell (src missing, or the table unreadable) counts as yes: an rbind with the
 // recursive flags is right for every src, only slower. A mount it misses (one made after the
-// table was read, or only in rootlesskit's namespace) is not seen inside: a bind shows the
-// directory under it, with the bind's own flags.
+// table was read) is not seen inside: a bind shows the directory under it, with the bind's own
+// flags. In rootless mode aishell runs in rootlesskit's mount namespace, as runc does, and reads
+// that table.
 func mountsBelow(src string) bool {
 	fi, err := os.Stat(src)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -216,14 +217,18 @@ func TestWithImageEnv(t *testing.T) {
 
 // A file is bound alone; a directory with what is mounted under it.
 func TestBindOptions(t *testing.T) {
-	dir := t.TempDir()
+	dir, err := filepath.EvalSymlinks(t.TempDir()) // as the mount table names it
+	if err != nil {
+		t.Fatal(err)
+	}
 	plain, below, file := dir+"/plain", dir+"/below", dir+"/f"
 	os.Mkdir(plain, 0o755)
 	os.Mkdir(below, 0o755)
 	os.WriteFile(file, nil, 0o644)
 	os.Symlink(below, dir+"/link")
-	saved := mountPoints
-	t.Cleanup(func() { mountPoints = saved })
+	saved, savedAttrs := mountPoints, recursiveAttrs
+	t.Cleanup(func() { mountPoints, recursiveAttrs = saved, savedAttrs })
+	recursiveAttrs = func() bool { return true }
 	mountPoints = func() ([]string, error) { return []string{"/", dir, below + "/sub"}, nil }
 	fast := func(access string) []string { return []string{"bind", access, "nosuid", "nodev"} }
 	for _, tc := range []struct {
@@ -244,6 +249,15 @@ func TestBindOptions(t *testing.T) {
 			t.Errorf("%s (rw %v): %+v, want %v", tc.src, tc.readWrite, m, tc.want)
 		}
 	}
+	// A kernel without mount_setattr (before 5.12): a read-only directory is bound without the
+	// mounts below it, never with them writable.
+	recursiveAttrs = func() bool { return false }
+	for rw, want := range map[bool][]string{false: fast("ro"), true: {"rbind", "rw", "nosuid", "nodev"}} {
+		if m := mountAt(spec(t, WithBindAt(below, "/x", rw)), "/x"); m == nil || !slices.Equal(m.Options, want) {
+			t.Errorf("old kernel, rw %v: %+v, want %v", rw, m, want)
+		}
+	}
+	recursiveAttrs = func() bool { return true }
 	mountPoints = func() ([]string, error) { return nil, errors.New("no table") }
 	if m := mountAt(spec(t, WithBindAt(plain, "/x", false)), "/x"); m == nil || !slices.Contains(m.Options, "rro") {
 		t.Errorf("mount table unreadable: %+v, want the recursive flags", m)

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/aishell/aishell/errs"
 	"github.com/aishell/aishell/network"
 	"github.com/aishell/aishell/oci"
 	"github.com/aishell/aishell/protect"
@@ -122,6 +125,24 @@ func rootfs(ctx context.Context, c *containerd.Client, o Options, id string, sta
 	}
 	stack.push("rootfs snapshot", func(ctx context.Context) error { return ignoreNotFound(sn.Remove(ctx, id)) })
 	return containerd.NewImage(c, rec), cfg.Config, mounts, nil
+}
+
+// viewsGone is err, or, when the shared view of a harness the run found is gone by then, an
+// error that says so: only the harness image held the view until the container did, and an
+// image rebuilt with --force or removed by hand in that moment takes the view with it.
+func viewsGone(ctx context.Context, c *containerd.Client, o Options, views []view, err error) error {
+	sn := c.SnapshotService(o.Snapshotter)
+	var gone []string
+	for _, v := range views {
+		if _, serr := sn.Stat(ctx, v.key); errdefs.IsNotFound(serr) {
+			gone = append(gone, v.Name)
+		}
+	}
+	if len(gone) == 0 {
+		return err
+	}
+	return errs.WithHint(fmt.Errorf("the snapshot of harness %s was removed while the run started (its image rebuilt or removed): %w", strings.Join(gone, ", "), err),
+		"run the command again")
 }
 
 // initOf is the tini to run as PID 1 in a rootfs: Debian's tini package ships a static build

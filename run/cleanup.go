@@ -6,7 +6,7 @@ import (
 	"io"
 )
 
-// cleanupStack is what a run has created so far (lease, snapshots, views, files, container,
+// cleanupStack is what a run has created so far (lease, rootfs snapshot, files, container,
 // task), each with the step that removes it. unwind removes them newest first, on every way
 // out of Run.
 type cleanupStack struct {

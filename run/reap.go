@@ -16,7 +16,7 @@ import (
 )
 
 // Reap removes what runs whose aishell process is gone (killed with SIGKILL, crashed, or on a
-// machine that rebooted) left in the namespace: their task, container, snapshots, views, lease
+// machine that rebooted) left in the namespace: their task, container, rootfs snapshot, lease
 // and host files, and the lease and snapshots of a run that died before its container existed.
 // A run is left alone while its owner process (or its reaper) lives, and one of another pid
 // namespace is never judged. With person set, only that person's runs are looked at (what a
@@ -134,8 +134,8 @@ func ReapBuildSteps(ctx context.Context, c *containerd.Client, idleSince time.Ti
 	return reaped, nil
 }
 
-// removeRun removes a run's task (killed), container, rootfs snapshot, the views its labels
-// name, its lease and its host files, when its owner is gone or has not removed it in time. A
+// removeRun removes a run's task (killed), container, rootfs snapshot (and any per-run view its
+// labels name, as older aishells made; never a shared one), its lease and its host files, when its owner is gone or has not removed it in time. A
 // named run's ID is used again by the next run of that name: when the container under that ID
 // is gone (another remover was first) or is no longer the one whose labels l are, or a lease
 // of another owner holds the ID, what is under the ID is that run's and nothing more is removed.

@@ -25,7 +25,7 @@ import (
 // A foreground run's reaper is a second aishell process, started (in a session of its own)
 // before anything of the run exists and named in the run's labels. It waits on a pipe from
 // aishell. When aishell has the process's exit code it writes the harness config back and
-// returns the code at once, and the reaper removes the task, container, snapshots, views, lease
+// returns the code at once, and the reaper removes the task, container, rootfs snapshot, lease
 // and host files meanwhile: the user does not wait for that (a task delete alone takes 25-30
 // ms). When aishell dies (SIGKILL), the pipe ends the same way and the reaper removes the run
 // at once. While the reaper lives, nobody else removes the run; if it is killed too, the run
@@ -252,7 +252,7 @@ func removeAssembled(ctx context.Context, c *containerd.Client, snapshotter stri
 		if r.Type != "snapshots/"+snapshotter {
 			continue
 		}
-		// A run's snapshots are active ones and views. A harness install's committed layer may
+		// A run's snapshots are active ones (and views, as older aishells made). A harness install's committed layer may
 		// already be an image's (tagged just before its aishell died): containerd's collector
 		// removes it once the lease is gone, if nothing holds it.
 		if info, err := sn.Stat(ctx, r.ID); err == nil && info.Kind != snapshots.KindCommitted {

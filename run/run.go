@@ -1,10 +1,10 @@
 // Package run owns the life of an aishell container: it assembles the spec from the oci
 // package's options, creates the container under a lease, wires the terminal or the standard
 // streams, forwards signals, returns the process's exit code, and removes the task, container,
-// snapshots, views and lease on every way out.
+// rootfs snapshot and lease on every way out (the harness views are shared: no run's to remove).
 //
 // Run reads top to bottom as those steps; each lives in its own file: the cleanup stack
-// (cleanup.go), the rootfs snapshot, user files and harness views (assemble.go), the spec as a
+// (cleanup.go), the rootfs snapshot, user files and shared harness views (assemble.go), the spec as a
 // pure function of them (spec.go), the streams (streams.go, tty.go) and the wait loop with
 // signals, resize and broken pipes (wait.go).
 package run
@@ -40,7 +40,7 @@ const (
 	// hang aishell on its way out; a task delete takes 100-160 ms here.
 	CleanupTimeout = 30 * time.Second
 	// LeaseExpiry: a run's lease holds what it makes until its container exists (which then
-	// holds its rootfs and views itself, however long it runs); a lease left by an aishell that
+	// holds its rootfs and the shared harness views itself, however long it runs); a lease left by an aishell that
 	// died, with its reaper, stops holding anything after an hour even if nobody runs aishell
 	// again. A run whose lease is half that old before it assembles makes it anew (Claim.renew).
 	LeaseExpiry = time.Hour
@@ -152,7 +152,7 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 	testpoint.Reached("assembled")
 	ctr, err := c.NewContainer(lctx, id, containerOpts(o, parts)...)
 	if err != nil {
-		return 0, fmt.Errorf("create container: %w", err)
+		return 0, viewsGone(lctx, c, o, parts.views, fmt.Errorf("create container: %w", err))
 	}
 	stack.push("container", func(ctx context.Context) error { return ignoreNotFound(ctr.Delete(ctx)) })
 	tr.mark("container")
@@ -165,7 +165,7 @@ func Run(ctx context.Context, c *containerd.Client, cl *Claim, o Options) (code 
 	}
 	task, err := createTask(lctx, c, ctr, parts.rootfs, st.creator)
 	if err != nil {
-		return 0, fmt.Errorf("create task: %w", err)
+		return 0, viewsGone(lctx, c, o, parts.views, fmt.Errorf("create task: %w", err))
 	}
 	stack.push("task", func(ctx context.Context) error {
 		_, err := task.Delete(ctx, containerd.WithProcessKill)

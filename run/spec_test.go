@@ -40,7 +40,7 @@ func testRun(t *testing.T) (Options, parts) {
 		id: "aishell-app-claude-abc123", tini: "/usr/bin/tini",
 		user:   oci.User{UID: 1000, GID: 1000, Name: "alice", Group: "alice", Home: "/home/alice", PasswdFile: "/tmp/p", GroupFile: "/tmp/g"},
 		resolv: "/tmp/resolv.conf", hosts: "/tmp/hosts",
-		views: []view{{Harness: h, key: "aishell-app-claude-abc123-claude", mounts: []mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"ro", "rbind"}}}}},
+		views: []view{{Harness: h, key: "aishell/harness-view/sha256:7", mounts: []mount.Mount{{Type: "bind", Source: "/snap/7/fs", Options: []string{"ro", "rbind"}}}}},
 	}
 	return o, p
 }

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/api/types"
@@ -14,8 +15,9 @@ import (
 // createTask creates ctr's task with the rootfs mounts the run prepared, and its streams from
 // creator. It is containerd's Container.NewTask without what that asks containerd first, all
 // of which this run has just made: the container record (twice), its spec and the rootfs
-// snapshot's mounts, four round trips one after the other before the task is even asked for.
-// The run's spec sets no SELinux mount label and no task options, so the request is the same.
+// snapshot's mounts, four round trips one after the other before the task is even asked for
+// (one is spent after it, for the client's handle: three fewer). The run's spec sets no SELinux
+// mount label and no task options, so the request is the same.
 func createTask(ctx context.Context, c *containerd.Client, ctr containerd.Container, rootfs []mount.Mount, creator cio.Creator) (containerd.Task, error) {
 	io, err := creator(ctr.ID())
 	if err != nil {
@@ -31,12 +33,18 @@ func createTask(ctx context.Context, c *containerd.Client, ctr containerd.Contai
 		io.Close()
 		return nil, errgrpc.ToNative(err)
 	}
-	// The client's handle of the task, with the streams already copying.
+	// The client's handle of the task, with the streams already copying. containerd's client
+	// attaches them only to a task whose state it knows.
 	task, err := ctr.Task(ctx, func(*cio.FIFOSet) (cio.IO, error) { return io, nil })
+	if err == nil && task.IO() == nil {
+		err = errors.New("containerd does not know the state of the task it made (its shim is gone)")
+	}
 	if err != nil {
-		// Made, but out of reach (containerd went away): removed now if it can be, else by the
-		// run's reaper, which removes whatever task its container has.
-		c.TaskService().Delete(context.WithoutCancel(ctx), &tasks.DeleteTaskRequest{ContainerID: ctr.ID()})
+		// Made, but out of reach: removed now if it can be, else by the run's reaper, which
+		// removes whatever task its container has.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+		c.TaskService().Delete(dctx, &tasks.DeleteTaskRequest{ContainerID: ctr.ID()})
+		cancel()
 		io.Cancel()
 		io.Close()
 		return nil, err

@@ -108,7 +108,8 @@ func SharedView(ctx context.Context, c *containerd.Client, snapshotter, ref stri
 		return "", nil, err
 	}
 	key := labels.SharedViewKey(chain)
-	ctx = withoutLease(ctx)
+	ctx, release := withoutLease(ctx)
+	defer release()
 	sn := c.SnapshotService(snapshotter)
 	mounts, err := sn.Mounts(ctx, key)
 	if err == nil {
@@ -136,20 +137,23 @@ func SharedView(ctx context.Context, c *containerd.Client, snapshotter, ref stri
 	return key, mounts, nil
 }
 
-// withoutLease is a context with ctx's namespace and cancellation, and no lease: containerd's
+// withoutLease is a context with ctx's namespace and cancellation, and no lease (containerd's
 // client passes the lease both as a context value and as an outgoing gRPC header, which no child
-// context can unset.
-func withoutLease(ctx context.Context) context.Context {
+// context can unset), and the function that lets it go.
+func withoutLease(ctx context.Context) (context.Context, func()) {
 	if _, ok := leases.FromContext(ctx); !ok {
-		return ctx
+		return ctx, func() {}
 	}
 	fresh := context.Background()
 	if ns, ok := namespaces.Namespace(ctx); ok {
 		fresh = namespaces.WithNamespace(fresh, ns)
 	}
 	out, cancel := context.WithCancel(fresh)
-	context.AfterFunc(ctx, cancel)
-	return out
+	stop := context.AfterFunc(ctx, cancel)
+	return out, func() {
+		stop()
+		cancel()
+	}
 }
 
 // Size is the disk usage of a committed snapshot, in bytes.

@@ -17,11 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
 	"github.com/aishell/aishell/config"
 	"github.com/aishell/aishell/labels"
+	"github.com/aishell/aishell/snapshot"
 	"github.com/aishell/aishell/testpoint"
 )
 
@@ -135,6 +138,40 @@ func TestFaultGCWhileRunStarts(t *testing.T) {
 	if imageExists(c, refA) || !strings.Contains(gc.Stdout, refA) {
 		t.Errorf("gc left %s, which nothing uses or keeps any more", refA)
 	}
+}
+
+// The shared view of a harness is held by the harness image alone until the run's container
+// holds it: an image removed by hand in that moment takes the view with it. The run then fails
+// with one line that says so, plus a hint, and leaves nothing behind.
+func TestFaultHarnessRemovedWhileRunStarts(t *testing.T) {
+	c := needEnv(t)
+	env := userEnv(t)
+	const version = "1.9.0" // an openspec no other test builds: this one removes it
+	ref := harnessRef("openspec", version)
+	mustSucceed(t, aishell(t, "", env, "build", "--with-openspec", "--openspec-version="+version, "--progress=plain"))
+	ctx := context.Background()
+	chain, err := snapshot.ChainID(ctx, c, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj := project(t, "viewgone")
+	pause, file := pauseAt(t, "assembled")
+	run := started(t, aishellCmd(proj, append(env, pause), "exec", "--network", "none", "--", "openspec", "--version"), "the paused run")
+	waitPaused(t, file, run)
+	if err := c.ImageService().Delete(ctx, ref, images.SynchronousDelete()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SnapshotService("overlayfs").Stat(ctx, labels.SharedViewKey(chain)); !errdefs.IsNotFound(err) {
+		t.Fatalf("the view is still there after its image went (%v): the test proves nothing", err)
+	}
+	os.Remove(file)
+	r := run.wait(t)
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	if r.Code != 1 || len(lines) != 2 || !strings.Contains(lines[0], "the snapshot of harness openspec was removed while the run started") ||
+		lines[1] != "hint: run the command again" {
+		t.Errorf("exit %d, stderr %q: want one line naming openspec, then the hint", r.Code, r.Stderr)
+	}
+	waitGone(t, c, "aishell-viewgone-")
 }
 
 func TestFaultGCWhileBuildTags(t *testing.T) {

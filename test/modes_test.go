@@ -157,20 +157,26 @@ func TestRootlessBuildUpdateRun(t *testing.T) {
 	if !strings.Contains(r.Stderr, "/opt/harness/claude/x': Read-only file system") || !strings.Contains(r.Stderr, "/sys/x': Read-only file system") || !strings.Contains(r.Stdout, "sys-readable") {
 		t.Errorf("read-only mounts, rootless: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
 	}
-	// aishell sees a mount below git's hooks and binds them with the recursive flags ("rro",
-	// "rnosuid", "rnodev"): runc sets those in the user namespace too, so the run starts, and
-	// nothing can be written there. (rootlesskit's namespace, made before the tmpfs, does not
-	// see it; TestReadOnlyBindsCoverMountsBelow writes to such mounts.)
+	// A mount below git's hooks, made in rootlesskit's mount namespace (where aishell and runc
+	// work): the run binds the hooks with the recursive flags, which runc sets in the user
+	// namespace too, so the mount is seen inside and is read-only there.
+	child, err := os.ReadFile(filepath.Join(u.RuntimeDir, "containerd-rootless", "child_pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inKit := func(args ...string) *exec.Cmd {
+		return exec.Command("nsenter", append([]string{"-m", "-t", strings.TrimSpace(string(child)), "--"}, args...)...)
+	}
 	below := filepath.Join(proj, ".git/hooks/below")
 	os.Mkdir(below, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "aishell-test-rootless", below).CombinedOutput(); err != nil {
-		t.Fatalf("mount a tmpfs on %s: %v %s", below, err, out)
+	if out, err := inKit("sh", "-c", `mount -t tmpfs -o size=1m,mode=0777 aishell-test-rootless "$1" && echo seen > "$1/seen"`, "sh", below).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs on %s in rootlesskit's namespace: %v %s", below, err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", "-l", below).Run() })
-	r = u.aishell(t, proj, xdg, "exec", "--", "sh", "-c", "touch .git/hooks/below/x && echo WROTE; true")
+	t.Cleanup(func() { inKit("umount", "-l", below).Run() })
+	r = u.aishell(t, proj, xdg, "exec", "--", "sh", "-c", "cat .git/hooks/below/seen; touch .git/hooks/below/x && echo WROTE; true")
 	mustSucceed(t, r)
-	if strings.Contains(r.Stdout, "WROTE") {
-		t.Errorf("a mount below git's hooks was writable, rootless: %q %q", r.Stdout, r.Stderr)
+	if r.Stdout != "seen\n" {
+		t.Errorf("a mount below git's hooks, rootless: %q %q; want it seen, and read-only", r.Stdout, r.Stderr)
 	}
 }
 

@@ -333,7 +333,8 @@ func TestTwoRunsSideBySide(t *testing.T) {
 	c := needEnv(t)
 	env := runEnv(t)
 	proj := project(t, "twin")
-	// As for a harness installed before its view was shared: the two runs make its view at once.
+	// As for a harness installed before its view was shared: the runs make its view, both at
+	// once if they meet there.
 	ctx := context.Background()
 	sn := c.SnapshotService("overlayfs")
 	hold := labels.GCRefSharedView("overlayfs")

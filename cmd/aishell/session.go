@@ -55,11 +55,6 @@ func (s *session) ConnectEarly(ctx context.Context) {
 	s.dialing = done
 	go func() {
 		cc, err := daemon.Containerd(ctx, ep)
-		if err == nil {
-			// The namespace's default runtime, asked for now rather than when the container is
-			// created (the client keeps it).
-			go cc.Runtime()
-		}
 		s.mu.Lock()
 		if s.closed && cc != nil { // the command ended first
 			cc.Close()

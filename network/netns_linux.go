@@ -55,7 +55,7 @@ func awayAndBack(move, work func() error) error {
 }
 
 // Namespace is a network namespace made by aishell for a container that does not exist yet, so
-// that its network is set up while the container is made: the container joins it (its spec
+// that its network is set up while the task is made: the container joins it (its spec
 // names Path). aishell holds it by a file descriptor until Release; by then the container's
 // process holds it.
 type Namespace struct {

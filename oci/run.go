@@ -107,16 +107,14 @@ func bindOptions(src string, readWrite bool) []string {
 	if readWrite {
 		access = "rw"
 	}
-	if !mountsBelow(src) {
+	// A kernel before 5.12 sets no attribute on the mounts below: a read-only directory is then
+	// bound without them (not seen inside; what is seen is read-only), a read-write one with
+	// them as they are.
+	recursive := recursiveAttrs()
+	if !mountsBelow(src) || (!readWrite && !recursive) {
 		return []string{"bind", access, "nosuid", "nodev"}
 	}
-	if !recursiveAttrs() {
-		// A kernel before 5.12 sets no attribute on the mounts below: a read-only directory is
-		// bound without them (not seen inside; what is seen is read-only), a read-write one with
-		// them as they are.
-		if !readWrite {
-			return []string{"bind", access, "nosuid", "nodev"}
-		}
+	if !recursive {
 		return []string{"rbind", access, "nosuid", "nodev"}
 	}
 	opts := []string{"rbind", access, "nosuid", "nodev", "rnosuid", "rnodev"}
